@@ -1,0 +1,18 @@
+# System dependencies (installed by scripts/setup).
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+# OpenBLAS: prefer the OpenMP flavour so BLAS and our kernels share one thread pool
+# (two spinning pools on a 2-core machine fight each other).
+find_library(LATTICE_BLAS_LIBRARY NAMES openblas
+  PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/aarch64-linux-gnu/openblas-openmp
+  NO_DEFAULT_PATH)
+if(NOT LATTICE_BLAS_LIBRARY)
+  find_library(LATTICE_BLAS_LIBRARY NAMES openblas REQUIRED)
+endif()
+find_path(LATTICE_CBLAS_INCLUDE NAMES cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-openmp REQUIRED)
+
+if(LATTICE_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
