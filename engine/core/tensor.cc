@@ -1,0 +1,97 @@
+#include "engine/core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+
+namespace lattice {
+namespace {
+
+int64_t count(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    LATTICE_CHECK(d >= 0, "negative dimension ", d);
+    n *= d;
+  }
+  return n;
+}
+
+}  // namespace
+
+Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, Device device) {
+  LATTICE_CHECK(device.is_cpu(), "allocating ", device.str(), " memory needs the CUDA backend");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.shape_ = std::move(shape);
+  size_t bytes = (t.nbytes() + 63) / 64 * 64;
+  void* data = bytes ? std::aligned_alloc(64, bytes) : nullptr;
+  LATTICE_CHECK(bytes == 0 || data != nullptr, "out of host memory allocating ", t.describe());
+  t.data_ = data;
+  t.storage_ = std::shared_ptr<const void>(data, [](const void* p) { std::free(const_cast<void*>(p)); });
+  return t;
+}
+
+Tensor Tensor::zeros(std::vector<int64_t> shape, DType dtype, Device device) {
+  Tensor t = empty(std::move(shape), dtype, device);
+  if (t.nbytes()) std::memset(t.data_, 0, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::borrow(void* data, std::vector<int64_t> shape, DType dtype, Device device,
+                      std::shared_ptr<const void> keepalive) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  t.storage_ = std::move(keepalive);
+  return t;
+}
+
+int64_t Tensor::dim(int64_t i) const {
+  int64_t r = rank();
+  if (i < 0) i += r;
+  LATTICE_CHECK(i >= 0 && i < r, "dimension ", i, " out of range for ", describe());
+  return shape_[i];
+}
+
+int64_t Tensor::numel() const { return count(shape_); }
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << "]";
+  return out.str();
+}
+
+std::string Tensor::describe() const {
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " on " + device_.str();
+}
+
+Tensor Tensor::reshape(std::vector<int64_t> shape) const {
+  LATTICE_CHECK(count(shape) == numel(), "cannot reshape ", describe(), " to ", count(shape), " elements");
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  LATTICE_CHECK(rank() >= 1 && 0 <= begin && begin <= end && end <= shape_[0], "rows [", begin, ", ", end,
+                ") out of range for ", describe());
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  size_t row_bytes = shape_[0] ? nbytes() / static_cast<size_t>(shape_[0]) : 0;
+  t.data_ = static_cast<char*>(data_) + row_bytes * static_cast<size_t>(begin);
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device_);
+  if (nbytes()) std::memcpy(t.data_, data_, nbytes());
+  return t;
+}
+
+}  // namespace lattice

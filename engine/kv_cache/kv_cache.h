@@ -1,0 +1,38 @@
+// The KV cache storage: per layer, K and V as [num_blocks, block_size, kv_heads, head_dim] (f32 on cpu).
+// Which block belongs to which sequence is decided by BlockManager; this class only holds the memory.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/core/tensor.h"
+
+namespace lattice {
+
+struct KvCacheShape {
+  int64_t layers;
+  int64_t kv_heads;
+  int64_t head_dim;
+  int64_t block_size = 16;
+
+  int64_t bytes_per_block(DType dtype) const;  // K and V of every layer
+  // Number of blocks that fit in `bytes`; an error naming the numbers when not even one fits.
+  int32_t blocks_in(size_t bytes, DType dtype) const;
+};
+
+class KvCache {
+ public:
+  KvCache(const KvCacheShape& shape, int32_t num_blocks, DType dtype = DType::f32, Device device = Device::cpu());
+
+  const KvCacheShape& shape() const { return shape_; }
+  int32_t num_blocks() const { return num_blocks_; }
+  Tensor& k(int64_t layer) { return k_.at(layer); }
+  Tensor& v(int64_t layer) { return v_.at(layer); }
+
+ private:
+  KvCacheShape shape_;
+  int32_t num_blocks_;
+  std::vector<Tensor> k_, v_;  // per layer: [num_blocks, block_size, kv_heads, head_dim]
+};
+
+}  // namespace lattice

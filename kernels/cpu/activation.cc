@@ -1,0 +1,18 @@
+#include "kernels/cpu/activation.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace lattice::kernels::cpu {
+
+void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > (1 << 14))
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void embedding_f32(const float* table, const int32_t* ids, float* out, int64_t tokens, int64_t dim) {
+  for (int64_t t = 0; t < tokens; ++t)
+    std::memcpy(out + t * dim, table + static_cast<int64_t>(ids[t]) * dim, sizeof(float) * dim);
+}
+
+}  // namespace lattice::kernels::cpu

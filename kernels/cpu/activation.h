@@ -1,0 +1,14 @@
+// SiLU-gated MLP activation and embedding gather (f32, CPU).
+#pragma once
+
+#include <cstdint>
+
+namespace lattice::kernels::cpu {
+
+// out[i] = silu(gate[i]) * up[i]; out may alias gate.
+void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n);
+
+// out[t, :] = table[ids[t], :]; ids are already range-checked.
+void embedding_f32(const float* table, const int32_t* ids, float* out, int64_t tokens, int64_t dim);
+
+}  // namespace lattice::kernels::cpu

@@ -1,0 +1,37 @@
+#include "models/weight_table.h"
+
+namespace lattice {
+
+std::vector<WeightSpec> llama_weight_table(const ModelConfig& c) {
+  const int64_t q_out = c.num_heads * c.head_dim, kv_out = c.num_kv_heads * c.head_dim;
+  const int64_t h = c.hidden_size, inter = c.intermediate_size;
+  std::vector<WeightSpec> table = {
+      {"model.embed_tokens.weight", {c.vocab_size, h}, SplitRule::vocab, false},
+      {"model.layers.{layer}.input_layernorm.weight", {h}, SplitRule::replicated, true},
+      {"model.layers.{layer}.self_attn.q_proj.weight", {q_out, h}, SplitRule::column, true},
+      {"model.layers.{layer}.self_attn.k_proj.weight", {kv_out, h}, SplitRule::column, true},
+      {"model.layers.{layer}.self_attn.v_proj.weight", {kv_out, h}, SplitRule::column, true},
+      {"model.layers.{layer}.self_attn.o_proj.weight", {h, q_out}, SplitRule::row, true},
+      {"model.layers.{layer}.post_attention_layernorm.weight", {h}, SplitRule::replicated, true},
+      {"model.layers.{layer}.mlp.gate_proj.weight", {inter, h}, SplitRule::column, true},
+      {"model.layers.{layer}.mlp.up_proj.weight", {inter, h}, SplitRule::column, true},
+      {"model.layers.{layer}.mlp.down_proj.weight", {h, inter}, SplitRule::row, true},
+      {"model.norm.weight", {h}, SplitRule::replicated, false},
+  };
+  if (c.qkv_bias) {
+    table.push_back({"model.layers.{layer}.self_attn.q_proj.bias", {q_out}, SplitRule::column, true});
+    table.push_back({"model.layers.{layer}.self_attn.k_proj.bias", {kv_out}, SplitRule::column, true});
+    table.push_back({"model.layers.{layer}.self_attn.v_proj.bias", {kv_out}, SplitRule::column, true});
+  }
+  if (c.o_bias) table.push_back({"model.layers.{layer}.self_attn.o_proj.bias", {h}, SplitRule::replicated, true});
+  if (!c.tie_word_embeddings) table.push_back({"lm_head.weight", {c.vocab_size, h}, SplitRule::column, false});
+  return table;
+}
+
+std::string weight_name(const WeightSpec& spec, int64_t layer) {
+  std::string name = spec.pattern;
+  if (auto at = name.find("{layer}"); at != std::string::npos) name.replace(at, 7, std::to_string(layer));
+  return name;
+}
+
+}  // namespace lattice

@@ -1,0 +1,33 @@
+// The weights an architecture expects: name pattern, shape, and how tensor parallelism splits it.
+// Every weight in the table is checked against the checkpoint at load (presence, shape, dtype).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/model_config.h"
+
+namespace lattice {
+
+// Megatron-style split rules; used by the tensor-parallel loader.
+enum class SplitRule {
+  replicated,  // every rank holds the whole tensor
+  column,      // split dimension 0 (output features): q/k/v, gate/up, lm_head
+  row,         // split dimension 1 (input features): o_proj, down_proj
+  vocab,       // split the vocabulary dimension 0 of the embedding
+};
+
+struct WeightSpec {
+  std::string pattern;         // "{layer}" stands for the layer index
+  std::vector<int64_t> shape;  // as stored in the checkpoint
+  SplitRule split;
+  bool per_layer;
+};
+
+// The Llama-family table (Llama, Mistral, Qwen2 differ only through the config: biases, tied embeddings).
+std::vector<WeightSpec> llama_weight_table(const ModelConfig& config);
+
+std::string weight_name(const WeightSpec& spec, int64_t layer);
+
+}  // namespace lattice
