@@ -16,3 +16,7 @@ find_path(LATTICE_CBLAS_INCLUDE NAMES cblas.h PATH_SUFFIXES openblas x86_64-linu
 if(LATTICE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# Tokenizer: PCRE2 for HF pre-tokenizer regexes (\p{L}, look-ahead), utf8proc for NFC.
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)

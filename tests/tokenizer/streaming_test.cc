@@ -1,0 +1,79 @@
+// streaming.jsonl: the incremental detokenizer must follow HF's DecodeStream step by step, never
+// emit half a character, and its chunks plus flush() must join to the full decode.
+#include <gtest/gtest.h>
+
+#include "tests/tokenizer/tokenizer_test_data.h"
+
+namespace lattice::testing {
+namespace {
+
+class Streaming : public ::testing::TestWithParam<std::string> {
+ protected:
+  const Tokenizer& tokenizer() const { return fixture_tokenizer(GetParam()); }
+  std::vector<nlohmann::json> cases() const {
+    return read_jsonl(tokenizer_data_dir() + "/" + GetParam() + "/streaming.jsonl");
+  }
+};
+
+TEST_P(Streaming, ChunksJoinToDecodedAndNeverSplitACharacter) {
+  const auto rows = cases();
+  ASSERT_EQ(rows.size(), 14u);
+  for (const auto& row : rows) {
+    const auto ids = row["ids"].get<std::vector<int32_t>>();
+    IncrementalDetokenizer stream(tokenizer());
+    std::string joined;
+    for (const int32_t id : ids) {
+      const std::string chunk = stream.push(id);
+      EXPECT_TRUE(is_valid_utf8(chunk)) << "case " << row["name"] << " emitted a split character";
+      joined += chunk;
+    }
+    const std::string rest = stream.flush();
+    EXPECT_TRUE(is_valid_utf8(rest)) << "case " << row["name"];
+    joined += rest;
+    EXPECT_EQ(joined, row["decoded"].get<std::string>()) << "case " << row["name"];
+    EXPECT_EQ(joined, tokenizer().decode(ids)) << "case " << row["name"];
+  }
+}
+
+// hf_decode_stream_steps records what HF's DecodeStream::step returns per token (null = nothing).
+TEST_P(Streaming, StepsMatchHfDecodeStream) {
+  for (const auto& row : cases()) {
+    const auto ids = row["ids"].get<std::vector<int32_t>>();
+    const auto& steps = row["hf_decode_stream_steps"];
+    ASSERT_EQ(steps.size(), ids.size());
+    IncrementalDetokenizer stream(tokenizer());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string want = steps[i].is_null() ? "" : steps[i].get<std::string>();
+      EXPECT_EQ(stream.push(ids[i]), want) << "case " << row["name"] << " step " << i;
+    }
+  }
+}
+
+TEST_P(Streaming, FlushResetsTheStream) {
+  const auto rows = cases();
+  const auto ids = rows.front()["ids"].get<std::vector<int32_t>>();
+  IncrementalDetokenizer stream(tokenizer());
+  for (int round = 0; round < 2; ++round) {
+    std::string joined;
+    for (const int32_t id : ids) joined += stream.push(id);
+    joined += stream.flush();
+    EXPECT_EQ(joined, tokenizer().decode(ids)) << "round " << round;
+  }
+}
+
+TEST_P(Streaming, OutOfRangeIdThrowsAndLeavesTheStreamUsable) {
+  IncrementalDetokenizer stream(tokenizer());
+  EXPECT_THROW(stream.push(tokenizer().vocab_size()), Error);
+  EXPECT_THROW(stream.push(-1), Error);
+  const auto ids = tokenizer().encode("Hello world", false);
+  std::string joined;
+  for (const int32_t id : ids) joined += stream.push(id);
+  joined += stream.flush();
+  EXPECT_EQ(joined, tokenizer().decode(ids));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tokenizers, Streaming, ::testing::Values("gpt2", "qwen3", "mistral"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace lattice::testing
