@@ -17,8 +17,8 @@ int32_t KvCacheShape::blocks_in(size_t bytes, DType dtype) const {
 KvCache::KvCache(const KvCacheShape& shape, int32_t num_blocks, DType dtype, Device device)
     : shape_(shape), num_blocks_(num_blocks) {
   for (int64_t l = 0; l < shape.layers; ++l) {
-    k_.push_back(Tensor::zeros({num_blocks, shape.block_size, shape.kv_heads, shape.head_dim}, dtype, device));
-    v_.push_back(Tensor::zeros({num_blocks, shape.block_size, shape.kv_heads, shape.head_dim}, dtype, device));
+    k_.push_back(Tensor::empty({num_blocks, shape.block_size, shape.kv_heads, shape.head_dim}, dtype, device));
+    v_.push_back(Tensor::empty({num_blocks, shape.block_size, shape.kv_heads, shape.head_dim}, dtype, device));
   }
 }
 

@@ -1,0 +1,28 @@
+// Per-request sampling settings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace lattice {
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0 selects greedy decoding
+  int32_t top_k = 0;                // keep the k most likely tokens; 0 = all
+  float top_p = 1.0f;               // keep the smallest set whose probability reaches top_p
+  float min_p = 0.0f;               // drop tokens below min_p x the top token's probability
+  float repetition_penalty = 1.0f;  // HF-style, over prompt and generated tokens
+  float presence_penalty = 0.0f;    // OpenAI-style, over generated tokens
+  float frequency_penalty = 0.0f;   // OpenAI-style, over generated tokens
+  std::optional<uint64_t> seed;     // same seed, same output; unset = derived from the request id
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+  int32_t max_tokens = 16;
+  int32_t logprobs = 0;             // top-K log-probabilities reported per generated token
+
+  // Throws naming the first invalid field.
+  void validate(int64_t vocab_size) const;
+};
+
+}  // namespace lattice

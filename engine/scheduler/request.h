@@ -1,0 +1,36 @@
+// A generation request and what the engine reports back for it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/sampler/sampler.h"
+#include "engine/sampler/sampling_params.h"
+
+namespace lattice {
+
+struct Request {
+  int64_t id = 0;
+  std::vector<int32_t> prompt;
+  SamplingParams params;
+};
+
+enum class FinishReason { none, stop, length };
+const char* finish_reason_name(FinishReason reason);  // "stop", "length"
+
+// One generated token of one request, in the order the scheduler produced it (what a stream sends).
+struct TokenEvent {
+  int64_t request_id;
+  SampledToken token;
+  FinishReason finish = FinishReason::none;  // set on the request's last token
+};
+
+struct RequestOutput {
+  int64_t id = 0;
+  int64_t prompt_tokens = 0;
+  std::vector<SampledToken> tokens;
+  FinishReason finish = FinishReason::none;
+};
+
+}  // namespace lattice

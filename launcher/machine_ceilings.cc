@@ -1,0 +1,54 @@
+#include "launcher/machine_ceilings.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "engine/core/tensor.h"
+#include "kernels/cpu/gemm.h"
+
+namespace lattice::launcher {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+double measure_read_bandwidth_gbs() {
+  const int64_t n = int64_t{128} << 20;  // 512 MiB of f32: far beyond any cache
+  Tensor buf = Tensor::empty({n}, DType::f32);
+  float* x = buf.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(i & 1023);
+  double best = 0;
+  volatile float sink = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    float total = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : total)
+    for (int64_t i = 0; i < n; ++i) total += x[i];
+    const double s = seconds_since(start);
+    sink = sink + total;
+    best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
+  }
+  return best;
+}
+
+double measure_sgemm_gflops(int m, int n, int k) {
+  std::vector<float> a(static_cast<size_t>(m) * k, 0.5f), b(static_cast<size_t>(n) * k, 0.25f),
+      c(static_cast<size_t>(m) * n);
+  kernels::cpu::gemm_nt_f32(a.data(), b.data(), c.data(), m, n, k);  // warm-up
+  double best = 0;
+  for (int run = 0; run < 5; ++run) {
+    const auto start = std::chrono::steady_clock::now();
+    kernels::cpu::gemm_nt_f32(a.data(), b.data(), c.data(), m, n, k);
+    best = std::max(best, 2.0 * m * n * k / seconds_since(start) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace lattice::launcher

@@ -1,0 +1,30 @@
+// Deterministic random-weight Llama checkpoints (config.json + model.safetensors), so that the demo, the
+// benchmarks and tests run with nothing downloaded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/core/dtype.h"
+
+namespace lattice {
+
+struct RandomLlamaSpec {
+  int64_t vocab_size = 512;
+  int64_t hidden_size = 128;
+  int64_t intermediate_size = 352;
+  int64_t num_layers = 4;
+  int64_t num_heads = 8;
+  int64_t num_kv_heads = 4;
+  int64_t max_position_embeddings = 2048;
+  DType dtype = DType::f32;  // f32, bf16 or f16 on disk
+  uint64_t seed = 0;
+
+  // Named shapes: "tiny" (demo and tests) and "bench" (the 160M-parameter benchmark model).
+  static RandomLlamaSpec preset(const std::string& name);
+};
+
+// Writes DIR/config.json and DIR/model.safetensors (creating DIR); same spec, same bytes.
+void write_random_llama(const std::string& dir, const RandomLlamaSpec& spec);
+
+}  // namespace lattice
