@@ -24,7 +24,7 @@ std::optional<unsigned char> byte_token_value(const std::string& token) {
 
 }  // namespace
 
-void ByteLevelDecoder::decode_chain(std::vector<std::string>& tokens) const {
+void ByteLevelDecoder::decode_chain(std::vector<std::string>& tokens, std::string* pending_tail) const {
   const ByteLevelAlphabet& alphabet = ByteLevelAlphabet::get();
   std::string bytes;
   std::string token_bytes;
@@ -43,18 +43,31 @@ void ByteLevelDecoder::decode_chain(std::vector<std::string>& tokens) const {
     // A token outside the alphabet (an added token, say) contributes its own UTF-8.
     bytes += in_alphabet ? token_bytes : token;
   }
+  if (pending_tail) {
+    const size_t tail = incomplete_utf8_tail(bytes);
+    pending_tail->assign(bytes, bytes.size() - tail, tail);
+    bytes.resize(bytes.size() - tail);
+  }
   tokens.assign(1, lossy_utf8(bytes));
 }
 
-void ReplaceDecoder::decode_chain(std::vector<std::string>& tokens) const {
+void ReplaceDecoder::decode_chain(std::vector<std::string>& tokens, std::string* pending_tail) const {
   for (std::string& token : tokens) token = pattern_.replace_all(token, content_);
 }
 
-void ByteFallbackDecoder::decode_chain(std::vector<std::string>& tokens) const {
+void ByteFallbackDecoder::decode_chain(std::vector<std::string>& tokens, std::string* pending_tail) const {
   std::vector<std::string> out;
   out.reserve(tokens.size());
   std::string run;
-  auto flush_run = [&]() {
+  auto flush_run = [&](bool at_end) {
+    // A run still open at the end of a stream may lack the last bytes of its final character.
+    if (at_end && pending_tail) {
+      const size_t tail = incomplete_utf8_tail(run);
+      if (tail > 0 && !find_invalid_utf8(std::string_view(run).substr(0, run.size() - tail))) {
+        pending_tail->assign(run, run.size() - tail, tail);
+        run.resize(run.size() - tail);
+      }
+    }
     if (run.empty()) return;
     if (find_invalid_utf8(run)) {
       for (size_t i = 0; i < run.size(); ++i) out.emplace_back(kReplacementChar);
@@ -67,21 +80,21 @@ void ByteFallbackDecoder::decode_chain(std::vector<std::string>& tokens) const {
     if (const auto byte = byte_token_value(token)) {
       run.push_back(static_cast<char>(*byte));
     } else {
-      flush_run();
+      flush_run(false);
       out.push_back(std::move(token));
     }
   }
-  flush_run();
+  flush_run(true);
   tokens = std::move(out);
 }
 
-void FuseDecoder::decode_chain(std::vector<std::string>& tokens) const {
+void FuseDecoder::decode_chain(std::vector<std::string>& tokens, std::string* pending_tail) const {
   std::string fused;
   for (const std::string& token : tokens) fused += token;
   tokens.assign(1, std::move(fused));
 }
 
-void StripDecoder::decode_chain(std::vector<std::string>& tokens) const {
+void StripDecoder::decode_chain(std::vector<std::string>& tokens, std::string* pending_tail) const {
   for (std::string& token : tokens) {
     std::vector<std::pair<size_t, char32_t>> chars;  // (byte offset, code point)
     size_t pos = 0;
@@ -103,7 +116,7 @@ void StripDecoder::decode_chain(std::vector<std::string>& tokens) const {
   }
 }
 
-void MetaspaceDecoder::decode_chain(std::vector<std::string>& tokens) const {
+void MetaspaceDecoder::decode_chain(std::vector<std::string>& tokens, std::string* pending_tail) const {
   for (size_t i = 0; i < tokens.size(); ++i) {
     const bool drop = i == 0 && scheme_ != PrependScheme::kNever;
     std::string out;

@@ -1,42 +1,44 @@
+#include "engine/core/error.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/utf8.h"
+#include "engine/tokenizer/tokenizer_impl.h"
 
 namespace lattice {
 
-// Mirrors HF tokenizers' step_decode_stream: decode a small window of recent ids, emit what the
-// window's text gained since the last emission, and keep the last emitted ids as context so that
-// position-dependent decoders (Strip, Metaspace, leading "▁") see the same neighbourhood.
+// Windowed decoding: window_ = [context ids | ids since the last character boundary]. The text
+// emitted for a push is what decode(window_) gained past emitted_. Keeping the previous group as
+// context gives position-dependent decoders (Strip's leading space, Metaspace's first token) the
+// same view on both sides of the difference. Whenever the window ends on a character boundary
+// (nothing pending), the older context is dropped.
 
 IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, bool skip_special_tokens)
     : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
 std::string IncrementalDetokenizer::push(int32_t id) {
-  // Validate before touching the state so a bad id leaves the stream usable.
-  tokenizer_.decode(std::vector<int32_t>{id}, skip_special_tokens_);
-  if (prefix_.empty() && !window_.empty()) {
-    std::string text = tokenizer_.decode(window_, skip_special_tokens_);
-    if (!tokenizer::ends_with(text, tokenizer::kReplacementChar)) {
-      prefix_ = std::move(text);
-      prefix_index_ = window_.size();
-    }
-  }
+  const tokenizer::TokenizerImpl& impl = *tokenizer_.impl_;
+  // Validate before touching the state so that a bad id leaves the stream usable.
+  LATTICE_CHECK(id >= 0 && id < tokenizer_.vocab_size(), "token id ", id, " is out of range for a vocab of ",
+                tokenizer_.vocab_size());
   window_.push_back(id);
-  const std::string text = tokenizer_.decode(window_, skip_special_tokens_);
-  if (text.size() <= prefix_.size() || tokenizer::ends_with(text, tokenizer::kReplacementChar)) return {};
+  std::string pending;
+  const std::string text = impl.decode(window_, skip_special_tokens_, &pending);
   std::string chunk;
-  if (text.compare(0, prefix_.size(), prefix_) == 0) {
-    chunk = text.substr(prefix_.size());
-  } else {
-    // The window's earlier text changed (only possible after ill-formed byte runs). Emit the
-    // new tail from the first character boundary past the old prefix so output stays valid UTF-8.
-    size_t cut = prefix_.size();
-    while (cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) ++cut;
-    chunk = text.substr(cut);
+  if (text.size() > emitted_.size()) {
+    if (text.compare(0, emitted_.size(), emitted_) == 0) {
+      chunk = text.substr(emitted_.size());
+    } else {
+      // Earlier text of the window changed, which only an ill-formed byte run can cause. Resume
+      // at the next character boundary past what was emitted so the output stays valid UTF-8.
+      size_t cut = emitted_.size();
+      while (cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) ++cut;
+      chunk = text.substr(cut);
+    }
+    emitted_ = text;
   }
-  const size_t consumed = window_.size() - prefix_index_;
-  window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(prefix_index_));
-  prefix_ = tokenizer_.decode(window_, skip_special_tokens_);
-  prefix_index_ = consumed;
+  if (pending.empty()) {
+    window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(context_));
+    context_ = window_.size();
+    emitted_ = impl.decode(window_, skip_special_tokens_);
+  }
   return chunk;
 }
 
@@ -44,11 +46,13 @@ std::string IncrementalDetokenizer::flush() {
   std::string rest;
   if (!window_.empty()) {
     const std::string text = tokenizer_.decode(window_, skip_special_tokens_);
-    if (text.size() > prefix_.size() && text.compare(0, prefix_.size(), prefix_) == 0) rest = text.substr(prefix_.size());
+    if (text.size() > emitted_.size() && text.compare(0, emitted_.size(), emitted_) == 0) {
+      rest = text.substr(emitted_.size());
+    }
   }
   window_.clear();
-  prefix_.clear();
-  prefix_index_ = 0;
+  emitted_.clear();
+  context_ = 0;
   return rest;
 }
 

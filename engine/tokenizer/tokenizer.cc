@@ -79,7 +79,7 @@ std::vector<int32_t> TokenizerImpl::encode(std::string_view text, bool add_speci
   return ids;
 }
 
-std::string TokenizerImpl::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+std::string TokenizerImpl::decode(std::span<const int32_t> ids, bool skip_special_tokens, std::string* pending_tail) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (const int32_t id : ids) {
@@ -97,7 +97,7 @@ std::string TokenizerImpl::decode(std::span<const int32_t> ids, bool skip_specia
     }
     return joined;
   }
-  decoder->decode_chain(tokens);
+  decoder->decode_chain(tokens, pending_tail);
   std::string text;
   for (const std::string& token : tokens) text += token;
   return text;

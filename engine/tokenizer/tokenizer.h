@@ -52,15 +52,18 @@ class Tokenizer {
   bool is_special(int32_t id) const;
 
  private:
+  friend class IncrementalDetokenizer;
   explicit Tokenizer(std::shared_ptr<const tokenizer::TokenizerImpl> impl);
   std::shared_ptr<const tokenizer::TokenizerImpl> impl_;
 };
 
-// Turns a stream of generated ids into text as it arrives. push() returns only complete
-// characters (possibly ""), never half of a UTF-8 sequence; the concatenation of every push()
-// and the final flush() equals tokenizer.decode(all ids). Holds a reference: the Tokenizer must
-// outlive it. Follows HF tokenizers' DecodeStream: text is held back while the decoded window
-// ends in U+FFFD (an incomplete character), and flush() releases what is left.
+// Turns a stream of generated ids into text as it arrives. push() returns all text that is
+// complete so far (possibly ""): bytes of a character split across byte tokens are held until
+// its last byte arrives, never emitted as half a UTF-8 sequence or as a provisional U+FFFD.
+// The concatenation of every push() and the final flush() equals tokenizer.decode(all ids) for
+// any id sequence whose byte runs are well-formed UTF-8. Holds a reference: the Tokenizer must
+// outlive it. Decoding is windowed (the ids since the last character boundary plus the group
+// before it as context), so each push costs O(1) in the length of the stream.
 class IncrementalDetokenizer {
  public:
   explicit IncrementalDetokenizer(const Tokenizer& tokenizer, bool skip_special_tokens = false);
@@ -72,9 +75,9 @@ class IncrementalDetokenizer {
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
-  std::vector<int32_t> window_;  // ids still needed as decoding context
-  std::string prefix_;           // decode(window_[0, prefix_index_)) as already emitted
-  size_t prefix_index_ = 0;
+  std::vector<int32_t> window_;  // ids since the previous character boundary, plus context
+  std::string emitted_;          // the part of decode(window_) already returned
+  size_t context_ = 0;           // leading ids of window_ that only serve as context
 };
 
 }  // namespace lattice

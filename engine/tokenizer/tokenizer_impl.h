@@ -41,7 +41,8 @@ struct TokenizerImpl {
   void index_tokens();
 
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens) const;
-  std::string decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+  // With `pending_tail`, a trailing incomplete UTF-8 sequence is returned there, not as U+FFFD.
+  std::string decode(std::span<const int32_t> ids, bool skip_special_tokens, std::string* pending_tail = nullptr) const;
 };
 
 }  // namespace lattice::tokenizer

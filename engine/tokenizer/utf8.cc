@@ -58,6 +58,18 @@ void check_utf8(std::string_view text, std::string_view what) {
   }
 }
 
+size_t incomplete_utf8_tail(std::string_view bytes) {
+  for (size_t length = 1; length <= 3 && length <= bytes.size(); ++length) {
+    const size_t start = bytes.size() - length;
+    const auto byte = static_cast<unsigned char>(bytes[start]);
+    if ((byte & 0xC0) == 0x80) continue;  // continuation byte: look further back for the lead
+    size_t bad = 0;
+    // Incomplete (not ill-formed) exactly when every available byte was acceptable.
+    return utf8_sequence_length(bytes, start, &bad) == 0 && bad == length && utf8_lead_length(byte) > length ? length : 0;
+  }
+  return 0;
+}
+
 std::string lossy_utf8(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());

@@ -21,6 +21,10 @@ std::optional<size_t> find_invalid_utf8(std::string_view text);
 // Throws lattice::Error naming `what` and the offset of the first invalid byte.
 void check_utf8(std::string_view text, std::string_view what);
 
+// Length of the trailing bytes of `bytes` that start a well-formed sequence but stop before its
+// end (0-3): what a stream must hold back until the next bytes arrive.
+size_t incomplete_utf8_tail(std::string_view bytes);
+
 // Rust String::from_utf8_lossy: every ill-formed subpart becomes one U+FFFD.
 std::string lossy_utf8(std::string_view bytes);
 
