@@ -1,5 +1,6 @@
 #include "engine/tokenizer/bpe_model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <queue>
 
@@ -30,6 +31,37 @@ struct LaterMerge {
 };
 
 }  // namespace
+
+void MergeTable::reserve(size_t count) {
+  size_t capacity = 16;
+  while (capacity < count * 2) capacity *= 2;
+  slots_.assign(capacity, Slot{kEmpty, {0, 0}});
+  mask_ = capacity - 1;
+  size_ = 0;
+}
+
+void MergeTable::set(int32_t left, int32_t right, Merge merge) {
+  if ((size_ + 1) * 2 > slots_.size()) {
+    std::vector<Slot> old = std::move(slots_);
+    reserve(std::max<size_t>(size_ + 1, old.size()));
+    for (const Slot& slot : old) {
+      if (slot.key != kEmpty) set(static_cast<int32_t>(slot.key >> 32), static_cast<int32_t>(slot.key & 0xFFFFFFFFu), slot.merge);
+    }
+  }
+  const uint64_t key = pack(left, right);
+  for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+    Slot& slot = slots_[i];
+    if (slot.key == key) {
+      slot.merge = merge;
+      return;
+    }
+    if (slot.key == kEmpty) {
+      slot = {key, merge};
+      ++size_;
+      return;
+    }
+  }
+}
 
 BpeModel::BpeModel(TokenIdMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeOptions options)
@@ -66,7 +98,16 @@ BpeModel::BpeModel(TokenIdMap vocab, const std::vector<std::pair<std::string, st
     LATTICE_CHECK(merged_it != vocab_.end(), "merge ", rank, " ('", left, "' '", right, "'): result '", merged,
                   "' is not in the vocab");
     // A repeated pair keeps its last rank, as HF's HashMap collection does.
-    merges_[pair_key(left_it->second, right_it->second)] = {static_cast<int32_t>(rank), merged_it->second};
+    merges_.set(left_it->second, right_it->second, {static_cast<int32_t>(rank), merged_it->second});
+  }
+  if (options_.continuing_subword_prefix.empty() && options_.end_of_word_suffix.empty()) {
+    char_ids_.assign(0x10000, -1);
+    for (const auto& [token, id] : vocab_) {
+      if (token.empty() || token.size() > 3) continue;
+      size_t pos = 0;
+      const char32_t cp = next_codepoint(token, pos);
+      if (pos == token.size() && cp < 0x10000) char_ids_[cp] = id;
+    }
   }
 }
 
@@ -121,6 +162,15 @@ void BpeModel::encode_uncached(std::string_view piece, std::vector<int32_t>& out
     pos += utf8_lead_length(static_cast<unsigned char>(piece[pos]));
     if (pos > piece.size()) pos = piece.size();
     const std::string_view character = piece.substr(begin, pos - begin);
+    if (!char_ids_.empty() && character.size() <= 3) {
+      size_t cp_pos = 0;
+      const int32_t id = char_ids_[next_codepoint(character, cp_pos)];
+      if (id >= 0) {
+        flush_unk();
+        add_symbol(id, character.size());
+        continue;
+      }
+    }
     std::string_view lookup = character;
     if ((begin > 0 && !options_.continuing_subword_prefix.empty()) ||
         (pos == piece.size() && !options_.end_of_word_suffix.empty())) {
@@ -157,10 +207,8 @@ void BpeModel::encode_uncached(std::string_view piece, std::vector<int32_t>& out
   symbols.back().next = -1;
 
   std::priority_queue<QueuedMerge, std::vector<QueuedMerge>, LaterMerge> queue;
-  auto find_merge = [&](int32_t left, int32_t right) -> const Merge* {
-    const auto it = merges_.find(pair_key(left, right));
-    return it == merges_.end() ? nullptr : &it->second;
-  };
+  using Merge = MergeTable::Merge;
+  auto find_merge = [&](int32_t left, int32_t right) -> const Merge* { return merges_.find(left, right); };
   for (size_t i = 0; i + 1 < symbols.size(); ++i) {
     if (const Merge* merge = find_merge(symbols[i].id, symbols[i + 1].id)) {
       queue.push({merge->rank, static_cast<int32_t>(i), merge->new_id});

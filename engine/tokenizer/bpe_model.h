@@ -29,6 +29,48 @@ struct BpeOptions {
   bool ignore_merges = false;
 };
 
+// Open-addressing map from a (left id, right id) pair to its merge; the hot lookup of BPE.
+class MergeTable {
+ public:
+  struct Merge {
+    int32_t rank;
+    int32_t new_id;
+  };
+  void reserve(size_t count);
+  // Inserts or overwrites.
+  void set(int32_t left, int32_t right, Merge merge);
+  const Merge* find(int32_t left, int32_t right) const {
+    if (slots_.empty()) return nullptr;
+    const uint64_t key = pack(left, right);
+    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.key == key) return &slot.merge;
+      if (slot.key == kEmpty) return nullptr;
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    uint64_t key;
+    Merge merge;
+  };
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static uint64_t pack(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+  }
+  static size_t hash(uint64_t key) {  // splitmix64 finaliser
+    key ^= key >> 30;
+    key *= 0xbf58476d1ce4e5b9ULL;
+    key ^= key >> 27;
+    key *= 0x94d049bb133111ebULL;
+    return static_cast<size_t>(key ^ (key >> 31));
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
 class BpeModel {
  public:
   // Throws when a merge names a token (or produces a token) that is not in `vocab`, or when the
@@ -43,18 +85,14 @@ class BpeModel {
   size_t merge_count() const { return merges_.size(); }
 
  private:
-  struct Merge {
-    int32_t rank;
-    int32_t new_id;
-  };
-  static uint64_t pair_key(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
-  }
   // Splits `piece` into per-character symbols, then applies merges lowest rank first.
   void encode_uncached(std::string_view piece, std::vector<int32_t>& out) const;
 
   TokenIdMap vocab_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
+  // Id of each single-code-point token below U+10000 (-1 if none), for the common case without
+  // subword prefix/suffix: saves a string hash per character.
+  std::vector<int32_t> char_ids_;
   BpeOptions options_;
   std::optional<int32_t> unk_id_;
   std::vector<int32_t> byte_fallback_ids_;  // id of "<0xNN>" per byte, or -1

@@ -16,15 +16,30 @@ ByteLevelAlphabet::ByteLevelAlphabet() {
     const bool printable = (byte >= '!' && byte <= '~') || (byte >= 0xA1 && byte <= 0xAC) || (byte >= 0xAE);
     const char32_t cp = printable ? static_cast<char32_t>(byte) : next_extra++;
     append_codepoint(byte_to_text_[byte], cp);
+    byte_to_length_[byte] = static_cast<uint8_t>(byte_to_text_[byte].size());
+    byte_to_pair_[2 * byte] = byte_to_text_[byte][0];
+    byte_to_pair_[2 * byte + 1] = byte_to_text_[byte].size() > 1 ? byte_to_text_[byte][1] : '\0';
     char_to_byte_[cp] = static_cast<int16_t>(byte);
   }
 }
 
 std::string ByteLevelAlphabet::encode(std::string_view text) const {
   std::string out;
-  out.reserve(text.size() + text.size() / 2);
-  for (const char c : text) out += byte_to_text_[static_cast<unsigned char>(c)];
+  encode_into(text, out);
   return out;
+}
+
+void ByteLevelAlphabet::encode_into(std::string_view text, std::string& out) const {
+  const size_t start = out.size();
+  out.resize(start + 2 * text.size());
+  char* write = out.data() + start;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    write[0] = byte_to_pair_[2 * byte];
+    write[1] = byte_to_pair_[2 * byte + 1];
+    write += byte_to_length_[byte];
+  }
+  out.resize(static_cast<size_t>(write - out.data()));
 }
 
 }  // namespace lattice::tokenizer

@@ -18,6 +18,8 @@ class ByteLevelAlphabet {
 
   // Maps every byte of `text` to its alphabet character.
   std::string encode(std::string_view text) const;
+  // The same, appended to `out`.
+  void encode_into(std::string_view text, std::string& out) const;
 
   // The byte a code point stands for, or -1 when it is not in the alphabet.
   int decode_char(char32_t cp) const { return cp < char_to_byte_.size() ? char_to_byte_[cp] : -1; }
@@ -25,6 +27,8 @@ class ByteLevelAlphabet {
  private:
   ByteLevelAlphabet();
   std::array<std::string, 256> byte_to_text_;
+  std::array<char, 512> byte_to_pair_;  // the 1-2 UTF-8 bytes of each character, flat
+  std::array<uint8_t, 256> byte_to_length_;
   std::array<int16_t, 324> char_to_byte_;
 };
 

@@ -26,6 +26,7 @@ class UnicodeNormalizer final : public Normalizer {
   void normalize(std::string& text) const override;
 
  private:
+  std::string normalize_run(std::string_view text) const;
   UnicodeForm form_;
 };
 

@@ -22,7 +22,7 @@ struct Span {
 }  // namespace
 
 void split_piece(const Piece& piece, const std::vector<std::pair<size_t, size_t>>& matches, SplitBehavior behavior,
-                 bool invert, std::vector<Piece>& out) {
+                 bool invert, const PieceSink& sink) {
   const std::string& text = piece.text;
   // Alternating spans of non-matching and matching text, as HF's find_matches produces them.
   std::vector<Span> spans;
@@ -84,9 +84,12 @@ void split_piece(const Piece& piece, const std::vector<std::pair<size_t, size_t>
       break;
     }
   }
+  Piece part;
   for (const Span& span : merged) {
     if (span.end > span.begin) {
-      out.push_back({text.substr(span.begin, span.end - span.begin), piece.at_input_start && span.begin == 0});
+      part.text.assign(text, span.begin, span.end - span.begin);
+      part.at_input_start = piece.at_input_start && span.begin == 0;
+      sink(part);
     }
   }
 }
@@ -94,90 +97,90 @@ void split_piece(const Piece& piece, const std::vector<std::pair<size_t, size_t>
 ByteLevelPreTokenizer::ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex)
     : add_prefix_space_(add_prefix_space), regex_(use_regex ? std::make_unique<Regex>(kGpt2Pattern) : nullptr) {}
 
-void ByteLevelPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
+void ByteLevelPreTokenizer::pre_tokenize(Piece& piece, const PieceSink& sink) const {
   const ByteLevelAlphabet& alphabet = ByteLevelAlphabet::get();
-  std::vector<Piece> out;
-  out.reserve(pieces.size() * 4);
-  std::vector<std::pair<size_t, size_t>> matches;
-  for (Piece& piece : pieces) {
-    if (add_prefix_space_ && (piece.text.empty() || piece.text[0] != ' ')) piece.text.insert(0, " ");
-    const size_t first = out.size();
-    if (regex_) {
-      matches.clear();
-      regex_->find_all(piece.text, matches);
-      split_piece(piece, matches, SplitBehavior::kIsolated, false, out);
-    } else if (!piece.text.empty()) {
-      out.push_back(std::move(piece));
-    }
-    for (size_t i = first; i < out.size(); ++i) out[i].text = alphabet.encode(out[i].text);
+  if (add_prefix_space_ && (piece.text.empty() || piece.text[0] != ' ')) piece.text.insert(0, " ");
+  Piece mapped;
+  if (!regex_) {
+    if (piece.text.empty()) return;
+    alphabet.encode_into(piece.text, mapped.text);
+    mapped.at_input_start = piece.at_input_start;
+    sink(mapped);
+    return;
   }
-  pieces = std::move(out);
+  // Map each regex match straight into the alphabet, without an intermediate copy.
+  std::vector<std::pair<size_t, size_t>> matches;
+  regex_->find_all(piece.text, matches);
+  const std::string_view text = piece.text;
+  size_t previous = 0;
+  auto emit = [&](size_t begin, size_t end) {
+    mapped.text.clear();
+    alphabet.encode_into(text.substr(begin, end - begin), mapped.text);
+    mapped.at_input_start = piece.at_input_start && begin == 0;
+    sink(mapped);
+  };
+  for (const auto& [begin, end] : matches) {
+    if (begin != previous) emit(previous, begin);
+    emit(begin, end);
+    previous = end;
+  }
+  if (previous != text.size()) emit(previous, text.size());
 }
 
-void SplitPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  std::vector<Piece> out;
-  out.reserve(pieces.size() * 4);
+void SplitPreTokenizer::pre_tokenize(Piece& piece, const PieceSink& sink) const {
   std::vector<std::pair<size_t, size_t>> matches;
-  for (const Piece& piece : pieces) {
-    matches.clear();
-    pattern_.find_all(piece.text, matches);
-    split_piece(piece, matches, behavior_, invert_, out);
-  }
-  pieces = std::move(out);
+  pattern_.find_all(piece.text, matches);
+  split_piece(piece, matches, behavior_, invert_, sink);
 }
 
-void MetaspacePreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  std::vector<Piece> out;
-  out.reserve(pieces.size() * 4);
-  std::vector<std::pair<size_t, size_t>> matches;
-  for (Piece& piece : pieces) {
-    std::string text;
-    text.reserve(piece.text.size() + replacement_.size());
-    for (const char c : piece.text) {
-      if (c == ' ') {
-        text += replacement_;
-      } else {
-        text += c;
-      }
+void MetaspacePreTokenizer::pre_tokenize(Piece& piece, const PieceSink& sink) const {
+  std::string text;
+  text.reserve(piece.text.size() + replacement_.size());
+  for (const char c : piece.text) {
+    if (c == ' ') {
+      text += replacement_;
+    } else {
+      text += c;
     }
-    const bool starts_with_replacement = text.compare(0, replacement_.size(), replacement_) == 0;
-    const bool prepend = scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && piece.at_input_start);
-    if (prepend && !starts_with_replacement) text.insert(0, replacement_);
-    Piece replaced{std::move(text), piece.at_input_start};
-    if (!split_) {
-      if (!replaced.text.empty()) out.push_back(std::move(replaced));
-      continue;
-    }
-    matches.clear();
-    size_t pos = 0;
-    while ((pos = replaced.text.find(replacement_, pos)) != std::string::npos) {
-      matches.emplace_back(pos, pos + replacement_.size());
-      pos += replacement_.size();
-    }
-    split_piece(replaced, matches, SplitBehavior::kMergedWithNext, false, out);
   }
-  pieces = std::move(out);
+  const bool starts_with_replacement = text.compare(0, replacement_.size(), replacement_) == 0;
+  const bool prepend = scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && piece.at_input_start);
+  if (prepend && !starts_with_replacement) text.insert(0, replacement_);
+  Piece replaced{std::move(text), piece.at_input_start};
+  if (!split_) {
+    if (!replaced.text.empty()) sink(replaced);
+    return;
+  }
+  std::vector<std::pair<size_t, size_t>> matches;
+  size_t pos = 0;
+  while ((pos = replaced.text.find(replacement_, pos)) != std::string::npos) {
+    matches.emplace_back(pos, pos + replacement_.size());
+    pos += replacement_.size();
+  }
+  split_piece(replaced, matches, SplitBehavior::kMergedWithNext, false, sink);
 }
 
-void DigitsPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  std::vector<Piece> out;
-  out.reserve(pieces.size() * 2);
+void DigitsPreTokenizer::pre_tokenize(Piece& piece, const PieceSink& sink) const {
   std::vector<std::pair<size_t, size_t>> matches;
-  for (const Piece& piece : pieces) {
-    matches.clear();
-    size_t pos = 0;
-    while (pos < piece.text.size()) {
-      const size_t begin = pos;
-      const char32_t cp = next_codepoint(piece.text, pos);
-      const auto category = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
-      if (category == UTF8PROC_CATEGORY_ND || category == UTF8PROC_CATEGORY_NL || category == UTF8PROC_CATEGORY_NO) {
-        matches.emplace_back(begin, pos);
-      }
+  size_t pos = 0;
+  while (pos < piece.text.size()) {
+    const size_t begin = pos;
+    const char32_t cp = next_codepoint(piece.text, pos);
+    const auto category = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+    if (category == UTF8PROC_CATEGORY_ND || category == UTF8PROC_CATEGORY_NL || category == UTF8PROC_CATEGORY_NO) {
+      matches.emplace_back(begin, pos);
     }
-    split_piece(piece, matches, individual_digits_ ? SplitBehavior::kIsolated : SplitBehavior::kContiguous, false,
-                out);
   }
-  pieces = std::move(out);
+  split_piece(piece, matches, individual_digits_ ? SplitBehavior::kIsolated : SplitBehavior::kContiguous, false, sink);
+}
+
+void SequencePreTokenizer::run(size_t step, Piece& piece, const PieceSink& sink) const {
+  if (step == steps_.size()) {
+    sink(piece);
+    return;
+  }
+  auto next = [&](Piece& part) { run(step + 1, part, sink); };
+  steps_[step]->pre_tokenize(piece, PieceSink(next));
 }
 
 }  // namespace lattice::tokenizer

@@ -1,6 +1,7 @@
 // Pre-tokenizers: cut a normalized segment into pieces that the BPE model encodes independently
 // (HF `pre_tokenizer` section). Each piece remembers whether it starts the original input, which
-// Metaspace's prepend_scheme "first" needs.
+// Metaspace's prepend_scheme "first" needs. Pieces are handed to a sink one at a time, so a long
+// input never materialises as a vector of strings.
 #pragma once
 
 #include <memory>
@@ -20,23 +21,36 @@ struct Piece {
 // How the matched parts of a split relate to the parts between them (HF SplitDelimiterBehavior).
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
-// Cuts `piece` at `matches` (sorted, non-overlapping byte ranges) and appends the non-empty parts.
-// With `invert`, the ranges between matches are the delimiters instead.
+// A non-owning callback taking each produced piece (which it may move from).
+class PieceSink {
+ public:
+  template <typename F>
+  PieceSink(F& callable)  // NOLINT(google-explicit-constructor): used like a function_ref
+      : object_(&callable), call_([](void* object, Piece& piece) { (*static_cast<F*>(object))(piece); }) {}
+  void operator()(Piece& piece) const { call_(object_, piece); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, Piece&);
+};
+
+// Cuts `piece` at `matches` (sorted, non-overlapping byte ranges) and passes the non-empty parts
+// to `sink`. With `invert`, the ranges between matches are the delimiters instead.
 void split_piece(const Piece& piece, const std::vector<std::pair<size_t, size_t>>& matches, SplitBehavior behavior,
-                 bool invert, std::vector<Piece>& out);
+                 bool invert, const PieceSink& sink);
 
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Replaces `pieces` by their sub-pieces, in order.
-  virtual void pre_tokenize(std::vector<Piece>& pieces) const = 0;
+  // Passes the sub-pieces of `piece` to `sink`, in order. `piece` may be modified.
+  virtual void pre_tokenize(Piece& piece, const PieceSink& sink) const = 0;
 };
 
 // GPT-2 byte-level: optional leading space, optional GPT-2 regex split, then bytes -> alphabet.
 class ByteLevelPreTokenizer final : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex);
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void pre_tokenize(Piece& piece, const PieceSink& sink) const override;
 
  private:
   bool add_prefix_space_;
@@ -47,7 +61,7 @@ class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(Pattern pattern, SplitBehavior behavior, bool invert)
       : pattern_(std::move(pattern)), behavior_(behavior), invert_(invert) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void pre_tokenize(Piece& piece, const PieceSink& sink) const override;
 
  private:
   Pattern pattern_;
@@ -63,7 +77,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
  public:
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split)
       : replacement_(std::move(replacement)), scheme_(scheme), split_(split) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void pre_tokenize(Piece& piece, const PieceSink& sink) const override;
 
  private:
   std::string replacement_;
@@ -75,7 +89,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
 class DigitsPreTokenizer final : public PreTokenizer {
  public:
   explicit DigitsPreTokenizer(bool individual_digits) : individual_digits_(individual_digits) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void pre_tokenize(Piece& piece, const PieceSink& sink) const override;
 
  private:
   bool individual_digits_;
@@ -84,11 +98,10 @@ class DigitsPreTokenizer final : public PreTokenizer {
 class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override {
-    for (const auto& step : steps_) step->pre_tokenize(pieces);
-  }
+  void pre_tokenize(Piece& piece, const PieceSink& sink) const override { run(0, piece, sink); }
 
  private:
+  void run(size_t step, Piece& piece, const PieceSink& sink) const;
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 

@@ -59,16 +59,18 @@ std::vector<int32_t> TokenizerImpl::encode(std::string_view text, bool add_speci
 
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
-  std::vector<Piece> pieces;
+  auto tokenize_piece = [&](Piece& piece) { model->tokenize(piece.text, ids); };
   for (Segment& segment : segments) {
     if (segment.token_id >= 0) {
       ids.push_back(segment.token_id);
       continue;
     }
-    pieces.clear();
-    pieces.push_back({std::move(segment.text), segment.at_input_start});
-    if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
-    for (const Piece& piece : pieces) model->tokenize(piece.text, ids);
+    Piece piece{std::move(segment.text), segment.at_input_start};
+    if (pre_tokenizer) {
+      pre_tokenizer->pre_tokenize(piece, PieceSink(tokenize_piece));
+    } else {
+      tokenize_piece(piece);
+    }
   }
 
   if (add_special_tokens) {
