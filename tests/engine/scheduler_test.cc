@@ -1,0 +1,160 @@
+// Continuous batching on the tiny-llama fixture: batching, chunked prefill and preemption never change what
+// a request generates; finish reasons and request validation.
+#include <gtest/gtest.h>
+
+#include "engine/scheduler/scheduler.h"
+#include "models/llama.h"
+#include "tests/test_utils.h"
+
+namespace lattice {
+namespace {
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { model_ = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32").release(); }
+  static void TearDownTestSuite() { delete model_; }
+
+  std::vector<RequestOutput> run(const std::vector<Request>& requests, int32_t blocks, SchedulerOptions options = {},
+                                 SchedulerStats* stats = nullptr) {
+    KvCache cache(model_->lm_shape().kv, blocks);
+    Scheduler scheduler(*model_, cache, options);
+    for (const Request& r : requests) scheduler.add(r);
+    auto out = scheduler.run();
+    if (stats) *stats = scheduler.stats();
+    EXPECT_EQ(scheduler.blocks().num_free(), blocks) << "every block returns when requests finish";
+    return out;
+  }
+
+  // Mixed prompt lengths and sampling settings with fixed seeds.
+  static std::vector<Request> mixed_requests() {
+    std::vector<Request> rs;
+    std::mt19937 rng(5);
+    for (int i = 0; i < 8; ++i) {
+      Request r;
+      r.id = i;
+      const int len = 1 + (i * 37) % 70;
+      for (int j = 0; j < len; ++j) r.prompt.push_back(static_cast<int32_t>(rng() % 512));
+      r.params.max_tokens = 6 + i % 5;
+      r.params.temperature = i % 3 == 0 ? 0.0f : 0.9f;
+      r.params.top_k = i % 2 ? 40 : 0;
+      r.params.top_p = i % 4 == 1 ? 0.8f : 1.0f;
+      r.params.seed = 100 + i;
+      r.params.logprobs = 2;
+      rs.push_back(r);
+    }
+    return rs;
+  }
+
+  static void expect_same(const std::vector<RequestOutput>& a, const std::vector<RequestOutput>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i].tokens.size(), b[i].tokens.size()) << "request " << a[i].id;
+      for (size_t j = 0; j < a[i].tokens.size(); ++j) {
+        EXPECT_EQ(a[i].tokens[j].token, b[i].tokens[j].token) << "request " << a[i].id << " token " << j;
+        EXPECT_NEAR(a[i].tokens[j].logprob, b[i].tokens[j].logprob, 1e-4);
+      }
+      EXPECT_EQ(a[i].finish, b[i].finish);
+    }
+  }
+
+  static LlamaModel* model_;
+};
+LlamaModel* SchedulerTest::model_ = nullptr;
+
+TEST_F(SchedulerTest, TogetherEqualsAlone) {
+  const auto requests = mixed_requests();
+  std::vector<RequestOutput> alone;
+  for (const Request& r : requests) alone.push_back(run({r}, 256)[0]);
+  expect_same(run(requests, 256), alone);
+}
+
+TEST_F(SchedulerTest, ChunkedPrefillAndSmallBudgetsGiveTheSameTokens) {
+  const auto requests = mixed_requests();
+  const auto reference = run(requests, 256);
+  for (const int64_t budget : {1, 7, 64}) {
+    SchedulerOptions options;
+    options.max_tokens_per_step = budget;
+    SchedulerStats stats;
+    expect_same(run(requests, 256, options, &stats), reference);
+    EXPECT_GT(stats.steps, 0);
+  }
+}
+
+TEST_F(SchedulerTest, RunningOutOfBlocksPreemptsAndLosesNothing) {
+  const auto requests = mixed_requests();
+  const auto reference = run(requests, 256);
+  SchedulerStats stats;
+  const auto squeezed = run(requests, 7, {}, &stats);  // 7 blocks of 16 tokens for 8 requests of up to 80
+  EXPECT_GT(stats.preemptions, 0);
+  expect_same(squeezed, reference);
+}
+
+TEST_F(SchedulerTest, FinishReasons) {
+  Request r;
+  r.id = 1;
+  r.prompt = {1, 2, 3};
+  r.params.temperature = 0;
+  r.params.max_tokens = 5;
+  const auto free_run = run({r}, 16);
+  EXPECT_EQ(free_run[0].finish, FinishReason::length);
+  ASSERT_EQ(free_run[0].tokens.size(), 5u);
+  // Stopping on the third greedy token: it is included and the request ends there.
+  r.params.stop_token_ids = {free_run[0].tokens[2].token};
+  const auto stopped = run({r}, 16);
+  EXPECT_EQ(stopped[0].finish, FinishReason::stop);
+  EXPECT_EQ(stopped[0].tokens.size(), 3u);
+  // EOS from the options ends it too, unless ignore_eos.
+  r.params.stop_token_ids.clear();
+  SchedulerOptions options;
+  options.eos_token_ids = {free_run[0].tokens[1].token};
+  EXPECT_EQ(run({r}, 16, options)[0].tokens.size(), 2u);
+  r.params.ignore_eos = true;
+  EXPECT_EQ(run({r}, 16, options)[0].tokens.size(), 5u);
+}
+
+TEST_F(SchedulerTest, StopsAtTheModelsLastPosition) {
+  Request r;
+  r.id = 3;
+  r.prompt.assign(509, 7);  // 512 positions: room for 3 more tokens
+  r.params.temperature = 0;
+  r.params.max_tokens = 50;
+  const auto out = run({r}, 64);
+  EXPECT_EQ(out[0].finish, FinishReason::length);
+  EXPECT_EQ(out[0].tokens.size(), 3u);
+}
+
+TEST_F(SchedulerTest, BadRequestsAreClearErrors) {
+  KvCache cache(model_->lm_shape().kv, 16);
+  Scheduler s(*model_, cache);
+  auto error_of = [&](Request r) {
+    try {
+      s.add(r);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  Request ok;
+  ok.id = 1;
+  ok.prompt = {1, 2};
+  Request r = ok;
+  r.prompt.clear();
+  EXPECT_NE(error_of(r).find("prompt is empty"), std::string::npos);
+  r = ok;
+  r.prompt = {1, 512};
+  EXPECT_NE(error_of(r).find("token id 512 is out of range for vocabulary size 512"), std::string::npos);
+  r = ok;
+  r.prompt.assign(512, 1);
+  EXPECT_NE(error_of(r).find("512 positions"), std::string::npos);
+  r = ok;
+  r.prompt.assign(300, 1);  // 16 blocks of 16 = 256 tokens
+  EXPECT_NE(error_of(r).find("does not fit the KV cache"), std::string::npos);
+  r = ok;
+  r.params.max_tokens = 0;
+  EXPECT_NE(error_of(r).find("max_tokens must be > 0"), std::string::npos);
+  EXPECT_EQ(error_of(ok), "");
+  EXPECT_NE(error_of(ok).find("already in use"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lattice
