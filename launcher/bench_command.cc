@@ -56,8 +56,9 @@ int bench_command(const Args& argv) {
   const bool json_out = args.has("json");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0));
   LATTICE_CHECK(batch > 0 && input_len > 0 && output_len > 0, "--batch, --input-len and --output-len must be > 0");
-  LoadedEngine e = load_engine(args, json_out);
+  const EngineOptions engine_flags = engine_options(args);
   args.reject_unknown();
+  LoadedEngine e = load_engine(engine_flags, json_out);
   const ModelConfig& c = e.model->config();
   LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
                 " exceeds the model's ", c.max_position_embeddings, " positions");
@@ -107,7 +108,7 @@ int bench_command(const Args& argv) {
   const double peak_mib = usage.ru_maxrss / 1024.0;
 
   nlohmann::ordered_json j = {
-      {"model", args.require("model")},
+      {"model", engine_flags.model_dir},
       {"params_millions", cost.matmul_params / 1e6},
       {"threads", omp_get_max_threads()},
       {"blas_core", blas_selection_note(kernels::cpu::blas_core_name())},
@@ -128,7 +129,7 @@ int bench_command(const Args& argv) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model %s: %.1fM params, %d threads, BLAS core %s\n", args.require("model").c_str(),
+  std::printf("model %s: %.1fM params, %d threads, BLAS core %s\n", engine_flags.model_dir.c_str(),
               cost.matmul_params / 1e6, omp_get_max_threads(), blas_selection_note(kernels::cpu::blas_core_name()).c_str());
   std::printf("%-28s %12s\n", "metric", "value");
   std::printf("%-28s %12.1f\n", "prefill tokens/s", prefill_tokens / prefill_s);

@@ -6,12 +6,18 @@
 
 namespace lattice::launcher {
 
-LoadedEngine load_engine(const CliArgs& args, bool quiet) {
-  const std::string dir = args.require("model");
-  const int64_t cache_mb = args.get_int("kv-cache-mb", 512);
-  const int64_t block_size = args.get_int("block-size", 16);
-  LATTICE_CHECK(cache_mb > 0, "--kv-cache-mb must be > 0, got ", cache_mb);
-  LATTICE_CHECK(block_size > 0 && block_size <= 1024, "--block-size must be in [1, 1024], got ", block_size);
+EngineOptions engine_options(const CliArgs& args) {
+  EngineOptions o;
+  o.model_dir = args.require("model");
+  o.kv_cache_mb = args.get_int("kv-cache-mb", o.kv_cache_mb);
+  o.block_size = args.get_int("block-size", o.block_size);
+  LATTICE_CHECK(o.kv_cache_mb > 0, "--kv-cache-mb must be > 0, got ", o.kv_cache_mb);
+  LATTICE_CHECK(o.block_size > 0 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);
+  return o;
+}
+
+LoadedEngine load_engine(const EngineOptions& options, bool quiet) {
+  const int64_t cache_mb = options.kv_cache_mb, block_size = options.block_size;
 
   const bool tty = isatty(STDERR_FILENO);
   int last_percent = -1;
@@ -23,7 +29,7 @@ LoadedEngine load_engine(const CliArgs& args, bool quiet) {
                  total / 1048576.0, percent, tty && done != total ? "" : "\n");
   };
   LoadedEngine e;
-  e.model = LlamaModel::load(dir, progress);
+  e.model = LlamaModel::load(options.model_dir, progress);
   KvCacheShape kv = e.model->lm_shape().kv;
   kv.block_size = block_size;
   const int32_t blocks = kv.blocks_in(static_cast<size_t>(cache_mb) << 20, DType::f32);

@@ -62,8 +62,9 @@ int generate_command(const Args& argv) {
   SchedulerOptions options;
   options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
   options.max_seqs = args.get_int("max-seqs", options.max_seqs);
-  LoadedEngine engine = load_engine(args, false);
+  const EngineOptions engine_flags = engine_options(args);
   args.reject_unknown();
+  LoadedEngine engine = load_engine(engine_flags, false);
   options.eos_token_ids = engine.model->config().eos_token_ids;
 
   Scheduler scheduler(*engine.model, *engine.cache, options);

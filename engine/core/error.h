@@ -23,6 +23,10 @@ std::string concat(const Args&... args) {
   (out << ... << args);
   return out.str();
 }
+// The caller's message, or "check failed: <condition>" when it gave none.
+inline std::string check_message(const char* condition, const std::string& message = {}) {
+  return message.empty() ? std::string("check failed: ") + condition : message;
+}
 }  // namespace detail
 
 }  // namespace lattice
@@ -30,10 +34,11 @@ std::string concat(const Args&... args) {
 // LATTICE_THROW("k has ", n, " heads") always throws.
 #define LATTICE_THROW(...) ::lattice::throw_error(__FILE__, __LINE__, ::lattice::detail::concat(__VA_ARGS__))
 
-// LATTICE_CHECK(cond, "message parts"...) throws when cond is false; the condition text is included.
-#define LATTICE_CHECK(cond, ...)                                                             \
-  do {                                                                                       \
-    if (!(cond)) [[unlikely]]                                                                \
-      ::lattice::throw_error(__FILE__, __LINE__,                                             \
-                             ::lattice::detail::concat("check failed: " #cond ": " __VA_OPT__(, ) __VA_ARGS__)); \
+// LATTICE_CHECK(cond, "message parts"...) throws the message when cond is false (the condition text
+// when no message is given).
+#define LATTICE_CHECK(cond, ...)                                                                    \
+  do {                                                                                              \
+    if (!(cond)) [[unlikely]]                                                                       \
+      ::lattice::throw_error(__FILE__, __LINE__,                                                    \
+                             ::lattice::detail::check_message(#cond __VA_OPT__(, ::lattice::detail::concat(__VA_ARGS__)))); \
   } while (0)
