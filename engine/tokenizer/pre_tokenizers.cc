@@ -14,6 +14,14 @@ namespace {
 constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+std::string prepended(std::string_view prefix, std::string_view text) {
+  std::string out;
+  out.reserve(prefix.size() + text.size());
+  out.append(prefix);
+  out.append(text);
+  return out;
+}
+
 struct Span {
   size_t begin, end;
   bool is_match;
@@ -99,7 +107,7 @@ ByteLevelPreTokenizer::ByteLevelPreTokenizer(bool add_prefix_space, bool use_reg
 
 void ByteLevelPreTokenizer::pre_tokenize(Piece& piece, const PieceSink& sink) const {
   const ByteLevelAlphabet& alphabet = ByteLevelAlphabet::get();
-  if (add_prefix_space_ && (piece.text.empty() || piece.text[0] != ' ')) piece.text.insert(0, " ");
+  if (add_prefix_space_ && (piece.text.empty() || piece.text[0] != ' ')) piece.text = prepended(" ", piece.text);
   Piece mapped;
   if (!regex_) {
     if (piece.text.empty()) return;
@@ -145,7 +153,7 @@ void MetaspacePreTokenizer::pre_tokenize(Piece& piece, const PieceSink& sink) co
   }
   const bool starts_with_replacement = text.compare(0, replacement_.size(), replacement_) == 0;
   const bool prepend = scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && piece.at_input_start);
-  if (prepend && !starts_with_replacement) text.insert(0, replacement_);
+  if (prepend && !starts_with_replacement) text = prepended(replacement_, text);
   Piece replaced{std::move(text), piece.at_input_start};
   if (!split_) {
     if (!replaced.text.empty()) sink(replaced);

@@ -38,7 +38,10 @@ inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 
 inline std::string format_ids(const std::vector<int32_t>& ids) {
   std::string out = "[";
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
   return out + "]";
 }
 
