@@ -12,5 +12,7 @@ using Args = std::vector<std::string>;
 int generate_command(const Args& args);
 int bench_command(const Args& args);
 int make_model_command(const Args& args);
+int tokenize_command(const Args& args);
+int detokenize_command(const Args& args);
 
 }  // namespace lattice::launcher

@@ -21,6 +21,8 @@ const Command kCommands[] = {
     {"generate", lattice::launcher::generate_command, "generate tokens for prompts or a requests file"},
     {"bench", lattice::launcher::bench_command, "measure prefill/decode speed against the machine's ceilings"},
     {"make-model", lattice::launcher::make_model_command, "write a deterministic random-weight Llama checkpoint"},
+    {"tokenize", lattice::launcher::tokenize_command, "encode text with a model's tokenizer.json"},
+    {"detokenize", lattice::launcher::detokenize_command, "decode token ids with a model's tokenizer.json"},
 };
 
 void usage(FILE* out) {
