@@ -67,10 +67,12 @@ int generate_command(const Args& argv) {
   LoadedEngine engine = load_engine(engine_flags, false);
   options.eos_token_ids = engine.model->config().eos_token_ids;
 
-  Scheduler scheduler(*engine.model, *engine.cache, options);
+  Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
+                      static_cast<int32_t>(engine.cache->shape().block_size), options);
   for (const GenerateRequest& r : requests) scheduler.add(r.request);
+  LocalExecutor executor(*engine.model, *engine.cache);
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<RequestOutput> outputs = scheduler.run();
+  const std::vector<RequestOutput> outputs = scheduler.run(executor);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   for (size_t i = 0; i < outputs.size(); ++i) {

@@ -14,6 +14,7 @@ struct Request {
   int64_t id = 0;
   std::vector<int32_t> prompt;
   SamplingParams params;
+  int32_t priority = 0;  // higher is admitted first and preempted last
 };
 
 enum class FinishReason { none, stop, length };

@@ -15,99 +15,137 @@ const char* finish_reason_name(FinishReason reason) {
   return "none";
 }
 
-Scheduler::Scheduler(CausalLM& model, KvCache& cache, SchedulerOptions options)
-    : model_(model),
-      cache_(cache),
-      options_(std::move(options)),
-      blocks_(cache.num_blocks(), static_cast<int32_t>(cache.shape().block_size)) {
-  LATTICE_CHECK(options_.max_tokens_per_step > 0, "max_tokens_per_step must be > 0");
-  LATTICE_CHECK(options_.max_seqs > 0, "max_seqs must be > 0");
+Scheduler::Scheduler(const LmShape& shape, int32_t num_blocks, int32_t block_size, SchedulerOptions options)
+    : shape_(shape), options_(std::move(options)), blocks_(num_blocks, block_size) {
+  LATTICE_CHECK(options_.max_tokens_per_step > 0, "max_tokens_per_step must be > 0, got ", options_.max_tokens_per_step);
+  LATTICE_CHECK(options_.max_seqs > 0, "max_seqs must be > 0, got ", options_.max_seqs);
 }
 
 void Scheduler::add(Request request) {
-  const LmShape& shape = model_.lm_shape();
   const int64_t n = static_cast<int64_t>(request.prompt.size());
   LATTICE_CHECK(n > 0, "request ", request.id, ": the prompt is empty");
   for (int32_t t : request.prompt)
-    LATTICE_CHECK(t >= 0 && t < shape.vocab_size, "request ", request.id, ": token id ", t,
-                  " is out of range for vocabulary size ", shape.vocab_size);
-  LATTICE_CHECK(n < shape.max_positions, "request ", request.id, ": prompt of ", n,
-                " tokens leaves no room to generate within the model's ", shape.max_positions, " positions");
+    LATTICE_CHECK(t >= 0 && t < shape_.vocab_size, "request ", request.id, ": token id ", t,
+                  " is out of range for vocabulary size ", shape_.vocab_size);
+  LATTICE_CHECK(n < shape_.max_positions, "request ", request.id, ": prompt of ", n,
+                " tokens leaves no room to generate within the model's ", shape_.max_positions, " positions");
   LATTICE_CHECK(blocks_.blocks_for(n + 1) <= blocks_.num_blocks(), "request ", request.id, ": prompt of ", n,
                 " tokens does not fit the KV cache (", blocks_.num_blocks(), " blocks of ", blocks_.block_size(),
                 " tokens)");
   LATTICE_CHECK(std::find(order_.begin(), order_.end(), request.id) == order_.end(), "request id ", request.id,
                 " is already in use");
   try {
-    request.params.validate(shape.vocab_size);
+    request.params.validate(shape_.vocab_size);
   } catch (const Error& e) {
     LATTICE_THROW("request ", request.id, ": ", e.what());
   }
   auto seq = std::make_unique<Sequence>();
-  const uint64_t seed = request.params.seed.value_or(static_cast<uint64_t>(request.id) * 0x9e3779b97f4a7c15ull + 1);
-  seq->sampler = std::make_unique<SequenceSampler>(request.params, seed);
+  seq->seed = request.params.seed.value_or(static_cast<uint64_t>(request.id) * 0x9e3779b97f4a7c15ull + 1);
+  seq->arrival = arrivals_++;
   seq->tokens = request.prompt;
   seq->output.id = request.id;
   seq->output.prompt_tokens = n;
   seq->request = std::move(request);
   order_.push_back(seq->request.id);
-  waiting_.push_back(std::move(seq));
+  enqueue_waiting(std::move(seq));
 }
 
-void Scheduler::preempt(SeqList::iterator it) {
-  Sequence& seq = **it;
-  blocks_.free(seq.request.id);
-  seq.computed = 0;  // recomputed from the prompt and the tokens generated so far
-  ++stats_.preemptions;
-  waiting_.push_front(std::move(*it));
-  running_.erase(it);
+void Scheduler::enqueue_waiting(SeqPtr seq) {
+  auto before = std::find_if(waiting_.begin(), waiting_.end(), [&](const SeqPtr& w) {
+    return w->request.priority < seq->request.priority ||
+           (w->request.priority == seq->request.priority && w->arrival > seq->arrival);
+  });
+  waiting_.insert(before, std::move(seq));
 }
 
-Scheduler::Room Scheduler::make_room(Sequence& seq, int64_t tokens, std::vector<Planned>& planned) {
-  while (!blocks_.grow(seq.request.id, tokens)) {
-    if (running_.size() == 1) return Room::cache_full;  // seq alone fills the whole cache
-    auto victim = std::prev(running_.end());             // the most recently admitted
-    const bool self = victim->get() == &seq;
-    std::erase_if(planned, [&](const Planned& p) { return p.seq == victim->get(); });
-    preempt(victim);
-    if (self) return Room::preempted_self;
+Scheduler::Sequence* Scheduler::pick_victim(int32_t below_priority) const {
+  Sequence* victim = nullptr;
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {  // most recently admitted first
+    Sequence* s = it->get();
+    if (s->in_flight || s->request.priority >= below_priority) continue;
+    if (!victim || s->request.priority < victim->request.priority) victim = s;
   }
-  return Room::ok;
+  return victim;
 }
 
-std::vector<Scheduler::Planned> Scheduler::plan() {
+void Scheduler::preempt(Sequence* seq, std::vector<Planned>& planned) {
+  std::erase_if(planned, [&](const Planned& p) { return p.seq == seq; });
+  blocks_.free(seq->request.id);
+  seq->computed = 0;  // recomputed from the prompt and the tokens generated so far
+  ++stats_.preemptions;
+  auto it = std::find_if(running_.begin(), running_.end(), [&](const SeqPtr& s) { return s.get() == seq; });
+  SeqPtr owned = std::move(*it);
+  running_.erase(it);
+  enqueue_waiting(std::move(owned));
+}
+
+bool Scheduler::make_room(Sequence& seq, int64_t tokens, std::vector<Planned>& planned) {
+  while (!blocks_.grow(seq.request.id, tokens)) {
+    Sequence* victim = pick_victim(INT32_MAX);
+    if (!victim) return false;  // everything else is in flight: wait for it
+    if (victim == &seq && running_.size() == 1) {
+      finish(seq, FinishReason::length);  // alone, it fills the whole cache
+      return false;
+    }
+    preempt(victim, planned);
+    if (victim == &seq) return false;
+  }
+  return true;
+}
+
+std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
   std::vector<Planned> planned;
   int64_t budget = options_.max_tokens_per_step;
-  for (auto it = running_.begin(); it != running_.end() && budget > 0;) {
-    Sequence& seq = **it;
-    const int64_t pending = static_cast<int64_t>(seq.tokens.size()) - seq.computed;
-    const int64_t chunk = std::min(pending, budget);
-    auto next = std::next(it);
-    switch (make_room(seq, seq.computed + chunk, planned)) {
-      case Room::ok:
-        planned.push_back({&seq, chunk});
-        budget -= chunk;
-        it = next;
-        break;
-      case Room::preempted_self:  // every sequence after it was younger and is preempted too
-        it = running_.end();
-        break;
-      case Room::cache_full:
-        finish(seq, FinishReason::length);
-        it = running_.end();
-        break;
-    }
-  }
-  while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(planned.size()) < options_.max_seqs) {
-    Sequence& seq = *waiting_.front();
-    const int64_t chunk = std::min(static_cast<int64_t>(seq.tokens.size()), budget);
-    if (!blocks_.grow(seq.request.id, chunk)) break;  // waits for blocks to free up
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
-    planned.push_back({&seq, chunk});
+  const int64_t seq_cap = std::min(max_seqs, options_.max_seqs);
+  std::vector<Sequence*> candidates;
+  for (const SeqPtr& s : running_)
+    if (!s->in_flight) candidates.push_back(s.get());
+  for (Sequence* seq : candidates) {
+    if (budget == 0 || static_cast<int64_t>(planned.size()) >= seq_cap) break;
+    if (std::none_of(running_.begin(), running_.end(), [&](const SeqPtr& s) { return s.get() == seq; }))
+      continue;  // preempted while making room for an earlier one
+    const int64_t chunk = std::min(static_cast<int64_t>(seq->tokens.size()) - seq->computed, budget);
+    if (!make_room(*seq, seq->computed + chunk, planned)) continue;
+    planned.push_back({seq, chunk, seq->computed + chunk == static_cast<int64_t>(seq->tokens.size())});
     budget -= chunk;
   }
-  return planned;
+  while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(planned.size()) < seq_cap) {
+    Sequence& seq = *waiting_.front();
+    const int64_t chunk = std::min(static_cast<int64_t>(seq.tokens.size()), budget);
+    if (!blocks_.grow(seq.request.id, chunk)) {
+      // A higher-priority arrival may displace a lower-priority sequence that is not in flight.
+      Sequence* victim = pick_victim(seq.request.priority);
+      if (!victim) break;
+      preempt(victim, planned);
+      continue;
+    }
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+    planned.push_back({&seq, chunk, chunk == static_cast<int64_t>(seq.tokens.size())});
+    budget -= chunk;
+  }
+  if (planned.empty()) return std::nullopt;
+  return make_plan(planned);
+}
+
+StepPlan Scheduler::make_plan(const std::vector<Planned>& planned) {
+  StepPlan plan;
+  plan.step_id = next_step_++;
+  plan.released = std::move(released_);
+  released_.clear();
+  for (const Planned& p : planned) {
+    Sequence& s = *p.seq;
+    s.in_flight = true;
+    SequenceStep step;
+    step.seq_id = s.request.id;
+    step.start_pos = s.computed;
+    step.tokens.assign(s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + p.chunk);
+    step.block_table = blocks_.table(step.seq_id);
+    plan.batch.seqs.push_back(std::move(step));
+    plan.sampling.push_back({p.sample, static_cast<int64_t>(s.request.prompt.size()), s.request.params, s.seed});
+  }
+  in_flight_.push_back({plan.step_id, planned});
+  return plan;
 }
 
 FinishReason Scheduler::finish_reason(const Sequence& seq, int32_t token) const {
@@ -118,59 +156,64 @@ FinishReason Scheduler::finish_reason(const Sequence& seq, int32_t token) const 
                            options_.eos_token_ids.end())
     return FinishReason::stop;
   if (static_cast<int64_t>(seq.output.tokens.size()) >= p.max_tokens) return FinishReason::length;
-  if (static_cast<int64_t>(seq.tokens.size()) >= model_.lm_shape().max_positions) return FinishReason::length;
+  if (static_cast<int64_t>(seq.tokens.size()) >= shape_.max_positions) return FinishReason::length;
   return FinishReason::none;
 }
 
 void Scheduler::finish(Sequence& seq, FinishReason reason) {
   blocks_.free(seq.request.id);
   seq.output.finish = reason;
+  released_.push_back(seq.request.id);
   finished_[seq.request.id] = std::move(seq.output);
-  auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& s) { return s.get() == &seq; });
-  running_.erase(it);
+  running_.remove_if([&](const SeqPtr& s) { return s.get() == &seq; });
 }
 
-std::vector<TokenEvent> Scheduler::step() {
-  std::vector<TokenEvent> events;
-  const std::vector<Planned> planned = plan();
-  if (planned.empty()) return events;
-
-  StepBatch batch;
-  for (const Planned& p : planned) {
-    SequenceStep s;
-    s.seq_id = p.seq->request.id;
-    s.start_pos = p.seq->computed;
-    s.tokens.assign(p.seq->tokens.begin() + p.seq->computed, p.seq->tokens.begin() + p.seq->computed + p.chunk);
-    s.block_table = blocks_.table(s.seq_id);
-    batch.seqs.push_back(std::move(s));
-  }
-  const StepOutput out = model_.forward(batch, cache_);
+std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
+  LATTICE_CHECK(!in_flight_.empty() && in_flight_.front().step_id == result.step_id, "result for step ",
+                result.step_id, " does not match the oldest step in flight");
+  const InFlight step = std::move(in_flight_.front());
+  in_flight_.pop_front();
   ++stats_.steps;
-
-  const int64_t vocab = model_.lm_shape().vocab_size;
-  for (size_t i = 0; i < planned.size(); ++i) {
-    Sequence& seq = *planned[i].seq;
-    seq.computed += planned[i].chunk;
-    if (seq.computed < static_cast<int64_t>(seq.tokens.size())) {  // prefill continues next step
-      stats_.prompt_tokens += planned[i].chunk;
-      continue;
-    }
-    if (planned[i].chunk > 1 || seq.output.tokens.empty()) stats_.prompt_tokens += planned[i].chunk;
-    SampledToken sampled = seq.sampler->sample(out.next_token_logits(i).data<float>(), vocab, seq.tokens,
-                                               seq.request.prompt.size());
+  std::vector<TokenEvent> events;
+  size_t next_token = 0;
+  for (const Planned& p : step.seqs) {
+    Sequence& seq = *p.seq;
+    seq.in_flight = false;
+    seq.computed += p.chunk;
+    const bool decode = p.chunk == 1 && !seq.output.tokens.empty() && p.sample;
+    if (!decode) stats_.prompt_tokens += p.chunk;
+    if (!p.sample) continue;
+    LATTICE_CHECK(next_token < result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
+                  " tokens, fewer than it sampled");
+    const SampledToken& sampled = result.tokens[next_token++];
     seq.tokens.push_back(sampled.token);
     seq.output.tokens.push_back(sampled);
     ++stats_.generated_tokens;
     const FinishReason reason = finish_reason(seq, sampled.token);
-    events.push_back({seq.request.id, std::move(sampled), reason});
+    events.push_back({seq.request.id, sampled, reason});
     if (reason != FinishReason::none) finish(seq, reason);
   }
+  LATTICE_CHECK(next_token == result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
+                " tokens for ", next_token, " sampled sequences");
   return events;
 }
 
-std::vector<RequestOutput> Scheduler::run(const std::function<void(const TokenEvent&)>& on_token) {
+std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const std::function<void(const TokenEvent&)>& on_token) {
+  const int64_t depth = executor.max_in_flight();
   while (has_work()) {
-    for (const TokenEvent& e : step())
+    while (static_cast<int64_t>(in_flight_.size()) < depth) {
+      // Split the live sequences evenly over the pipeline's micro-batches so every stage has work.
+      const int64_t live = static_cast<int64_t>(running_.size() + waiting_.size());
+      std::optional<StepPlan> plan = schedule(std::max<int64_t>(1, (live + depth - 1) / depth));
+      if (!plan) break;
+      executor.submit(*plan);
+    }
+    if (in_flight_.empty()) {
+      LATTICE_CHECK(!has_work(), "scheduler stalled with ", waiting_.size(), " waiting and ", running_.size(),
+                    " running sequences");
+      break;
+    }
+    for (const TokenEvent& e : complete(executor.collect()))
       if (on_token) on_token(e);
   }
   std::vector<RequestOutput> outputs;

@@ -1,8 +1,10 @@
-// Single-process continuous batching. Each step it schedules running sequences first (decode tokens and
-// the next chunk of unfinished prefills), then admits waiting requests while the per-step token budget and
-// free KV blocks allow; long prompts are prefilled in chunks. When a running sequence needs a KV block and
-// none is free, the most recently admitted sequence is preempted (blocks freed, recomputed later), so
-// running out of blocks makes requests wait instead of failing. The rank-0 coordinator generalises this.
+// Continuous batching. Each plan takes the running sequences first (decode tokens and the next chunk of
+// unfinished prefills), then admits waiting requests, highest priority first, while the per-step token
+// budget and free KV blocks allow; long prompts are prefilled in chunks. When a sequence needs a KV block
+// and none is free, the lowest-priority (then most recently admitted) sequence that is not in flight is
+// preempted: its blocks are freed and it is recomputed later, so running out of blocks makes requests wait
+// and never fails them. Plans go to a StepExecutor; with a pipeline several are in flight at once, over
+// disjoint sets of sequences. The same scheduler runs in one process and on the rank-0 coordinator.
 #pragma once
 
 #include <cstdint>
@@ -11,18 +13,21 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/causal_lm.h"
 #include "engine/kv_cache/block_manager.h"
+#include "engine/scheduler/executor.h"
 #include "engine/scheduler/request.h"
+#include "engine/scheduler/step_plan.h"
 
 namespace lattice {
 
 struct SchedulerOptions {
-  int64_t max_tokens_per_step = 512;  // prefill chunk + decode tokens per step
-  int64_t max_seqs = 256;             // sequences per step
-  std::vector<int32_t> eos_token_ids; // end a request (finish reason "stop") unless it sets ignore_eos
+  int64_t max_tokens_per_step = 512;   // prefill chunk + decode tokens per step
+  int64_t max_seqs = 256;              // sequences per step
+  std::vector<int32_t> eos_token_ids;  // end a request (finish reason "stop") unless it sets ignore_eos
 };
 
 struct SchedulerStats {
@@ -34,17 +39,23 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  Scheduler(CausalLM& model, KvCache& cache, SchedulerOptions options = {});
+  // `shape` gives the vocabulary and position limits; the KV cache has num_blocks blocks of block_size.
+  Scheduler(const LmShape& shape, int32_t num_blocks, int32_t block_size, SchedulerOptions options = {});
 
   // Validates and queues a request; throws (naming the problem) on an empty prompt, a token id out of range,
   // a prompt that leaves no room within the model's positions or the KV cache, or bad sampling parameters.
   void add(Request request);
   bool has_work() const { return !waiting_.empty() || !running_.empty(); }
 
-  // Runs one engine step; returns the tokens it produced.
-  std::vector<TokenEvent> step();
-  // Steps until every queued request has finished; returns outputs in the order requests were added.
-  std::vector<RequestOutput> run(const std::function<void(const TokenEvent&)>& on_token = {});
+  // Plans a step over the sequences not already in flight, at most `max_seqs` of them; nullopt when none
+  // can run now.
+  std::optional<StepPlan> schedule(int64_t max_seqs);
+  // Applies the oldest in-flight plan's result; returns its tokens as events (and finishes requests).
+  std::vector<TokenEvent> complete(const StepResult& result);
+
+  // Drives `executor` until every queued request has finished, keeping up to executor.max_in_flight()
+  // plans in flight. Returns outputs in the order requests were added.
+  std::vector<RequestOutput> run(StepExecutor& executor, const std::function<void(const TokenEvent&)>& on_token = {});
 
   const SchedulerStats& stats() const { return stats_; }
   const BlockManager& blocks() const { return blocks_; }
@@ -52,33 +63,44 @@ class Scheduler {
  private:
   struct Sequence {
     Request request;
+    uint64_t seed = 0;
+    int64_t arrival = 0;
     std::vector<int32_t> tokens;  // prompt then generated
     int64_t computed = 0;         // tokens whose K/V are in the cache
-    std::unique_ptr<SequenceSampler> sampler;
+    bool in_flight = false;
     RequestOutput output;
   };
-  using SeqList = std::list<std::unique_ptr<Sequence>>;
-
+  using SeqPtr = std::unique_ptr<Sequence>;
   struct Planned {
     Sequence* seq;
     int64_t chunk;
+    bool sample;
   };
-  std::vector<Planned> plan();
-  enum class Room { ok, preempted_self, cache_full };
-  Room make_room(Sequence& seq, int64_t tokens, std::vector<Planned>& planned);
-  void preempt(SeqList::iterator it);
+  struct InFlight {
+    uint64_t step_id;
+    std::vector<Planned> seqs;
+  };
+
+  bool make_room(Sequence& seq, int64_t tokens, std::vector<Planned>& planned);
+  Sequence* pick_victim(int32_t below_priority) const;
+  void preempt(Sequence* seq, std::vector<Planned>& planned);
+  void enqueue_waiting(SeqPtr seq);
   void finish(Sequence& seq, FinishReason reason);
   FinishReason finish_reason(const Sequence& seq, int32_t token) const;
+  StepPlan make_plan(const std::vector<Planned>& planned);
 
-  CausalLM& model_;
-  KvCache& cache_;
+  LmShape shape_;
   SchedulerOptions options_;
   BlockManager blocks_;
-  SeqList waiting_;
-  SeqList running_;  // in admission order
+  std::list<SeqPtr> waiting_;  // by priority (highest first), then arrival
+  std::list<SeqPtr> running_;  // in admission order
+  std::deque<InFlight> in_flight_;
+  std::vector<int64_t> released_;  // finished since the last plan
   std::map<int64_t, RequestOutput> finished_;
   std::vector<int64_t> order_;  // request ids as added
   SchedulerStats stats_;
+  int64_t arrivals_ = 0;
+  uint64_t next_step_ = 0;
 };
 
 }  // namespace lattice

@@ -2,6 +2,9 @@
 // a request generates; finish reasons and request validation.
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <set>
+
 #include "engine/scheduler/scheduler.h"
 #include "models/llama.h"
 #include "tests/test_utils.h"
@@ -17,9 +20,10 @@ class SchedulerTest : public ::testing::Test {
   std::vector<RequestOutput> run(const std::vector<Request>& requests, int32_t blocks, SchedulerOptions options = {},
                                  SchedulerStats* stats = nullptr) {
     KvCache cache(model_->lm_shape().kv, blocks);
-    Scheduler scheduler(*model_, cache, options);
+    Scheduler scheduler(model_->lm_shape(), blocks, 16, options);
     for (const Request& r : requests) scheduler.add(r);
-    auto out = scheduler.run();
+    LocalExecutor executor(*model_, cache);
+    auto out = scheduler.run(executor);
     if (stats) *stats = scheduler.stats();
     EXPECT_EQ(scheduler.blocks().num_free(), blocks) << "every block returns when requests finish";
     return out;
@@ -89,6 +93,63 @@ TEST_F(SchedulerTest, RunningOutOfBlocksPreemptsAndLosesNothing) {
   expect_same(squeezed, reference);
 }
 
+// Keeps up to three plans in flight, as a pipeline executor does (each is run at submission).
+class PipelinedExecutor final : public StepExecutor {
+ public:
+  PipelinedExecutor(CausalLM& model, KvCache& cache) : local_(model, cache) {}
+  int max_in_flight() const override { return 3; }
+  void submit(const StepPlan& plan) override {
+    for (const SequenceStep& s : plan.batch.seqs) EXPECT_TRUE(live_.insert(s.seq_id).second) << "sequence " << s.seq_id << " planned twice";
+    plans_.push_back(plan);
+    local_.submit(plan);
+  }
+  StepResult collect() override {
+    for (const SequenceStep& s : plans_.front().batch.seqs) live_.erase(s.seq_id);
+    plans_.pop_front();
+    ++collected_;
+    return local_.collect();
+  }
+  int collected_ = 0;
+
+ private:
+  LocalExecutor local_;
+  std::deque<StepPlan> plans_;
+  std::set<int64_t> live_;
+};
+
+TEST_F(SchedulerTest, PlansInFlightCoverDisjointSequencesAndChangeNothing) {
+  const auto requests = mixed_requests();
+  const auto reference = run(requests, 256);
+  for (const int32_t blocks : {256, 8}) {
+    KvCache cache(model_->lm_shape().kv, blocks);
+    Scheduler scheduler(model_->lm_shape(), blocks, 16);
+    for (const Request& r : requests) scheduler.add(r);
+    PipelinedExecutor executor(*model_, cache);
+    expect_same(scheduler.run(executor), reference);
+    EXPECT_GT(executor.collected_, 0);
+  }
+}
+
+TEST_F(SchedulerTest, HigherPriorityRequestsFinishFirstWhenBlocksAreShort) {
+  std::vector<Request> requests = mixed_requests();
+  for (Request& r : requests) {
+    r.prompt.resize(std::min<size_t>(r.prompt.size(), 20));
+    r.priority = r.id >= 6 ? 5 : 0;  // the last two arrive last but matter most
+  }
+  const auto reference = run(requests, 256);
+  KvCache cache(model_->lm_shape().kv, 3);  // 48 tokens: room for about two sequences
+  Scheduler scheduler(model_->lm_shape(), 3, 16);
+  for (const Request& r : requests) scheduler.add(r);
+  LocalExecutor executor(*model_, cache);
+  std::vector<int64_t> finish_order;
+  const auto out = scheduler.run(executor, [&](const TokenEvent& e) {
+    if (e.finish != FinishReason::none) finish_order.push_back(e.request_id);
+  });
+  expect_same(out, reference);
+  ASSERT_EQ(finish_order.size(), requests.size());
+  EXPECT_EQ(std::set<int64_t>(finish_order.begin(), finish_order.begin() + 2), (std::set<int64_t>{6, 7}));
+}
+
 TEST_F(SchedulerTest, FinishReasons) {
   Request r;
   r.id = 1;
@@ -124,8 +185,7 @@ TEST_F(SchedulerTest, StopsAtTheModelsLastPosition) {
 }
 
 TEST_F(SchedulerTest, BadRequestsAreClearErrors) {
-  KvCache cache(model_->lm_shape().kv, 16);
-  Scheduler s(*model_, cache);
+  Scheduler s(model_->lm_shape(), 16, 16);
   auto error_of = [&](Request r) {
     try {
       s.add(r);

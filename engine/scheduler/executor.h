@@ -1,0 +1,36 @@
+// Runs scheduled steps. The scheduler submits plans and collects results in submission order; an executor
+// that is a pipeline keeps several plans in flight (one per stage) so that no stage sits idle.
+#pragma once
+
+#include <deque>
+
+#include "engine/causal_lm.h"
+#include "engine/sampler/sampler_bank.h"
+#include "engine/scheduler/step_plan.h"
+
+namespace lattice {
+
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+  virtual int max_in_flight() const = 0;
+  virtual void submit(const StepPlan& plan) = 0;
+  virtual StepResult collect() = 0;  // the oldest submitted plan's result
+};
+
+// One process: runs each plan at submission through the model and samples it.
+class LocalExecutor final : public StepExecutor {
+ public:
+  LocalExecutor(CausalLM& model, KvCache& cache) : model_(model), cache_(cache) {}
+  int max_in_flight() const override { return 1; }
+  void submit(const StepPlan& plan) override;
+  StepResult collect() override;
+
+ private:
+  CausalLM& model_;
+  KvCache& cache_;
+  SamplerBank sampler_;
+  std::deque<StepResult> done_;
+};
+
+}  // namespace lattice

@@ -1,0 +1,33 @@
+// One scheduled engine step as the coordinator hands it to an executor (run locally, or serialised to every
+// rank of a tp x pp grid), and the tokens that come back.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/sampler/sampler.h"
+#include "engine/sampler/sampling_params.h"
+#include "engine/step.h"
+
+namespace lattice {
+
+struct SequenceSampling {
+  bool sample = false;      // this chunk completes the sequence's known tokens: sample the next one
+  int64_t prompt_len = 0;   // presence/frequency penalties count tokens from here on
+  SamplingParams params;
+  uint64_t seed = 0;
+};
+
+struct StepPlan {
+  uint64_t step_id = 0;
+  StepBatch batch;                          // what the model runs
+  std::vector<SequenceSampling> sampling;   // one per batch.seqs entry
+  std::vector<int64_t> released;            // sequences finished since the previous plan
+};
+
+struct StepResult {
+  uint64_t step_id = 0;
+  std::vector<SampledToken> tokens;  // one per sequence with sample = true, in plan order
+};
+
+}  // namespace lattice
