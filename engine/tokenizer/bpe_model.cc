@@ -108,13 +108,58 @@ BpeModel::BpeModel(TokenIdMap vocab, const std::vector<std::pair<std::string, st
       const char32_t cp = next_codepoint(token, pos);
       if (pos == token.size() && cp < 0x10000) char_ids_[cp] = id;
     }
+    index_chunk_boundaries();
   }
+}
+
+void BpeModel::index_chunk_boundaries() {
+  std::vector<bool> is_marker;  // byte-fallback and unknown tokens, which stand for no text
+  for (const int32_t id : byte_fallback_ids_) {
+    if (id >= 0) {
+      if (is_marker.size() <= static_cast<size_t>(id)) is_marker.resize(id + 1, false);
+      is_marker[id] = true;
+    }
+  }
+  if (unk_id_) {
+    if (is_marker.size() <= static_cast<size_t>(*unk_id_)) is_marker.resize(*unk_id_ + 1, false);
+    is_marker[*unk_id_] = true;
+  }
+  bool merges_touch_markers = false;
+  merges_.for_each([&](int32_t left, int32_t right) {
+    auto marker = [&](int32_t id) { return static_cast<size_t>(id) < is_marker.size() && is_marker[id]; };
+    merges_touch_markers |= marker(left) || marker(right);
+  });
+  if (merges_touch_markers) return;
+  chunk_pairs_.reserve(vocab_.size() * 4);
+  for (const auto& [token, id] : vocab_) {
+    size_t pos = 0;
+    char32_t previous = 0;
+    bool first = true;
+    while (pos < token.size()) {
+      const char32_t cp = next_codepoint(token, pos);
+      if (!first) chunk_pairs_.set(static_cast<int32_t>(previous), static_cast<int32_t>(cp), {0, 0});
+      previous = cp;
+      first = false;
+    }
+  }
+  can_chunk_ = true;
 }
 
 std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
   const auto it = vocab_.find(token);
   if (it == vocab_.end()) return std::nullopt;
   return it->second;
+}
+
+void BpeModel::tokenize_whole(std::string_view piece, std::vector<int32_t>& out) const {
+  if (piece.empty()) return;
+  if (options_.ignore_merges) {
+    if (const auto it = vocab_.find(piece); it != vocab_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  encode_uncached(piece, out);
 }
 
 void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& out) const {
@@ -125,6 +170,31 @@ void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& out) const
       return;
     }
   }
+  if (!can_chunk_ || piece.size() <= kMaxCachedPieceBytes) {
+    encode_cached(piece, out);
+    return;
+  }
+  auto single_char_token = [&](char32_t cp) { return cp < char_ids_.size() && char_ids_[cp] >= 0; };
+  size_t chunk_begin = 0;
+  size_t pos = 0;
+  char32_t previous = 0;
+  bool previous_known = false;
+  while (pos < piece.size()) {
+    const size_t begin = pos;
+    const char32_t cp = next_codepoint(piece, pos);
+    const bool known = single_char_token(cp);
+    if (begin > chunk_begin && previous_known && known &&
+        chunk_pairs_.find(static_cast<int32_t>(previous), static_cast<int32_t>(cp)) == nullptr) {
+      encode_cached(piece.substr(chunk_begin, begin - chunk_begin), out);
+      chunk_begin = begin;
+    }
+    previous = cp;
+    previous_known = known;
+  }
+  encode_cached(piece.substr(chunk_begin), out);
+}
+
+void BpeModel::encode_cached(std::string_view piece, std::vector<int32_t>& out) const {
   const bool cacheable = piece.size() <= kMaxCachedPieceBytes;
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);

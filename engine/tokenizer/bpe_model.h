@@ -49,6 +49,12 @@ class MergeTable {
     }
   }
   size_t size() const { return size_; }
+  template <typename F>
+  void for_each(F&& visit) const {  // visit(left, right) for every entry
+    for (const Slot& slot : slots_) {
+      if (slot.key != kEmpty) visit(static_cast<int32_t>(slot.key >> 32), static_cast<int32_t>(slot.key & 0xFFFFFFFFu));
+    }
+  }
 
  private:
   struct Slot {
@@ -79,6 +85,9 @@ class BpeModel {
 
   // Appends the ids of one pre-tokenized piece.
   void tokenize(std::string_view piece, std::vector<int32_t>& out) const;
+  // The same without the cache and without cutting long pieces into independent chunks: the
+  // plain HF algorithm, kept as the reference the fast path is tested against.
+  void tokenize_whole(std::string_view piece, std::vector<int32_t>& out) const;
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const TokenIdMap& vocab() const { return vocab_; }
@@ -87,12 +96,23 @@ class BpeModel {
  private:
   // Splits `piece` into per-character symbols, then applies merges lowest rank first.
   void encode_uncached(std::string_view piece, std::vector<int32_t>& out) const;
+  // Cached BPE of a piece or of one chunk of a long piece (ignore_merges already handled).
+  void encode_cached(std::string_view piece, std::vector<int32_t>& out) const;
+  // Computes chunk_pairs_ / can_chunk_ (see below).
+  void index_chunk_boundaries();
 
   TokenIdMap vocab_;
   MergeTable merges_;
   // Id of each single-code-point token below U+10000 (-1 if none), for the common case without
   // subword prefix/suffix: saves a string hash per character.
   std::vector<int32_t> char_ids_;
+  // Long pieces (SentencePiece-style tokenizers have no pre-tokenizer, so a piece can be a whole
+  // document) are cut between two characters that both are single-character tokens and never
+  // appear next to each other inside any vocab token: no symbol can ever span such a boundary,
+  // so BPE of the chunks equals BPE of the piece. chunk_pairs_ holds the adjacent code-point
+  // pairs of all tokens. Disabled when merges involve byte-fallback or unknown tokens.
+  bool can_chunk_ = false;
+  MergeTable chunk_pairs_;  // used as a set of (code point, code point)
   BpeOptions options_;
   std::optional<int32_t> unk_id_;
   std::vector<int32_t> byte_fallback_ids_;  // id of "<0xNN>" per byte, or -1

@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/tokenizer/bpe_model.h"
 #include "engine/tokenizer/decoders.h"
 #include "engine/tokenizer/normalizers.h"
 #include "engine/tokenizer/pre_tokenizers.h"
@@ -329,6 +330,49 @@ TEST(Tokenizer, ConcurrentEncodesShareTheCacheSafely) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(mismatches, (std::vector<int>{0, 0}));
+}
+
+}  // namespace
+}  // namespace lattice::testing
+
+namespace lattice::testing {
+namespace {
+
+// Long pieces are cut into chunks at boundaries no token can span; the ids must equal plain BPE
+// over the whole piece.
+TEST(Bpe, ChunkedLongPiecesEqualWholePieceBpe) {
+  for (const std::string name : {"mistral", "gpt2"}) {
+    std::ifstream file(tokenizer_data_dir() + "/" + name + "/tokenizer.json");
+    const auto json = nlohmann::json::parse(file);
+    TokenIdMap vocab;
+    for (const auto& [token, id] : json["model"]["vocab"].items()) vocab.emplace(token, id.get<int32_t>());
+    std::vector<std::pair<std::string, std::string>> merges;
+    for (const auto& merge : json["model"]["merges"]) {
+      const std::string text = merge.get<std::string>();
+      merges.emplace_back(text.substr(0, text.find(' ')), text.substr(text.find(' ') + 1));
+    }
+    BpeOptions options;
+    options.byte_fallback = json["model"]["byte_fallback"].get<bool>();
+    if (json["model"]["unk_token"].is_string()) options.unk_token = json["model"]["unk_token"].get<std::string>();
+    options.fuse_unk = json["model"]["fuse_unk"].get<bool>();
+    const BpeModel model(std::move(vocab), merges, options);
+
+    const std::vector<std::string> words = {"\xE2\x96\x81", "the", "\xE2\x96\x81\xE2\x96\x81", "ing", ".", "\xC4\xA0",
+                                            "中文", "😀", "12", "\n", "é", "tion", "\xC4\xA0\xC4\xA0", "a", "'s"};
+    std::mt19937 rng(5);
+    int chunked_pieces = 0;
+    for (int round = 0; round < 300; ++round) {
+      std::string piece;
+      const int length = 10 + static_cast<int>(rng() % 80);
+      for (int i = 0; i < length; ++i) piece += words[rng() % words.size()];
+      std::vector<int32_t> fast, reference;
+      model.tokenize(piece, fast);
+      model.tokenize_whole(piece, reference);
+      ASSERT_EQ(fast, reference) << name << " round " << round;
+      chunked_pieces += piece.size() > 64;
+    }
+    EXPECT_GT(chunked_pieces, 100) << name;
+  }
 }
 
 }  // namespace
