@@ -163,6 +163,15 @@ TEST(PreTokenizers, DigitsIndividualOrContiguous) {
   EXPECT_EQ(run_pre_tokenizer(DigitsPreTokenizer(false), "a123b\xD9\xA3"), (Strings{"a", "123", "b", "\xD9\xA3"}));
 }
 
+TEST(PreTokenizers, Llama3SplitRegex) {
+  // Llama-3's pattern: case-insensitive contractions, digits in groups of at most three.
+  const SplitPreTokenizer split(
+      Pattern::regex(R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"),
+      SplitBehavior::kIsolated, false);
+  EXPECT_EQ(run_pre_tokenizer(split, "I'LL pay 12345 now!\n\n"),
+            (Strings{"I", "'LL", " pay", " ", "123", "45", " now", "!\n\n"}));
+}
+
 TEST(PreTokenizers, SequenceChainsSteps) {
   std::vector<std::unique_ptr<PreTokenizer>> steps;
   steps.push_back(std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\p{N})"), SplitBehavior::kIsolated, false));
