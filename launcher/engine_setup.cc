@@ -29,7 +29,7 @@ LoadedEngine load_engine(const EngineOptions& options, bool quiet) {
                  total / 1048576.0, percent, tty && done != total ? "" : "\n");
   };
   LoadedEngine e;
-  e.model = LlamaModel::load(options.model_dir, progress);
+  e.model = LlamaModel::load(options.model_dir, {}, nullptr, progress);
   KvCacheShape kv = e.model->lm_shape().kv;
   kv.block_size = block_size;
   const int32_t blocks = kv.blocks_in(static_cast<size_t>(cache_mb) << 20, DType::f32);

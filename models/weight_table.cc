@@ -9,8 +9,8 @@ std::vector<WeightSpec> llama_weight_table(const ModelConfig& c) {
       {"model.embed_tokens.weight", {c.vocab_size, h}, SplitRule::vocab, false},
       {"model.layers.{layer}.input_layernorm.weight", {h}, SplitRule::replicated, true},
       {"model.layers.{layer}.self_attn.q_proj.weight", {q_out, h}, SplitRule::column, true},
-      {"model.layers.{layer}.self_attn.k_proj.weight", {kv_out, h}, SplitRule::column, true},
-      {"model.layers.{layer}.self_attn.v_proj.weight", {kv_out, h}, SplitRule::column, true},
+      {"model.layers.{layer}.self_attn.k_proj.weight", {kv_out, h}, SplitRule::kv_heads, true},
+      {"model.layers.{layer}.self_attn.v_proj.weight", {kv_out, h}, SplitRule::kv_heads, true},
       {"model.layers.{layer}.self_attn.o_proj.weight", {h, q_out}, SplitRule::row, true},
       {"model.layers.{layer}.post_attention_layernorm.weight", {h}, SplitRule::replicated, true},
       {"model.layers.{layer}.mlp.gate_proj.weight", {inter, h}, SplitRule::column, true},
@@ -20,11 +20,12 @@ std::vector<WeightSpec> llama_weight_table(const ModelConfig& c) {
   };
   if (c.qkv_bias) {
     table.push_back({"model.layers.{layer}.self_attn.q_proj.bias", {q_out}, SplitRule::column, true});
-    table.push_back({"model.layers.{layer}.self_attn.k_proj.bias", {kv_out}, SplitRule::column, true});
-    table.push_back({"model.layers.{layer}.self_attn.v_proj.bias", {kv_out}, SplitRule::column, true});
+    table.push_back({"model.layers.{layer}.self_attn.k_proj.bias", {kv_out}, SplitRule::kv_heads, true});
+    table.push_back({"model.layers.{layer}.self_attn.v_proj.bias", {kv_out}, SplitRule::kv_heads, true});
   }
+  // Added once, by TP rank 0, before o_proj's all-reduce.
   if (c.o_bias) table.push_back({"model.layers.{layer}.self_attn.o_proj.bias", {h}, SplitRule::replicated, true});
-  if (!c.tie_word_embeddings) table.push_back({"lm_head.weight", {c.vocab_size, h}, SplitRule::column, false});
+  if (!c.tie_word_embeddings) table.push_back({"lm_head.weight", {c.vocab_size, h}, SplitRule::vocab, false});
   return table;
 }
 

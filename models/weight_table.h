@@ -1,5 +1,5 @@
 // The weights an architecture expects: name pattern, shape, and how tensor parallelism splits it.
-// Every weight in the table is checked against the checkpoint at load (presence, shape, dtype).
+// Every weight in the table is checked against the checkpoint at load (presence, shape).
 #pragma once
 
 #include <cstdint>
@@ -7,16 +7,11 @@
 #include <vector>
 
 #include "models/model_config.h"
+#include "parallel/sharding.h"
 
 namespace lattice {
 
-// Megatron-style split rules; used by the tensor-parallel loader.
-enum class SplitRule {
-  replicated,  // every rank holds the whole tensor
-  column,      // split dimension 0 (output features): q/k/v, gate/up, lm_head
-  row,         // split dimension 1 (input features): o_proj, down_proj
-  vocab,       // split the vocabulary dimension 0 of the embedding
-};
+using parallel::SplitRule;
 
 struct WeightSpec {
   std::string pattern;         // "{layer}" stands for the layer index

@@ -8,7 +8,7 @@
 
 namespace lattice::ops {
 
-void embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
+void embedding(const Tensor& table, const Tensor& ids, int64_t first_id, Tensor& out) {
   require_cpu_f32("embedding", "table", table);
   require_cpu_f32("embedding", "out", out);
   require_shape("embedding", "table", table, 2);
@@ -16,11 +16,8 @@ void embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
                 ids.describe());
   LATTICE_CHECK(out.rank() == 2 && out.dim(0) == ids.dim(0) && out.dim(1) == table.dim(1), "embedding: out ",
                 out.describe(), " does not match ", ids.dim(0), " tokens x hidden ", table.dim(1));
-  const int32_t* id = ids.data<int32_t>();
-  for (int64_t t = 0; t < ids.dim(0); ++t)
-    LATTICE_CHECK(id[t] >= 0 && id[t] < table.dim(0), "token id ", id[t], " is out of range for vocabulary size ",
-                  table.dim(0));
-  kernels::cpu::embedding_f32(table.data<float>(), id, out.data<float>(), ids.dim(0), table.dim(1));
+  kernels::cpu::embedding_f32(table.data<float>(), first_id, table.dim(0), ids.data<int32_t>(), out.data<float>(),
+                              ids.dim(0), table.dim(1));
 }
 
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {

@@ -8,8 +8,9 @@
 
 namespace lattice::ops {
 
-// out [tokens, hidden] = table [vocab, hidden] rows at ids [tokens] (i32); every id must be < vocab.
-void embedding(const Tensor& table, const Tensor& ids, Tensor& out);
+// out [tokens, hidden] = rows of table [rows, hidden] at ids [tokens] (i32). The table holds ids
+// [first_id, first_id + rows) (a vocabulary-parallel shard; 0 for a whole table); other ids give zero rows.
+void embedding(const Tensor& table, const Tensor& ids, int64_t first_id, Tensor& out);
 
 // out [rows, dim] = rms_norm(x [rows, dim]) * weight [dim]; out may be x.
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out);

@@ -10,9 +10,15 @@ void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-void embedding_f32(const float* table, const int32_t* ids, float* out, int64_t tokens, int64_t dim) {
-  for (int64_t t = 0; t < tokens; ++t)
-    std::memcpy(out + t * dim, table + static_cast<int64_t>(ids[t]) * dim, sizeof(float) * dim);
+void embedding_f32(const float* table, int64_t first_id, int64_t rows, const int32_t* ids, float* out, int64_t tokens,
+                   int64_t dim) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int64_t row = static_cast<int64_t>(ids[t]) - first_id;
+    if (row >= 0 && row < rows)
+      std::memcpy(out + t * dim, table + row * dim, sizeof(float) * dim);
+    else
+      std::memset(out + t * dim, 0, sizeof(float) * dim);
+  }
 }
 
 }  // namespace lattice::kernels::cpu

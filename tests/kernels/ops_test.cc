@@ -130,11 +130,19 @@ TEST(Ops, SiluMulAndEmbeddingMatchFloat64) {
     EXPECT_TRUE(all_close(out.data<float>(), want.data(), out.numel(), kRtol, kAtol));
   }
   Tensor table = random_tensor({11, 9}, rng);
-  Tensor ids = Tensor::from_vector(std::vector<int32_t>{10, 0, 3, 3}, {4});
-  Tensor out = poisoned_tensor({4, 9});
-  ops::embedding(table, ids, out);
+  Tensor ids = Tensor::from_vector(std::vector<int32_t>{10, 0, 3, 3, 14}, {5});
+  Tensor out = poisoned_tensor({5, 9});
+  ops::embedding(table, ids, 0, out);
   for (int64_t t = 0; t < 4; ++t)
     EXPECT_TRUE(all_close(out.data<float>() + t * 9, table.data<float>() + ids.data<int32_t>()[t] * 9, 9, 0, 0));
+  // A vocabulary shard holding ids [3, 14): rows outside it are zero, inside come from row id - 3.
+  Tensor shard = table.rows(0, 11);
+  ops::embedding(shard, ids, 3, out);
+  const std::vector<float> zeros(9, 0.0f);
+  EXPECT_TRUE(all_close(out.data<float>() + 0 * 9, table.data<float>() + 7 * 9, 9, 0, 0));
+  EXPECT_TRUE(all_close(out.data<float>() + 1 * 9, zeros.data(), 9, 0, 0));
+  EXPECT_TRUE(all_close(out.data<float>() + 2 * 9, table.data<float>(), 9, 0, 0));
+  EXPECT_TRUE(all_close(out.data<float>() + 4 * 9, zeros.data(), 9, 0, 0));
 }
 
 TEST(Ops, AddMatchesElementwiseSum) {
@@ -155,8 +163,8 @@ TEST(Ops, RejectMismatchedOperandsNamingBothSizes) {
     EXPECT_NE(std::string(e.what()).find("x has 8 features, weight expects 7"), std::string::npos) << e.what();
   }
   Tensor ids = Tensor::from_vector(std::vector<int32_t>{0, 4}, {2});
-  Tensor table = Tensor::zeros({4, 8}, DType::f32), emb = Tensor::zeros({2, 8}, DType::f32);
-  EXPECT_THROW(ops::embedding(table, ids, emb), Error);
+  Tensor table = Tensor::zeros({4, 8}, DType::f32), emb = Tensor::zeros({2, 7}, DType::f32);
+  EXPECT_THROW(ops::embedding(table, ids, 0, emb), Error);
   Tensor half = Tensor::zeros({2, 8}, DType::bf16);
   try {
     ops::rms_norm(half, Tensor::zeros({8}, DType::f32), 1e-5f, half);

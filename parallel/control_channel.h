@@ -1,0 +1,21 @@
+// The control plane between ranks: byte messages (serialised step plans and results). Always MPI, whatever
+// carries the tensors.
+#pragma once
+
+#include <string>
+
+namespace lattice::parallel {
+
+class ControlChannel {
+ public:
+  virtual ~ControlChannel() = default;
+  // Within this rank's TP group; `bytes` is read on root and replaced elsewhere.
+  virtual void broadcast_tp(std::string& bytes, int root_tp_rank) = 0;
+  virtual void send(const std::string& bytes, int world_rank, int tag) = 0;
+  virtual std::string recv(int world_rank, int tag) = 0;
+};
+
+// Message tags on the world communicator.
+enum ControlTag : int { kPlanTag = 101, kResultTag = 102 };
+
+}  // namespace lattice::parallel

@@ -1,0 +1,127 @@
+#include "parallel/mpi_communicator.h"
+
+#include <cstring>
+#include <vector>
+
+#include "parallel/mpi_check.h"
+
+namespace lattice::parallel {
+
+namespace {
+
+MPI_Datatype mpi_type(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::i32: return MPI_INT32_T;
+    case DType::i64: return MPI_INT64_T;
+    case DType::f16:
+    case DType::bf16: return MPI_UINT16_T;
+  }
+  LATTICE_THROW("no MPI type for ", dtype_name(dtype));
+}
+
+void require_host(const Tensor& t, const char* op) {
+  LATTICE_CHECK(t.device().is_cpu(), "MPI ", op, " on ", t.device().str(),
+                " tensors needs host staging, which arrives with the CUDA backend");
+}
+
+int count_of(const Tensor& t) {
+  LATTICE_CHECK(t.numel() <= INT32_MAX, "tensor ", t.describe(), " is too large for one MPI message");
+  return static_cast<int>(t.numel());
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+    MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+    MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&comm_);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* backend() const override { return "mpi"; }
+
+  void all_reduce_sum(Tensor& t) override {
+    require_host(t, "all_reduce");
+    LATTICE_CHECK(t.dtype() == DType::f32, "all_reduce_sum needs f32, got ", t.describe());
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count_of(t), MPI_FLOAT, MPI_SUM, comm_));
+  }
+  void all_gather(const Tensor& in, Tensor& out) override {
+    require_host(in, "all_gather");
+    require_host(out, "all_gather");
+    LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "all_gather: out ",
+                  out.describe(), " must hold ", size_, " x ", in.describe());
+    MPI_CHECK(MPI_Allgather(in.raw(), count_of(in), mpi_type(in.dtype()), out.raw(), count_of(in),
+                            mpi_type(in.dtype()), comm_));
+  }
+  void broadcast(Tensor& t, int root) override {
+    require_host(t, "broadcast");
+    MPI_CHECK(MPI_Bcast(t.raw(), count_of(t), mpi_type(t.dtype()), root, comm_));
+  }
+  void send(const Tensor& t, int peer) override {
+    require_host(t, "send");
+    MPI_CHECK(MPI_Send(t.raw(), count_of(t), mpi_type(t.dtype()), peer, 0, comm_));
+  }
+  void recv(Tensor& t, int peer) override {
+    require_host(t, "recv");
+    MPI_Status status;
+    MPI_CHECK(MPI_Recv(t.raw(), count_of(t), mpi_type(t.dtype()), peer, 0, comm_, &status));
+    int got = 0;
+    MPI_Get_count(&status, mpi_type(t.dtype()), &got);
+    LATTICE_CHECK(got == count_of(t), "recv from peer ", peer, ": expected ", t.describe(), ", got ", got,
+                  " elements");
+  }
+  void barrier() override { MPI_CHECK(MPI_Barrier(comm_)); }
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
+};
+
+class MpiControlChannel final : public ControlChannel {
+ public:
+  MpiControlChannel(MPI_Comm world, MPI_Comm tp_group) : world_(world), tp_(tp_group) {}
+  ~MpiControlChannel() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&tp_);
+  }
+
+  void broadcast_tp(std::string& bytes, int root) override {
+    int64_t len = static_cast<int64_t>(bytes.size());
+    MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT64_T, root, tp_));
+    bytes.resize(static_cast<size_t>(len));
+    MPI_CHECK(MPI_Bcast(bytes.data(), static_cast<int>(len), MPI_BYTE, root, tp_));
+  }
+  void send(const std::string& bytes, int world_rank, int tag) override {
+    LATTICE_CHECK(bytes.size() <= INT32_MAX, "control message of ", bytes.size(), " bytes is too large");
+    MPI_CHECK(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, world_rank, tag, world_));
+  }
+  std::string recv(int world_rank, int tag) override {
+    MPI_Status status;
+    MPI_CHECK(MPI_Probe(world_rank, tag, world_, &status));
+    int len = 0;
+    MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &len));
+    std::string bytes(static_cast<size_t>(len), '\0');
+    MPI_CHECK(MPI_Recv(bytes.data(), len, MPI_BYTE, world_rank, tag, world_, MPI_STATUS_IGNORE));
+    return bytes;
+  }
+
+ private:
+  MPI_Comm world_;
+  MPI_Comm tp_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm) { return std::make_unique<MpiCommunicator>(comm); }
+
+std::unique_ptr<ControlChannel> make_mpi_control_channel(MPI_Comm world, MPI_Comm tp_group) {
+  return std::make_unique<MpiControlChannel>(world, tp_group);
+}
+
+}  // namespace lattice::parallel

@@ -1,0 +1,54 @@
+#include "parallel/sharding.h"
+
+#include "engine/core/error.h"
+
+namespace lattice::parallel {
+
+const char* split_rule_name(SplitRule rule) {
+  switch (rule) {
+    case SplitRule::replicated: return "replicated";
+    case SplitRule::column: return "column";
+    case SplitRule::kv_heads: return "kv_heads";
+    case SplitRule::row: return "row";
+    case SplitRule::vocab: return "vocab";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Slice even(int dim, int64_t extent, int tp_rank, int tp, const std::string& name, const char* what) {
+  LATTICE_CHECK(extent % tp == 0, "cannot split ", name, ": its ", what, " (", extent, ") is not divisible by tp=", tp);
+  const int64_t part = extent / tp;
+  return {dim, tp_rank * part, (tp_rank + 1) * part};
+}
+
+}  // namespace
+
+Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank, int tp, int64_t kv_heads,
+                  const std::string& name) {
+  if (tp == 1 || rule == SplitRule::replicated) return {};
+  switch (rule) {
+    case SplitRule::column: return even(0, shape.at(0), tp_rank, tp, name, "output dimension");
+    case SplitRule::vocab: return even(0, shape.at(0), tp_rank, tp, name, "vocabulary size");
+    case SplitRule::row: return even(1, shape.at(1), tp_rank, tp, name, "input dimension");
+    case SplitRule::kv_heads: {
+      const int64_t head_rows = shape.at(0) / kv_heads;
+      if (kv_heads % tp == 0) return even(0, shape.at(0), tp_rank, tp, name, "KV heads");
+      LATTICE_CHECK(tp % kv_heads == 0, "cannot split ", name, ": ", kv_heads, " KV heads over tp=", tp,
+                    " (one must divide the other)");
+      const int64_t head = tp_rank / (tp / kv_heads);  // the KV head this rank's query heads read
+      return {0, head * head_rows, (head + 1) * head_rows};
+    }
+    case SplitRule::replicated: break;
+  }
+  return {};
+}
+
+std::vector<int64_t> sliced_shape(const std::vector<int64_t>& shape, const Slice& slice) {
+  std::vector<int64_t> out = shape;
+  if (slice.dim >= 0) out.at(slice.dim) = slice.end - slice.begin;
+  return out;
+}
+
+}  // namespace lattice::parallel

@@ -1,0 +1,37 @@
+// Megatron-style split rules and the slice of a weight each tensor-parallel rank owns.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lattice::parallel {
+
+enum class SplitRule {
+  replicated,  // every rank holds the whole tensor (norms, the o_proj bias)
+  column,      // dimension 0 (output features) split evenly: q_proj, gate/up, their biases
+  kv_heads,    // dimension 0 split by KV head: evenly when tp divides the KV heads, else each rank takes
+               // the one KV head its query heads use (replicated over tp / kv_heads ranks)
+  row,         // dimension 1 (input features) split evenly: o_proj, down_proj (followed by an all-reduce)
+  vocab,       // dimension 0 (the vocabulary) split evenly: the embedding and the lm_head
+};
+
+const char* split_rule_name(SplitRule rule);
+
+// The part of a tensor one rank owns: [begin, end) along `dim`; dim = -1 means the whole tensor.
+struct Slice {
+  int dim = -1;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// The slice of a weight of `shape` that `tp_rank` of `tp` owns under `rule`. `kv_heads` is the number of
+// KV heads stacked along dimension 0 (used by the kv_heads rule). Throws naming the numbers when the
+// weight cannot be split that way.
+Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank, int tp, int64_t kv_heads,
+                  const std::string& name);
+
+// The shape of the slice.
+std::vector<int64_t> sliced_shape(const std::vector<int64_t>& shape, const Slice& slice);
+
+}  // namespace lattice::parallel
