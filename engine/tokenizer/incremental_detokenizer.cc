@@ -16,8 +16,7 @@ IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, bool 
 std::string IncrementalDetokenizer::push(int32_t id) {
   const tokenizer::TokenizerImpl& impl = *tokenizer_.impl_;
   // Validate before touching the state so that a bad id leaves the stream usable.
-  LATTICE_CHECK(id >= 0 && id < tokenizer_.vocab_size(), "token id ", id, " is out of range for a vocab of ",
-                tokenizer_.vocab_size());
+  tokenizer_.id_to_token(id);  // throws for an id out of range or without a token
   window_.push_back(id);
   std::string pending;
   const std::string text = impl.decode(window_, skip_special_tokens_, &pending);

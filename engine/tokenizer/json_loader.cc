@@ -326,10 +326,9 @@ std::string read_file(const std::filesystem::path& path) {
   return contents.str();
 }
 
-}  // namespace
 
-std::shared_ptr<TokenizerImpl> load_tokenizer(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
-                                              const std::string& source) {
+std::shared_ptr<TokenizerImpl> load_tokenizer_unchecked(std::string_view tokenizer_json,
+                                                        std::string_view tokenizer_config_json, const std::string& source) {
   const json root = parse_json(tokenizer_json, source);
   const Where top{source, "tokenizer"};
   if (!root.is_object()) fail(top, "expected a JSON object");
@@ -375,6 +374,18 @@ std::shared_ptr<TokenizerImpl> load_tokenizer(std::string_view tokenizer_json, s
     impl->force_eos = flag("add_eos_token");
   }
   return impl;
+}
+
+}  // namespace
+
+std::shared_ptr<TokenizerImpl> load_tokenizer(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                                              const std::string& source) {
+  try {
+    return load_tokenizer_unchecked(tokenizer_json, tokenizer_config_json, source);
+  } catch (const json::exception& error) {
+    // A field of an unexpected JSON type that no explicit check caught.
+    LATTICE_THROW(source, ": unexpected JSON structure: ", error.what());
+  }
 }
 
 std::shared_ptr<TokenizerImpl> load_tokenizer_dir(const std::string& model_dir) {

@@ -9,9 +9,12 @@ namespace lattice {
 namespace tokenizer {
 
 void TokenizerImpl::index_tokens() {
+  // Ids index dense tables; a stray huge id would otherwise allocate gigabytes.
+  constexpr int32_t kMaxTokenId = 1 << 24;
   int32_t size = 0;
   for (const auto& [token, id] : model->vocab()) size = std::max(size, id + 1);
   for (const AddedToken& token : added_tokens) size = std::max(size, token.id + 1);
+  LATTICE_CHECK(size <= kMaxTokenId, "token id ", size - 1, " is implausibly large (the limit is ", kMaxTokenId - 1, ")");
   id_to_token.assign(static_cast<size_t>(size), std::string());
   has_token.assign(static_cast<size_t>(size), false);
   special.assign(static_cast<size_t>(size), false);

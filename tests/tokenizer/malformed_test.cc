@@ -115,6 +115,20 @@ TEST(Malformed, TemplateReferencesUnknownSpecialToken) {
   expect_error([&] { load(json); }, {"special token '<s>' is not in special_tokens"});
 }
 
+TEST(Malformed, WrongJsonTypesAndHugeIds) {
+  auto json = small();
+  json["model"]["dropout"] = "high";
+  expect_error([&] { load(json); }, {"unexpected JSON structure"});
+
+  json = small();
+  json["added_tokens"] = {added_token(2000000000, "<big>", true)};
+  expect_error([&] { load(json); }, {"token id 2000000000 is implausibly large"});
+
+  json = small();
+  json["added_tokens"] = {{{"id", 3}, {"content", 5}}};
+  expect_error([&] { load(json); }, {"added_tokens[0].content", "expected a string"});
+}
+
 TEST(Malformed, MissingDirectory) {
   expect_error([] { Tokenizer::from_dir("/nonexistent/model"); }, {"no tokenizer.json in /nonexistent/model"});
 }
@@ -140,6 +154,11 @@ TEST(InvalidInput, DecodeRejectsIdsWithoutAToken) {
   const Tokenizer tokenizer = Tokenizer::from_json(json.dump());
   EXPECT_EQ(tokenizer.vocab_size(), 10);
   expect_error([&] { tokenizer.decode({5}); }, {"token id 5 has no token"});
+  IncrementalDetokenizer stream(tokenizer);
+  EXPECT_THROW(stream.push(5), Error);
+  EXPECT_EQ(stream.push(0), "a");  // the stream survived the bad id
+  EXPECT_EQ(stream.push(2), " ab");  // no decoder: tokens are joined with spaces
+  EXPECT_EQ(stream.flush(), "");
 }
 
 }  // namespace
