@@ -44,7 +44,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-int bench_command(const Args& argv) {
+int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const CliArgs args(argv, {"json", "help"});
   if (args.has("help")) {
     std::puts("usage: lattice bench --model DIR [--batch B] [--input-len I] [--output-len O] [--json]\n"
@@ -58,7 +58,8 @@ int bench_command(const Args& argv) {
   LATTICE_CHECK(batch > 0 && input_len > 0 && output_len > 0, "--batch, --input-len and --output-len must be > 0");
   const EngineOptions engine_flags = engine_options(args);
   args.reject_unknown();
-  LoadedEngine e = load_engine(engine_flags, json_out);
+  LATTICE_CHECK(!mpi || mpi->world_size() == 1, "lattice bench runs on one rank; use generate under mpirun");
+  LoadedEngine e = load_engine(engine_flags, nullptr, json_out);
   const ModelConfig& c = e.model->config();
   LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
                 " exceeds the model's ", c.max_position_embeddings, " positions");

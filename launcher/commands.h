@@ -5,14 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "parallel/mpi_runtime.h"
+
 namespace lattice::launcher {
 
 using Args = std::vector<std::string>;
 
-int generate_command(const Args& args);
-int bench_command(const Args& args);
-int make_model_command(const Args& args);
-int tokenize_command(const Args& args);
-int detokenize_command(const Args& args);
+// `mpi` is set when the process was started by mpirun/srun (MPI is initialised), null otherwise.
+int generate_command(const Args& args, parallel::MpiRuntime* mpi);
+int bench_command(const Args& args, parallel::MpiRuntime* mpi);
+int make_model_command(const Args& args, parallel::MpiRuntime* mpi);
+int tokenize_command(const Args& args, parallel::MpiRuntime* mpi);
+int detokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 
 }  // namespace lattice::launcher

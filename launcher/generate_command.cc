@@ -1,6 +1,8 @@
 // lattice generate: runs prompts through the continuous-batching scheduler and prints the tokens.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +10,7 @@
 #include "launcher/commands.h"
 #include "launcher/engine_setup.h"
 #include "launcher/requests_file.h"
+#include "parallel/pipeline_executor.h"
 
 namespace lattice::launcher {
 
@@ -23,7 +26,22 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt-ids 1,2,3 |
   --logprobs K            report the top-K log-probabilities of each generated token
   --json                  one JSON object per request on stdout
   --kv-cache-mb MB  --block-size N  --max-tokens-per-step N  --max-seqs N
+  --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
 )";
+
+// Test-only fault switch: LATTICE_FAULT_INJECT="RANK:STEP" makes that worker rank throw at that step, to
+// prove a failing rank ends the whole job with its error (tests/parallel).
+std::function<void(const StepPlan&)> fault_hook(int rank) {
+  const char* spec = std::getenv("LATTICE_FAULT_INJECT");
+  if (!spec) return {};
+  int fault_rank = -1;
+  unsigned long long fault_step = 0;
+  LATTICE_CHECK(std::sscanf(spec, "%d:%llu", &fault_rank, &fault_step) == 2, "LATTICE_FAULT_INJECT must be RANK:STEP");
+  if (fault_rank != rank) return {};
+  return [fault_step](const StepPlan& plan) {
+    if (plan.step_id >= fault_step) LATTICE_THROW("injected fault at step ", plan.step_id, " (LATTICE_FAULT_INJECT)");
+  };
+}
 
 nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& out) {
   nlohmann::ordered_json tokens = nlohmann::ordered_json::array(), logprobs = nlohmann::ordered_json::array();
@@ -43,7 +61,7 @@ nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& ou
 
 }  // namespace
 
-int generate_command(const Args& argv) {
+int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const CliArgs args(argv, {"json", "ignore-eos", "help"});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -51,29 +69,45 @@ int generate_command(const Args& argv) {
   }
   const bool json_out = args.has("json");
   const SamplingParams defaults = sampling_defaults(args);
-  std::vector<GenerateRequest> requests;
-  if (auto ids = args.maybe("prompt-ids")) {
-    LATTICE_CHECK(!args.has("requests"), "give either --prompt-ids or --requests, not both");
-    requests.push_back({"0", {0, parse_int_list(*ids, "--prompt-ids"), defaults}});
-  } else {
-    LATTICE_CHECK(args.has("requests"), "give --prompt-ids or --requests (see lattice generate --help)");
-    requests = read_requests_file(args.require("requests"), defaults);
-  }
+  const std::optional<std::string> prompt_ids = args.maybe("prompt-ids"), requests_path = args.maybe("requests");
+  LATTICE_CHECK(!(prompt_ids && requests_path), "give either --prompt-ids or --requests, not both");
+  LATTICE_CHECK(prompt_ids || requests_path, "give --prompt-ids or --requests (see lattice generate --help)");
   SchedulerOptions options;
   options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
   options.max_seqs = args.get_int("max-seqs", options.max_seqs);
   const EngineOptions engine_flags = engine_options(args);
   args.reject_unknown();
-  LoadedEngine engine = load_engine(engine_flags, false);
-  options.eos_token_ids = engine.model->config().eos_token_ids;
+  std::vector<GenerateRequest> requests;
+  if (prompt_ids)
+    requests.push_back({"0", {0, parse_int_list(*prompt_ids, "--prompt-ids"), defaults}});
+  else
+    requests = read_requests_file(*requests_path, defaults);
 
+  LoadedEngine engine = load_engine(engine_flags, mpi, false);
+  const parallel::Topology& topo = engine.ctx.topo;
+  std::unique_ptr<parallel::StageRunner> runner;
+  if (topo.world_size > 1) runner = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.model, *engine.cache);
+  if (!topo.is_coordinator()) {
+    parallel::run_worker(*runner, fault_hook(topo.rank));
+    std::fprintf(stderr, "rank %d: %.3f s in communication\n", topo.rank,
+                 engine.ctx.tp->seconds() + engine.ctx.control->seconds() +
+                     (engine.ctx.prev ? engine.ctx.prev->seconds() : 0) + (engine.ctx.next ? engine.ctx.next->seconds() : 0));
+    return 0;
+  }
+
+  options.eos_token_ids = engine.model->config().eos_token_ids;
   Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
                       static_cast<int32_t>(engine.cache->shape().block_size), options);
   for (const GenerateRequest& r : requests) scheduler.add(r.request);
-  LocalExecutor executor(*engine.model, *engine.cache);
+  std::unique_ptr<StepExecutor> executor;
+  if (runner)
+    executor = std::make_unique<parallel::PipelineExecutor>(*runner);
+  else
+    executor = std::make_unique<LocalExecutor>(*engine.model, *engine.cache);
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<RequestOutput> outputs = scheduler.run(executor);
+  const std::vector<RequestOutput> outputs = scheduler.run(*executor);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (runner) static_cast<parallel::PipelineExecutor&>(*executor).shutdown();
 
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (json_out) {
@@ -85,11 +119,17 @@ int generate_command(const Args& argv) {
     for (const SampledToken& t : outputs[i].tokens) std::printf(" %d", t.token);
     std::printf("\n");
   }
+  std::fflush(stdout);
   const SchedulerStats& s = scheduler.stats();
   std::fprintf(stderr, "%zu requests, %lld prompt + %lld generated tokens in %.3f s: %.1f tokens/s (%lld steps, %lld preemptions)\n",
                outputs.size(), static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.generated_tokens),
                seconds, (s.prompt_tokens + s.generated_tokens) / seconds, static_cast<long long>(s.steps),
                static_cast<long long>(s.preemptions));
+  if (runner) {
+    const double comm = engine.ctx.tp->seconds() + engine.ctx.control->seconds() +
+                        (engine.ctx.next ? engine.ctx.next->seconds() : 0);
+    std::fprintf(stderr, "rank 0: %.3f s in communication (%.2f ms per step)\n", comm, 1000 * comm / std::max<int64_t>(1, s.steps));
+  }
   return 0;
 }
 

@@ -1,7 +1,9 @@
-// lattice: the command-line entry point. The only place that ends the process on an error.
+// lattice: the command-line entry point. The only place that ends the process on an error: a single
+// process exits 1; under MPI the failing rank logs the error with its rank and aborts the whole job.
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,9 +13,11 @@
 
 namespace {
 
+using lattice::parallel::MpiRuntime;
+
 struct Command {
   const char* name;
-  int (*run)(const lattice::launcher::Args&);
+  int (*run)(const lattice::launcher::Args&, MpiRuntime*);
   const char* help;
 };
 
@@ -28,7 +32,8 @@ const Command kCommands[] = {
 void usage(FILE* out) {
   std::fprintf(out, "usage: lattice <command> [flags]\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.help);
-  std::fprintf(out, "\nRun 'lattice <command> --help' for a command's flags.\n");
+  std::fprintf(out, "\nRun 'lattice <command> --help' for a command's flags. Under mpirun, generate splits the\n"
+                    "model over --tp x --pp ranks (see docs/parallelism.md).\n");
 }
 
 }  // namespace
@@ -39,16 +44,22 @@ int main(int argc, char** argv) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  for (const Command& c : kCommands) {
-    if (std::strcmp(argv[1], c.name) != 0) continue;
-    try {
-      return c.run(lattice::launcher::Args(argv + 2, argv + argc));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "lattice %s: error: %s\n", c.name, e.what());
-      return 1;
-    }
+  const Command* command = nullptr;
+  for (const Command& c : kCommands)
+    if (!std::strcmp(argv[1], c.name)) command = &c;
+  if (!command) {
+    std::fprintf(stderr, "lattice: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
   }
-  std::fprintf(stderr, "lattice: unknown command '%s'\n\n", argv[1]);
-  usage(stderr);
-  return 2;
+  std::unique_ptr<MpiRuntime> mpi;
+  try {
+    if (MpiRuntime::launched_by_mpi()) mpi = std::make_unique<MpiRuntime>(&argc, &argv);
+    return command->run(lattice::launcher::Args(argv + 2, argv + argc), mpi.get());
+  } catch (const std::exception& e) {
+    const std::string where = mpi ? "[rank " + std::to_string(mpi->world_rank()) + "] " : "";
+    std::fprintf(stderr, "%slattice %s: error: %s\n", where.c_str(), command->name, e.what());
+    if (mpi && mpi->world_size() > 1) MpiRuntime::abort_job(1);
+    return 1;
+  }
 }

@@ -8,7 +8,7 @@
 
 namespace lattice::launcher {
 
-int make_model_command(const Args& argv) {
+int make_model_command(const Args& argv, parallel::MpiRuntime*) {
   const CliArgs args(argv, {"help"});
   if (args.has("help")) {
     std::puts("usage: lattice make-model --out DIR [--preset tiny|bench] [--dtype f32|bf16|f16] [--seed S]\n"

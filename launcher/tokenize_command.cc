@@ -23,7 +23,7 @@ std::string read_text_file(const std::string& path) {
 
 }  // namespace
 
-int tokenize_command(const Args& argv) {
+int tokenize_command(const Args& argv, parallel::MpiRuntime*) {
   const CliArgs args(argv, {"help", "json", "no-special"});
   if (args.has("help")) {
     std::puts("usage: lattice tokenize --model DIR (--text TEXT | --text-file PATH) [--json] [--no-special]\n"
@@ -55,7 +55,7 @@ int tokenize_command(const Args& argv) {
   return 0;
 }
 
-int detokenize_command(const Args& argv) {
+int detokenize_command(const Args& argv, parallel::MpiRuntime*) {
   const CliArgs args(argv, {"help", "json", "skip-special"});
   if (args.has("help")) {
     std::puts("usage: lattice detokenize --model DIR --ids 1,2,3 [--skip-special] [--json]\n"

@@ -23,6 +23,8 @@ class Communicator {
   virtual void send(const Tensor& t, int peer) = 0;
   virtual void recv(Tensor& t, int peer) = 0;  // t has the expected shape and dtype
   virtual void barrier() = 0;
+  // Seconds this rank spent inside the communicator's calls (waiting included).
+  virtual double seconds() const = 0;
 };
 
 // The group of one rank: every collective is the identity.

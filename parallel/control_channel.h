@@ -2,6 +2,7 @@
 // carries the tensors.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace lattice::parallel {
@@ -12,7 +13,14 @@ class ControlChannel {
   // Within this rank's TP group; `bytes` is read on root and replaced elsewhere.
   virtual void broadcast_tp(std::string& bytes, int root_tp_rank) = 0;
   virtual void send(const std::string& bytes, int world_rank, int tag) = 0;
+  // Non-blocking send: returns at once; the channel keeps the bytes until delivery. The sampler rank posts
+  // results this way so that it never waits on the coordinator while the coordinator waits on it.
+  virtual void post(std::string bytes, int world_rank, int tag) = 0;
   virtual std::string recv(int world_rank, int tag) = 0;
+  // The minimum of `value` over every rank of the job (collective).
+  virtual int64_t world_min(int64_t value) = 0;
+  // Seconds this rank spent inside the channel's calls.
+  virtual double seconds() const = 0;
 };
 
 // Message tags on the world communicator.

@@ -45,6 +45,23 @@ Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank
   return {};
 }
 
+std::vector<int64_t> pipeline_layer_bounds(int64_t num_layers, int pp, const std::vector<int64_t>& counts) {
+  LATTICE_CHECK(pp <= num_layers, "cannot split ", num_layers, " layers into ", pp, " pipeline stages");
+  std::vector<int64_t> bounds = {0};
+  if (counts.empty()) {
+    for (int k = 0; k < pp; ++k) bounds.push_back(bounds.back() + num_layers / pp + (k >= pp - num_layers % pp ? 1 : 0));
+    return bounds;
+  }
+  LATTICE_CHECK(static_cast<int>(counts.size()) == pp, "--pp-layers lists ", counts.size(), " stages, but pp is ", pp);
+  for (int64_t c : counts) {
+    LATTICE_CHECK(c >= 1, "--pp-layers: every stage needs at least one layer");
+    bounds.push_back(bounds.back() + c);
+  }
+  LATTICE_CHECK(bounds.back() == num_layers, "--pp-layers adds up to ", bounds.back(), " layers, the model has ",
+                num_layers);
+  return bounds;
+}
+
 std::vector<int64_t> sliced_shape(const std::vector<int64_t>& shape, const Slice& slice) {
   std::vector<int64_t> out = shape;
   if (slice.dim >= 0) out.at(slice.dim) = slice.end - slice.begin;

@@ -31,6 +31,10 @@ struct Slice {
 Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank, int tp, int64_t kv_heads,
                   const std::string& name);
 
+// Layer boundaries of the pipeline stages: stage k runs layers [bounds[k], bounds[k + 1]). `counts` (from
+// --pp-layers) gives each stage's layer count; empty means an even split, earlier stages taking one fewer.
+std::vector<int64_t> pipeline_layer_bounds(int64_t num_layers, int pp, const std::vector<int64_t>& counts);
+
 // The shape of the slice.
 std::vector<int64_t> sliced_shape(const std::vector<int64_t>& shape, const Slice& slice);
 

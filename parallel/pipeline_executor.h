@@ -1,0 +1,35 @@
+// The coordinator's executor over a tp x pp grid, and the loop every other rank runs.
+//
+// Rank 0 (TP rank 0 of the first stage) submits a plan by broadcasting it to its TP group and running its
+// own stage; the plan and hidden states then flow stage to stage, and the sampler rank (TP rank 0 of the
+// last stage) sends the sampled tokens back. Up to pp plans are in flight, so that stage k works on
+// micro-batch i while stage k + 1 works on micro-batch i - 1.
+#pragma once
+
+#include <deque>
+#include <functional>
+
+#include "engine/scheduler/executor.h"
+#include "parallel/stage_runner.h"
+
+namespace lattice::parallel {
+
+class PipelineExecutor final : public StepExecutor {
+ public:
+  explicit PipelineExecutor(StageRunner& runner);
+  int max_in_flight() const override { return runner_.context().topo.pp; }
+  void submit(const StepPlan& plan) override;
+  StepResult collect() override;
+  // Sends the shutdown plan that ends every worker's loop.
+  void shutdown();
+
+ private:
+  StageRunner& runner_;
+  std::deque<StepResult> local_;  // results sampled on this rank (pp == 1)
+};
+
+// Every rank but the coordinator: executes plans until the shutdown plan. `before_step` runs before each
+// plan (the launcher's fault-injection hook for tests); may be empty.
+void run_worker(StageRunner& runner, const std::function<void(const StepPlan&)>& before_step);
+
+}  // namespace lattice::parallel

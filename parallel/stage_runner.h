@@ -1,0 +1,41 @@
+// Runs one rank's part of a step plan on its pipeline stage: the first stage embeds the new tokens, a later
+// stage receives the previous stage's hidden states; every stage runs its own layers; a stage with a
+// successor passes the plan and the hidden states on; the last stage computes logits, and its TP rank 0
+// (the sampler rank) samples them. Plans travel with the activations, so each rank sees plans in order.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "engine/causal_lm.h"
+#include "engine/sampler/sampler_bank.h"
+#include "parallel/mpi_runtime.h"
+
+namespace lattice::parallel {
+
+class StageRunner {
+ public:
+  StageRunner(ParallelContext& ctx, CausalLM& model, KvCache& cache) : ctx_(ctx), model_(model), cache_(cache) {}
+
+  // The stage's part of `plan` (`wire` is its encoding, forwarded as is). Returns the logits on the last
+  // stage, nothing elsewhere.
+  std::optional<StepOutput> forward(const StepPlan& plan, const std::string& wire);
+  // forward(), then sampling on the sampler rank, which gets the result back.
+  std::optional<StepResult> run(const StepPlan& plan, const std::string& wire);
+  // Passes a shutdown plan on to the next stage.
+  void forward_shutdown(const std::string& wire);
+
+  // The next plan for this rank: from the coordinator through the TP group on the first stage, from the
+  // previous stage otherwise. Not for the coordinator itself, which makes the plans.
+  std::string receive_plan();
+
+  ParallelContext& context() { return ctx_; }
+
+ private:
+  ParallelContext& ctx_;
+  CausalLM& model_;
+  KvCache& cache_;
+  SamplerBank sampler_;
+};
+
+}  // namespace lattice::parallel
