@@ -61,19 +61,21 @@ class Tokenizer {
 // complete so far (possibly ""): bytes of a character split across byte tokens are held until
 // its last byte arrives, never emitted as half a UTF-8 sequence or as a provisional U+FFFD.
 // The concatenation of every push() and the final flush() equals tokenizer.decode(all ids) for
-// any id sequence whose byte runs are well-formed UTF-8. Holds a reference: the Tokenizer must
-// outlive it. Decoding is windowed (the ids since the last character boundary plus the group
-// before it as context), so each push costs O(1) in the length of the stream.
+// any id sequence whose byte runs are well-formed UTF-8. Keeps a (cheap, shared) copy of the
+// Tokenizer, so it may outlive the one it was made from and can be moved and assigned, e.g. one
+// per request in a container. Decoding is windowed (the ids since the last character boundary
+// plus the group before it as context), so each push costs O(1) in the length of the stream.
 class IncrementalDetokenizer {
  public:
   explicit IncrementalDetokenizer(const Tokenizer& tokenizer, bool skip_special_tokens = false);
 
   std::string push(int32_t id);
-  // Returns the held-back tail (for example a genuine trailing U+FFFD) and resets the stream.
+  // Returns what is still held back and resets the stream. An incomplete character at the end
+  // comes out as U+FFFD, exactly as decode() renders it.
   std::string flush();
 
  private:
-  const Tokenizer& tokenizer_;
+  Tokenizer tokenizer_;
   bool skip_special_tokens_;
   std::vector<int32_t> window_;  // ids since the previous character boundary, plus context
   std::string emitted_;          // the part of decode(window_) already returned

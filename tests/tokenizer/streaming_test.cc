@@ -77,6 +77,27 @@ TEST_P(Streaming, OutOfRangeIdThrowsAndLeavesTheStreamUsable) {
   EXPECT_EQ(joined, tokenizer().decode(ids));
 }
 
+// Detokenizers are values: one per request in a container, moved around while streaming.
+TEST_P(Streaming, DetokenizersCanLiveInAContainer) {
+  const auto rows = cases();
+  std::vector<IncrementalDetokenizer> streams;
+  std::vector<std::string> joined(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) streams.emplace_back(Tokenizer(tokenizer()));  // from a temporary copy
+  size_t longest = 0;
+  for (const auto& row : rows) longest = std::max(longest, row["ids"].size());
+  for (size_t step = 0; step < longest; ++step) {  // interleave the streams, like a batch
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const auto& ids = rows[r]["ids"];
+      if (step < ids.size()) joined[r] += streams[r].push(ids[step].get<int32_t>());
+    }
+  }
+  streams.erase(streams.begin());  // needs move assignment
+  for (size_t r = 1; r < rows.size(); ++r) {
+    joined[r] += streams[r - 1].flush();
+    EXPECT_EQ(joined[r], rows[r]["decoded"].get<std::string>()) << "case " << rows[r]["name"];
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tokenizers, Streaming, ::testing::Values("gpt2", "qwen3", "mistral"),
                          [](const auto& info) { return info.param; });
 
