@@ -15,12 +15,15 @@ EngineOptions engine_options(const CliArgs& args) {
   EngineOptions o;
   o.model_dir = args.require("model");
   o.kv_cache_mb = args.get_int("kv-cache-mb", o.kv_cache_mb);
+  o.kv_cache_blocks = args.get_int("kv-cache-blocks", 0);
   o.block_size = args.get_int("block-size", o.block_size);
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
   if (auto layers = args.maybe("pp-layers"))
     for (int32_t n : parse_int_list(*layers, "--pp-layers")) o.pp_layers.push_back(n);
   LATTICE_CHECK(o.kv_cache_mb > 0, "--kv-cache-mb must be > 0, got ", o.kv_cache_mb);
+  LATTICE_CHECK(o.kv_cache_blocks >= 0 && o.kv_cache_blocks <= INT32_MAX, "--kv-cache-blocks must be > 0, got ",
+                o.kv_cache_blocks);
   LATTICE_CHECK(o.block_size > 0 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);
   LATTICE_CHECK(o.tp >= 1 && o.pp >= 1, "--tp and --pp must be >= 1");
   return o;
@@ -63,7 +66,8 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
 
   KvCacheShape kv = e.model->lm_shape().kv;
   kv.block_size = options.block_size;
-  int64_t blocks = kv.blocks_in(static_cast<size_t>(options.kv_cache_mb) << 20, DType::f32);
+  int64_t blocks = options.kv_cache_blocks > 0 ? options.kv_cache_blocks
+                                               : kv.blocks_in(static_cast<size_t>(options.kv_cache_mb) << 20, DType::f32);
   if (e.ctx.control) blocks = e.ctx.control->world_min(blocks);  // one block layout valid on every rank
   e.cache = std::make_unique<KvCache>(kv, static_cast<int32_t>(blocks));
   if (report)

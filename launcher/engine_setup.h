@@ -1,5 +1,5 @@
 // Loading a model (or this rank's part of it) and sizing its KV cache from the shared command-line flags:
-//   --model DIR  --kv-cache-mb MB (default 512, per rank)  --block-size TOKENS (default 16)
+//   --model DIR  --kv-cache-mb MB (default 512, per rank) or --kv-cache-blocks N  --block-size TOKENS (16)
 //   --tp N --pp N (default 1; their product must be the number of MPI ranks)  --pp-layers 10,11,11
 #pragma once
 
@@ -16,6 +16,7 @@ namespace lattice::launcher {
 struct EngineOptions {
   std::string model_dir;
   int64_t kv_cache_mb = 512;
+  int64_t kv_cache_blocks = 0;  // when > 0, overrides kv_cache_mb
   int64_t block_size = 16;
   int tp = 1;
   int pp = 1;

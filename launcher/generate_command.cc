@@ -25,7 +25,7 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt-ids 1,2,3 |
   --stop-ids 2,3          extra stop token ids; --ignore-eos keeps going past EOS
   --logprobs K            report the top-K log-probabilities of each generated token
   --json                  one JSON object per request on stdout
-  --kv-cache-mb MB  --block-size N  --max-tokens-per-step N  --max-seqs N
+  --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
 )";
 

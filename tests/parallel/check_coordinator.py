@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The rank-0 coordinator under mpirun, end to end through `lattice generate`:
+  equivalence  32 requests of mixed lengths and sampling settings (fixed seeds) under tp=2 x pp=2, with a KV
+               cache small enough to force preemption, give exactly the single-rank outputs.
+  fault        a rank that throws mid-run (LATTICE_FAULT_INJECT) ends the job non-zero within 10 s, and the
+               log names the rank and the error.
+  bad-grid     3 ranks for tp=2 is a clear error naming what to pass."""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+mode, lattice, mpiexec, data = sys.argv[1:5]
+model = f"{data}/tiny-llama/f32"
+env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+mpirun = [mpiexec, "--oversubscribe"]
+
+
+def requests_file():
+    rng = random.Random(3)
+    f = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
+    for i in range(32):
+        req = {"id": f"r{i}", "prompt_ids": [rng.randrange(512) for _ in range(rng.randint(1, 90))],
+               "max_tokens": rng.randint(4, 20), "temperature": rng.choice([0, 0.7, 1.0]), "seed": 1000 + i,
+               "logprobs": 2}
+        if i % 3 == 1: req["top_k"] = 20
+        if i % 4 == 2: req["top_p"] = 0.9
+        if i % 5 == 3: req["repetition_penalty"] = 1.2
+        if i % 6 == 4: req["min_p"] = 0.05
+        if i % 7 == 5: req.update(presence_penalty=0.5, frequency_penalty=0.3)
+        f.write(json.dumps(req) + "\n")
+    f.close()
+    return f.name
+
+
+def fail(message):
+    print(message)
+    print("0 passed, 1 failed")
+    sys.exit(1)
+
+
+if mode == "equivalence":
+    reqs = requests_file()
+    args = ["generate", "--model", model, "--requests", reqs, "--json", "--kv-cache-blocks", "12"]
+    one = subprocess.run([lattice] + args, capture_output=True, text=True, env=env, timeout=120)
+    grid = subprocess.run(mpirun + ["-np", "4", lattice] + args + ["--tp", "2", "--pp", "2"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    if one.returncode or grid.returncode:
+        fail(f"runs failed:\n{one.stderr}\n{grid.stderr}")
+    a = [json.loads(l) for l in one.stdout.splitlines()]
+    b = [json.loads(l) for l in grid.stdout.splitlines()]
+    if len(a) != 32 or len(b) != 32:
+        fail(f"expected 32 outputs, got {len(a)} and {len(b)}")
+    for x, y in zip(a, b):
+        # Tokens and finish reasons exactly; log-probabilities to f32 rounding (TP sums partial products in
+        # another order, ~1e-7 relative).
+        same = (x["id"], x["tokens"], x["finish_reason"], x["prompt_tokens"]) == \
+               (y["id"], y["tokens"], y["finish_reason"], y["prompt_tokens"])
+        for tx, ty in zip(x["logprobs"], y["logprobs"]):
+            same = same and [e["token"] for e in tx] == [e["token"] for e in ty] and \
+                all(abs(ex["logprob"] - ey["logprob"]) <= 1e-4 for ex, ey in zip(tx, ty))
+        if not same:
+            fail(f"request {x['id']} differs:\n one rank: {json.dumps(x)}\n tp2 x pp2: {json.dumps(y)}")
+    if " 0 preemptions" in one.stderr:
+        fail("the KV cache was meant to force preemption:\n" + one.stderr)
+    print(grid.stderr)
+elif mode == "fault":
+    start = time.time()
+    run = subprocess.run(mpirun + ["-np", "4", "-x", "LATTICE_FAULT_INJECT=2:3", lattice, "generate", "--model", model,
+                                   "--prompt-ids", "1,2,3", "--max-tokens", "20", "--tp", "2", "--pp", "2"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    elapsed = time.time() - start
+    log = run.stdout + run.stderr
+    if run.returncode == 0 or elapsed > 10 or "[rank 2]" not in log or "injected fault at step 3" not in log:
+        fail(f"exit {run.returncode} after {elapsed:.1f} s:\n{log}")
+    print(f"job ended with exit {run.returncode} after {elapsed:.1f} s")
+elif mode == "bad-grid":
+    run = subprocess.run(mpirun + ["-np", "3", lattice, "generate", "--model", model, "--prompt-ids", "1", "--tp", "2"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    if run.returncode == 0 or "the job has 3 ranks but tp 2 x pp 1 = 2" not in run.stderr:
+        fail(f"exit {run.returncode}:\n{run.stderr}")
+else:
+    fail(f"unknown mode {mode}")
+print("1 passed, 0 failed")

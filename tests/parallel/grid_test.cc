@@ -1,0 +1,184 @@
+// TP x PP equivalence on CPU ranks (run under mpiexec by CTest with LATTICE_TEST_TP / LATTICE_TEST_PP):
+// every split of the tiny-llama fixture gives one rank's logits (within 1e-5 relative) and greedy tokens,
+// and each rank reads only its own slices of the checkpoint.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/kv_cache/block_manager.h"
+#include "engine/scheduler/scheduler.h"
+#include "models/llama.h"
+#include "parallel/pipeline_executor.h"
+#include "parallel/plan_codec.h"
+#include "parallel/sharding.h"
+#include "tests/test_utils.h"
+
+namespace lattice {
+namespace {
+
+using nlohmann::json;
+
+parallel::MpiRuntime* g_mpi = nullptr;
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : 1;
+}
+
+const json& expected() {
+  static const json j = [] {
+    std::ifstream in(testing::data_dir() + "/tiny-llama/expected.json");
+    return json::parse(in);
+  }();
+  return j;
+}
+
+// This rank's share of the tiny-llama model, with a KV cache of the same block count on every rank.
+struct Grid {
+  parallel::ParallelContext ctx;
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<KvCache> cache;
+  std::unique_ptr<parallel::StageRunner> runner;
+
+  Grid() {
+    ctx = parallel::make_mpi_context(*g_mpi, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"));
+    const auto bounds = parallel::pipeline_layer_bounds(4, ctx.topo.pp, {});
+    ModelPartition part;
+    part.tp = {ctx.topo.tp_rank, ctx.topo.tp};
+    part.layer_begin = bounds[ctx.topo.pp_rank];
+    part.layer_end = bounds[ctx.topo.pp_rank + 1];
+    model = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32", part, ctx.tp.get());
+    cache = std::make_unique<KvCache>(model->lm_shape().kv, 64);
+    runner = std::make_unique<parallel::StageRunner>(ctx, *model, *cache);
+  }
+};
+
+// The plan of one prompt with logits at every position: made on rank 0 and passed down the pipeline.
+std::optional<StepOutput> run_prompt(Grid& g, const std::vector<int32_t>& prompt) {
+  std::string wire;
+  StepPlan plan;
+  if (g.ctx.topo.is_coordinator()) {
+    std::vector<int32_t> table(64);
+    std::iota(table.begin(), table.end(), 0);
+    plan.batch.seqs.push_back({0, prompt, 0, table, true});
+    plan.sampling.push_back({});
+    wire = parallel::encode_plan(plan);
+    g.ctx.control->broadcast_tp(wire, 0);
+  } else {
+    wire = g.runner->receive_plan();
+    plan = parallel::decode_plan(wire).plan;
+  }
+  return g.runner->forward(plan, wire);
+}
+
+TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
+  Grid g;
+  std::unique_ptr<LlamaModel> whole;
+  if (g.ctx.topo.is_last_stage()) whole = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
+  const json& cases = expected()["cases"];
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const auto prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
+    std::optional<StepOutput> out = run_prompt(g, prompt);
+    ASSERT_EQ(out.has_value(), g.ctx.topo.is_last_stage());
+    if (!out) continue;
+    KvCache cache(whole->lm_shape().kv, 64);
+    std::vector<int32_t> table(64);
+    std::iota(table.begin(), table.end(), 0);
+    StepBatch b;
+    b.seqs.push_back({0, prompt, 0, table, true});
+    const Tensor one_rank = whole->forward(b, cache).logits;
+    ASSERT_EQ(out->logits.shape(), one_rank.shape());
+    for (size_t p = 0; p < prompt.size(); ++p) {
+      const float* got = out->logits.data<float>() + p * 512;
+      EXPECT_LT(testing::rel_l2(got, one_rank.data<float>() + p * 512, 512), 1e-5) << "case " << c << " position " << p;
+      const json& want = cases[c]["prompt_positions"][p];
+      if (want.contains("logits")) {
+        const auto full = want["logits"].get<std::vector<double>>();
+        EXPECT_LT(testing::rel_l2(got, full.data(), 512), 5e-6) << "case " << c << " position " << p;
+      }
+    }
+  }
+}
+
+TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
+  Grid g;
+  if (!g.ctx.topo.is_coordinator()) {
+    parallel::run_worker(*g.runner, {});
+    return;
+  }
+  Scheduler scheduler(g.model->lm_shape(), 64, 16);
+  const json& cases = expected()["cases"];
+  for (size_t c = 0; c < cases.size(); ++c) {
+    Request r;
+    r.id = static_cast<int64_t>(c);
+    r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
+    r.params.temperature = 0;
+    r.params.max_tokens = 24;
+    scheduler.add(r);
+  }
+  parallel::PipelineExecutor executor(*g.runner);
+  const auto outputs = scheduler.run(executor);
+  executor.shutdown();
+  // Every case's greedy tokens up to its first near-tie, and cases 5-8 (clear margins) in full.
+  auto single = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
+  KvCache cache(single->lm_shape().kv, 64);
+  Scheduler reference(single->lm_shape(), 64, 16);
+  for (size_t c = 0; c < cases.size(); ++c) {
+    Request r;
+    r.id = static_cast<int64_t>(c);
+    r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
+    r.params.temperature = 0;
+    r.params.max_tokens = 24;
+    reference.add(r);
+  }
+  LocalExecutor local(*single, cache);
+  const auto one_rank = reference.run(local);
+  ASSERT_EQ(outputs.size(), cases.size());
+  for (size_t c = 0; c < cases.size(); ++c) {
+    std::vector<int32_t> got, want_one;
+    for (const auto& t : outputs[c].tokens) got.push_back(t.token);
+    for (const auto& t : one_rank[c].tokens) want_one.push_back(t.token);
+    EXPECT_EQ(got, want_one) << "case " << c;
+    if (c >= 5) EXPECT_EQ(got, cases[c]["greedy"].get<std::vector<int32_t>>()) << "case " << c;
+  }
+}
+
+TEST(Grid, EachRankReadsOnlyItsSlices) {
+  Grid g;
+  // tiny-llama in f32: hidden 128, intermediate 352, 8 heads and 4 KV heads of 16, vocab 512, 4 layers.
+  // A rank reads 1/tp of every split matrix of its layers (k/v: one 16-row head each once tp > 4 KV heads),
+  // every norm gain of its layers whole, and its vocabulary shard of the embedding / lm_head.
+  const int64_t tp = g.ctx.topo.tp, f32 = 4;
+  const auto bounds = parallel::pipeline_layer_bounds(4, g.ctx.topo.pp, {});
+  const int64_t layers = bounds[g.ctx.topo.pp_rank + 1] - bounds[g.ctx.topo.pp_rank];
+  const int64_t kv_rows = tp <= 4 ? 64 / tp : 16;
+  int64_t want = layers * (2 * 128 * 128 / tp + 2 * kv_rows * 128 + 3 * 352 * 128 / tp + 2 * 128);
+  if (g.ctx.topo.is_first_stage()) want += 512 * 128 / tp;
+  if (g.ctx.topo.is_last_stage()) want += 128 + 512 * 128 / tp;
+  EXPECT_EQ(static_cast<int64_t>(g.model->weight_bytes_read()), want * f32) << g.ctx.topo.describe();
+  // Together the ranks read the checkpoint exactly once, plus what they replicate.
+  const Checkpoint ckpt = Checkpoint::open(testing::data_dir() + "/tiny-llama/f32");
+  int64_t total = 0;
+  for (const std::string& name : ckpt.names()) total += static_cast<int64_t>(ckpt.tensor(name).nbytes());
+  const int64_t read = static_cast<int64_t>(g.model->weight_bytes_read());
+  int64_t sum = 0;
+  MPI_Allreduce(&read, &sum, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  const int64_t replicated_norms = (tp - 1) * 9 * 128 * f32;
+  const int64_t replicated_kv = tp > 4 ? (tp / 4 - 1) * 4 * 2 * 64 * 128 * f32 : 0;
+  EXPECT_EQ(sum, total + replicated_norms + replicated_kv);
+}
+
+}  // namespace
+}  // namespace lattice
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  lattice::parallel::MpiRuntime mpi(&argc, &argv);
+  lattice::g_mpi = &mpi;
+  return RUN_ALL_TESTS();
+}
