@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,14 +18,15 @@ struct Request {
   int32_t priority = 0;  // higher is admitted first and preempted last
 };
 
-enum class FinishReason { none, stop, length };
-const char* finish_reason_name(FinishReason reason);  // "stop", "length"
+enum class FinishReason { none, stop, length, cancelled };
+const char* finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled"
 
-// One generated token of one request, in the order the scheduler produced it (what a stream sends).
+// One generated token of one request, in the order the scheduler produced it (what a stream sends), or
+// the end of a cancelled request (no token).
 struct TokenEvent {
   int64_t request_id;
-  SampledToken token;
-  FinishReason finish = FinishReason::none;  // set on the request's last token
+  std::optional<SampledToken> token;
+  FinishReason finish = FinishReason::none;  // set on the request's last event
 };
 
 struct RequestOutput {

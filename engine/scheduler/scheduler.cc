@@ -10,6 +10,7 @@ const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
     case FinishReason::stop: return "stop";
     case FinishReason::length: return "length";
+    case FinishReason::cancelled: return "cancelled";
     case FinishReason::none: break;
   }
   return "none";
@@ -32,8 +33,10 @@ void Scheduler::add(Request request) {
   LATTICE_CHECK(blocks_.blocks_for(n + 1) <= blocks_.num_blocks(), "request ", request.id, ": prompt of ", n,
                 " tokens does not fit the KV cache (", blocks_.num_blocks(), " blocks of ", blocks_.block_size(),
                 " tokens)");
-  LATTICE_CHECK(std::find(order_.begin(), order_.end(), request.id) == order_.end(), "request id ", request.id,
-                " is already in use");
+  auto same_id = [&](const SeqPtr& s) { return s->request.id == request.id; };
+  LATTICE_CHECK(finished_.count(request.id) == 0 && std::none_of(waiting_.begin(), waiting_.end(), same_id) &&
+                    std::none_of(running_.begin(), running_.end(), same_id),
+                "request id ", request.id, " is already in use");
   try {
     request.params.validate(shape_.vocab_size);
   } catch (const Error& e) {
@@ -42,6 +45,7 @@ void Scheduler::add(Request request) {
   auto seq = std::make_unique<Sequence>();
   seq->seed = request.params.seed.value_or(static_cast<uint64_t>(request.id) * 0x9e3779b97f4a7c15ull + 1);
   seq->arrival = arrivals_++;
+  seq->arrived_at = RequestInbox::Clock::now();
   seq->tokens = request.prompt;
   seq->output.id = request.id;
   seq->output.prompt_tokens = n;
@@ -182,10 +186,18 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     seq.computed += p.chunk;
     const bool decode = p.chunk == 1 && !seq.output.tokens.empty() && p.sample;
     if (!decode) stats_.prompt_tokens += p.chunk;
+    if (p.sample) {
+      LATTICE_CHECK(next_token < result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
+                    " tokens, fewer than it sampled");
+      ++next_token;
+    }
+    if (seq.cancel_requested) {
+      events.push_back({seq.request.id, std::nullopt, FinishReason::cancelled});
+      finish(seq, FinishReason::cancelled);
+      continue;
+    }
     if (!p.sample) continue;
-    LATTICE_CHECK(next_token < result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
-                  " tokens, fewer than it sampled");
-    const SampledToken& sampled = result.tokens[next_token++];
+    const SampledToken& sampled = result.tokens[next_token - 1];
     seq.tokens.push_back(sampled.token);
     seq.output.tokens.push_back(sampled);
     ++stats_.generated_tokens;
@@ -198,24 +210,55 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
   return events;
 }
 
-std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const std::function<void(const TokenEvent&)>& on_token) {
-  const int64_t depth = executor.max_in_flight();
-  while (has_work()) {
-    while (static_cast<int64_t>(in_flight_.size()) < depth) {
-      // Split the live sequences evenly over the pipeline's micro-batches so every stage has work.
-      const int64_t live = static_cast<int64_t>(running_.size() + waiting_.size());
-      std::optional<StepPlan> plan = schedule(std::max<int64_t>(1, (live + depth - 1) / depth));
-      if (!plan) break;
-      executor.submit(*plan);
-    }
-    if (in_flight_.empty()) {
-      LATTICE_CHECK(!has_work(), "scheduler stalled with ", waiting_.size(), " waiting and ", running_.size(),
-                    " running sequences");
-      break;
-    }
-    for (const TokenEvent& e : complete(executor.collect()))
-      if (on_token) on_token(e);
+void Scheduler::cancel(int64_t request_id) {
+  auto waiting = std::find_if(waiting_.begin(), waiting_.end(), [&](const SeqPtr& s) { return s->request.id == request_id; });
+  if (waiting != waiting_.end()) {
+    Sequence& seq = **waiting;
+    seq.output.finish = FinishReason::cancelled;
+    released_.push_back(request_id);  // a preempted sequence may have sampler state
+    finished_[request_id] = std::move(seq.output);
+    waiting_.erase(waiting);
+    cancel_events_.push_back({request_id, std::nullopt, FinishReason::cancelled});
+    return;
   }
+  for (const SeqPtr& s : running_) {
+    if (s->request.id != request_id) continue;
+    if (s->in_flight) {
+      s->cancel_requested = true;  // finished when its step returns
+    } else {
+      cancel_events_.push_back({request_id, std::nullopt, FinishReason::cancelled});
+      finish(*s, FinishReason::cancelled);
+    }
+    return;
+  }
+}
+
+bool Scheduler::pump(StepExecutor& executor, const EventFn& on_event) {
+  auto flush_cancelled = [&] {
+    for (const TokenEvent& e : cancel_events_)
+      if (on_event) on_event(e);
+    cancel_events_.clear();
+  };
+  flush_cancelled();
+  const int64_t depth = executor.max_in_flight();
+  while (static_cast<int64_t>(in_flight_.size()) < depth) {
+    // Split the live sequences evenly over the pipeline's micro-batches so every stage has work.
+    const int64_t live = static_cast<int64_t>(running_.size() + waiting_.size());
+    std::optional<StepPlan> plan = schedule(std::max<int64_t>(1, (live + depth - 1) / depth));
+    if (!plan) break;
+    executor.submit(*plan);
+  }
+  if (in_flight_.empty()) return false;
+  for (const TokenEvent& e : complete(executor.collect()))
+    if (on_event) on_event(e);
+  flush_cancelled();
+  return true;
+}
+
+std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const EventFn& on_event) {
+  while (has_work())
+    LATTICE_CHECK(pump(executor, on_event), "scheduler stalled with ", waiting_.size(), " waiting and ",
+                  running_.size(), " running sequences");
   std::vector<RequestOutput> outputs;
   for (int64_t id : order_) {
     auto it = finished_.find(id);
@@ -224,6 +267,51 @@ std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const std::fun
   finished_.clear();
   order_.clear();
   return outputs;
+}
+
+void Scheduler::accept(RequestInbox::Arrivals& arrivals, const EventFn& on_event,
+                       const std::function<void(int64_t, const std::string&)>& on_reject) {
+  for (Request& r : arrivals.requests) {
+    const int64_t id = r.id;
+    try {
+      add(std::move(r));
+    } catch (const Error& e) {
+      if (on_reject) on_reject(id, e.what());
+    }
+  }
+  for (int64_t id : arrivals.cancelled) cancel(id);
+  arrivals.requests.clear();
+  arrivals.cancelled.clear();
+}
+
+void Scheduler::serve(StepExecutor& executor, RequestInbox& inbox, std::chrono::milliseconds max_wait,
+                      const EventFn& on_event, const std::function<void(int64_t, const std::string&)>& on_reject) {
+  using Clock = RequestInbox::Clock;
+  bool closed = false;
+  while (true) {
+    const bool idle = !has_work() && in_flight_.empty();
+    if (closed && idle) break;
+    // Block only while idle; otherwise just collect what has arrived since the last step.
+    RequestInbox::Arrivals arrivals = inbox.take(idle ? Clock::time_point::max() : Clock::now());
+    closed = closed || arrivals.closed;
+    accept(arrivals, on_event, on_reject);
+    // The batching window: starting from an idle engine, give later arrivals up to max_wait to join the
+    // first step, unless the batch is already full. Running decodes are never held back.
+    while (running_.empty() && !waiting_.empty() && !closed &&
+           static_cast<int64_t>(waiting_.size()) < options_.max_seqs) {
+      const Clock::time_point window_end = waiting_.front()->arrived_at + max_wait;
+      if (Clock::now() >= window_end) break;
+      arrivals = inbox.take(window_end);
+      closed = closed || arrivals.closed;
+      accept(arrivals, on_event, on_reject);
+    }
+    if (!pump(executor, on_event))
+      LATTICE_CHECK(!has_work(), "scheduler stalled with ", waiting_.size(), " waiting and ", running_.size(),
+                    " running sequences");
+    // Events have reported every finished request; a server keeps no outputs.
+    finished_.clear();
+    order_.clear();
+  }
 }
 
 }  // namespace lattice

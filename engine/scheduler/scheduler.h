@@ -20,6 +20,7 @@
 #include "engine/kv_cache/block_manager.h"
 #include "engine/scheduler/executor.h"
 #include "engine/scheduler/request.h"
+#include "engine/scheduler/request_inbox.h"
 #include "engine/scheduler/step_plan.h"
 
 namespace lattice {
@@ -53,9 +54,20 @@ class Scheduler {
   // Applies the oldest in-flight plan's result; returns its tokens as events (and finishes requests).
   std::vector<TokenEvent> complete(const StepResult& result);
 
+  // Ends a request: a waiting one leaves the queue, a running one leaves the batch and frees its KV blocks
+  // now (or when its step in flight returns). Emits a cancelled event. Unknown or finished ids are ignored.
+  void cancel(int64_t request_id);
+
+  using EventFn = std::function<void(const TokenEvent&)>;
   // Drives `executor` until every queued request has finished, keeping up to executor.max_in_flight()
   // plans in flight. Returns outputs in the order requests were added.
-  std::vector<RequestOutput> run(StepExecutor& executor, const std::function<void(const TokenEvent&)>& on_token = {});
+  std::vector<RequestOutput> run(StepExecutor& executor, const EventFn& on_event = {});
+
+  // Serves requests as they arrive in `inbox` until it is closed and everything has finished. When the
+  // engine is idle and a request arrives, waits up to `max_wait` for more before the first step (the
+  // dynamic batching window), unless the batch fills first. Invalid requests go to on_reject.
+  void serve(StepExecutor& executor, RequestInbox& inbox, std::chrono::milliseconds max_wait, const EventFn& on_event,
+             const std::function<void(int64_t, const std::string&)>& on_reject);
 
   const SchedulerStats& stats() const { return stats_; }
   const BlockManager& blocks() const { return blocks_; }
@@ -68,6 +80,8 @@ class Scheduler {
     std::vector<int32_t> tokens;  // prompt then generated
     int64_t computed = 0;         // tokens whose K/V are in the cache
     bool in_flight = false;
+    bool cancel_requested = false;
+    RequestInbox::Clock::time_point arrived_at;
     RequestOutput output;
   };
   using SeqPtr = std::unique_ptr<Sequence>;
@@ -88,6 +102,11 @@ class Scheduler {
   void finish(Sequence& seq, FinishReason reason);
   FinishReason finish_reason(const Sequence& seq, int32_t token) const;
   StepPlan make_plan(const std::vector<Planned>& planned);
+  // Submits plans until the executor is full, then applies the oldest result. False when nothing is in
+  // flight and nothing could be scheduled.
+  bool pump(StepExecutor& executor, const EventFn& on_event);
+  void accept(RequestInbox::Arrivals& arrivals, const EventFn& on_event,
+              const std::function<void(int64_t, const std::string&)>& on_reject);
 
   LmShape shape_;
   SchedulerOptions options_;
@@ -95,6 +114,7 @@ class Scheduler {
   std::list<SeqPtr> waiting_;  // by priority (highest first), then arrival
   std::list<SeqPtr> running_;  // in admission order
   std::deque<InFlight> in_flight_;
+  std::vector<TokenEvent> cancel_events_;  // cancellations not yet reported
   std::vector<int64_t> released_;  // finished since the last plan
   std::map<int64_t, RequestOutput> finished_;
   std::vector<int64_t> order_;  // request ids as added

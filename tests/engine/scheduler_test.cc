@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <set>
+#include <thread>
 
 #include "engine/scheduler/scheduler.h"
 #include "models/llama.h"
@@ -148,6 +150,89 @@ TEST_F(SchedulerTest, HigherPriorityRequestsFinishFirstWhenBlocksAreShort) {
   expect_same(out, reference);
   ASSERT_EQ(finish_order.size(), requests.size());
   EXPECT_EQ(std::set<int64_t>(finish_order.begin(), finish_order.begin() + 2), (std::set<int64_t>{6, 7}));
+}
+
+// Records every plan it runs.
+class RecordingExecutor final : public StepExecutor {
+ public:
+  RecordingExecutor(CausalLM& model, KvCache& cache) : local_(model, cache) {}
+  int max_in_flight() const override { return 1; }
+  void submit(const StepPlan& plan) override {
+    plans.push_back(plan);
+    local_.submit(plan);
+  }
+  StepResult collect() override { return local_.collect(); }
+  std::vector<StepPlan> plans;
+
+ private:
+  LocalExecutor local_;
+};
+
+TEST_F(SchedulerTest, ServeBatchesLateArrivalsWithinTheWindowAndMatchesRun) {
+  const auto requests = mixed_requests();
+  const auto reference = run(requests, 256);
+  KvCache cache(model_->lm_shape().kv, 256);
+  Scheduler scheduler(model_->lm_shape(), 256, 16);
+  RecordingExecutor executor(*model_, cache);
+  RequestInbox inbox;
+  std::map<int64_t, std::vector<int32_t>> streamed;
+  std::thread server([&] {
+    scheduler.serve(executor, inbox, std::chrono::milliseconds(2000),
+                    [&](const TokenEvent& e) { streamed[e.request_id].push_back(e.token->token); },
+                    [](int64_t id, const std::string& why) { ADD_FAILURE() << id << ": " << why; });
+  });
+  inbox.submit(requests[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (size_t i = 1; i < requests.size(); ++i) inbox.submit(requests[i]);
+  inbox.close();
+  server.join();
+  ASSERT_FALSE(executor.plans.empty());
+  // The window held the first step until the others arrived (closing the inbox ends it early).
+  EXPECT_EQ(executor.plans[0].batch.seqs.size(), requests.size());
+  for (const RequestOutput& out : reference) {
+    std::vector<int32_t> want;
+    for (const SampledToken& t : out.tokens) want.push_back(t.token);
+    EXPECT_EQ(streamed[out.id], want) << "request " << out.id;
+  }
+  EXPECT_EQ(scheduler.blocks().num_free(), 256);
+}
+
+TEST_F(SchedulerTest, CancelFreesTheSequenceAndRejectsAreReported) {
+  KvCache cache(model_->lm_shape().kv, 64);
+  Scheduler scheduler(model_->lm_shape(), 64, 16);
+  LocalExecutor executor(*model_, cache);
+  RequestInbox inbox;
+  Request longer;
+  longer.id = 1;
+  longer.prompt = {1, 2, 3, 4};
+  longer.params.max_tokens = 300;
+  longer.params.ignore_eos = true;
+  Request bad;
+  bad.id = 2;  // empty prompt
+  int tokens = 0;
+  FinishReason last = FinishReason::none;
+  std::string rejected;
+  inbox.submit(longer);
+  inbox.submit(bad);
+  std::thread server([&] {
+    scheduler.serve(executor, inbox, std::chrono::milliseconds(0),
+                    [&](const TokenEvent& e) {
+                      if (e.token) ++tokens;
+                      last = e.finish;
+                      if (tokens == 3 && e.token) {
+                        inbox.cancel(1);
+                        inbox.close();
+                      }
+                    },
+                    [&](int64_t id, const std::string& why) { rejected = std::to_string(id) + ": " + why; });
+  });
+  server.join();
+  EXPECT_EQ(last, FinishReason::cancelled);
+  EXPECT_GE(tokens, 3);
+  EXPECT_LT(tokens, 300);
+  EXPECT_NE(rejected.find("2: "), std::string::npos);
+  EXPECT_NE(rejected.find("prompt is empty"), std::string::npos);
+  EXPECT_EQ(scheduler.blocks().num_free(), 64);
 }
 
 TEST_F(SchedulerTest, FinishReasons) {
