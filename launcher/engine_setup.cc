@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "parallel/sharding.h"
@@ -56,6 +57,8 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
     std::fprintf(stderr, "%sloading weights: %.1f / %.1f MiB (%d%%)%s", tty ? "\r" : "", done / 1048576.0,
                  total / 1048576.0, percent, tty && done != total ? "" : "\n");
   };
+  LATTICE_CHECK(std::filesystem::is_directory(options.model_dir), "model directory '", options.model_dir,
+                "' does not exist");
   const ModelConfig config = ModelConfig::from_file(options.model_dir + "/config.json");
   const std::vector<int64_t> bounds = parallel::pipeline_layer_bounds(config.num_layers, topo.pp, options.pp_layers);
   ModelPartition part;
