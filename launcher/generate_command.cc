@@ -2,11 +2,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/scheduler/scheduler.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "launcher/commands.h"
 #include "launcher/engine_setup.h"
 #include "launcher/requests_file.h"
@@ -16,7 +18,8 @@ namespace lattice::launcher {
 
 namespace {
 
-const char* kHelp = R"(usage: lattice generate --model DIR (--prompt-ids 1,2,3 | --requests FILE.jsonl) [flags]
+const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --prompt-ids 1,2,3 | --requests FILE.jsonl) [flags]
+  Text prompts and text output use DIR/tokenizer.json; one text prompt streams its text as it is generated.
   --max-tokens N          tokens to generate per request (default 16)
   --temperature T         0 = greedy (default 1.0)
   --top-k K  --top-p P  --min-p P
@@ -43,7 +46,13 @@ std::function<void(const StepPlan&)> fault_hook(int rank) {
   };
 }
 
-nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& out) {
+std::vector<int32_t> token_ids(const RequestOutput& out) {
+  std::vector<int32_t> ids;
+  for (const SampledToken& t : out.tokens) ids.push_back(t.token);
+  return ids;
+}
+
+nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& out, const Tokenizer* tokenizer) {
   nlohmann::ordered_json tokens = nlohmann::ordered_json::array(), logprobs = nlohmann::ordered_json::array();
   for (const SampledToken& t : out.tokens) {
     tokens.push_back(t.token);
@@ -56,6 +65,7 @@ nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& ou
                       {"tokens", tokens},
                       {"finish_reason", finish_reason_name(out.finish)}};
   j["logprobs"] = r.request.params.logprobs > 0 ? logprobs : nlohmann::ordered_json(nullptr);
+  if (tokenizer) j["text"] = tokenizer->decode(token_ids(out));
   return j;
 }
 
@@ -69,9 +79,10 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
   const bool json_out = args.has("json");
   const SamplingParams defaults = sampling_defaults(args);
-  const std::optional<std::string> prompt_ids = args.maybe("prompt-ids"), requests_path = args.maybe("requests");
-  LATTICE_CHECK(!(prompt_ids && requests_path), "give either --prompt-ids or --requests, not both");
-  LATTICE_CHECK(prompt_ids || requests_path, "give --prompt-ids or --requests (see lattice generate --help)");
+  const std::optional<std::string> prompt_ids = args.maybe("prompt-ids"), requests_path = args.maybe("requests"),
+                                   prompt_text = args.maybe("prompt");
+  LATTICE_CHECK(!!prompt_ids + !!requests_path + !!prompt_text == 1,
+                "give exactly one of --prompt, --prompt-ids or --requests (see lattice generate --help)");
   SchedulerOptions options;
   options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
   options.max_seqs = args.get_int("max-seqs", options.max_seqs);
@@ -79,9 +90,21 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   args.reject_unknown();
   std::vector<GenerateRequest> requests;
   if (prompt_ids)
-    requests.push_back({"0", {0, parse_int_list(*prompt_ids, "--prompt-ids"), defaults}});
+    requests.push_back({"0", {0, parse_int_list(*prompt_ids, "--prompt-ids"), defaults}, std::nullopt});
+  else if (prompt_text)
+    requests.push_back({"0", {0, {}, defaults}, *prompt_text});
   else
     requests = read_requests_file(*requests_path, defaults);
+  // Text in and out need the model's tokenizer; token ids alone do not.
+  std::optional<Tokenizer> tokenizer;
+  if (std::filesystem::exists(std::filesystem::path(engine_flags.model_dir) / "tokenizer.json"))
+    tokenizer = Tokenizer::from_dir(engine_flags.model_dir);
+  for (GenerateRequest& r : requests) {
+    if (!r.text) continue;
+    LATTICE_CHECK(tokenizer, "request ", r.name, " has a text prompt but ", engine_flags.model_dir,
+                  " has no tokenizer.json");
+    r.request.prompt = tokenizer->encode(*r.text, true);
+  }
 
   LoadedEngine engine = load_engine(engine_flags, mpi, false);
   const parallel::Topology& topo = engine.ctx.topo;
@@ -96,6 +119,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
 
   options.eos_token_ids = engine.model->config().eos_token_ids;
+  if (tokenizer && tokenizer->eos_id()) options.eos_token_ids.push_back(*tokenizer->eos_id());
   Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
                       static_cast<int32_t>(engine.cache->shape().block_size), options);
   for (const GenerateRequest& r : requests) scheduler.add(r.request);
@@ -104,20 +128,31 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
     executor = std::make_unique<parallel::PipelineExecutor>(*runner);
   else
     executor = std::make_unique<LocalExecutor>(*engine.model, *engine.cache);
+  // One text request streams its text as tokens arrive; otherwise results print when all are done.
+  const bool stream = tokenizer && !json_out && requests.size() == 1;
+  std::optional<IncrementalDetokenizer> detokenizer;
+  if (stream) detokenizer.emplace(*tokenizer);
+  auto on_event = [&](const TokenEvent& e) {
+    if (!stream || !e.token) return;
+    std::fputs(detokenizer->push(e.token->token).c_str(), stdout);
+    if (e.finish != FinishReason::none) std::fputs((detokenizer->flush() + "\n").c_str(), stdout);
+    std::fflush(stdout);
+  };
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<RequestOutput> outputs = scheduler.run(*executor);
+  const std::vector<RequestOutput> outputs = scheduler.run(*executor, on_event);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (runner) static_cast<parallel::PipelineExecutor&>(*executor).shutdown();
 
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (json_out) {
-      std::printf("%s\n", to_json(requests[i], outputs[i]).dump().c_str());
+      std::printf("%s\n", to_json(requests[i], outputs[i], tokenizer ? &*tokenizer : nullptr).dump().c_str());
       continue;
     }
     std::printf("[%s] prompt_tokens=%lld finish=%s tokens:", requests[i].name.c_str(),
                 static_cast<long long>(outputs[i].prompt_tokens), finish_reason_name(outputs[i].finish));
     for (const SampledToken& t : outputs[i].tokens) std::printf(" %d", t.token);
     std::printf("\n");
+    if (tokenizer && !stream) std::printf("[%s] text: %s\n", requests[i].name.c_str(), tokenizer->decode(token_ids(outputs[i])).c_str());
   }
   std::fflush(stdout);
   const SchedulerStats& s = scheduler.stats();

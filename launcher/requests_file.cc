@@ -42,7 +42,7 @@ T field(const json& j, const char* key, const std::string& where) {
 GenerateRequest parse_request(const json& j, const SamplingParams& defaults, const std::string& where,
                               int64_t index) {
   LATTICE_CHECK(j.is_object(), where, ": each line must be a JSON object");
-  static const std::set<std::string> known = {"id", "prompt_ids", "max_tokens", "temperature", "top_k", "top_p",
+  static const std::set<std::string> known = {"id", "prompt", "prompt_ids", "max_tokens", "temperature", "top_k", "top_p",
                                               "min_p", "repetition_penalty", "presence_penalty",
                                               "frequency_penalty", "seed", "stop_token_ids", "ignore_eos",
                                               "logprobs"};
@@ -51,8 +51,11 @@ GenerateRequest parse_request(const json& j, const SamplingParams& defaults, con
   GenerateRequest r;
   r.request.id = index;
   r.name = !j.contains("id") ? std::to_string(index) : j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
-  LATTICE_CHECK(j.contains("prompt_ids"), where, ": missing 'prompt_ids'");
-  r.request.prompt = field<std::vector<int32_t>>(j, "prompt_ids", where);
+  LATTICE_CHECK(j.contains("prompt_ids") != j.contains("prompt"), where, ": give 'prompt' (text) or 'prompt_ids'");
+  if (j.contains("prompt"))
+    r.text = field<std::string>(j, "prompt", where);
+  else
+    r.request.prompt = field<std::vector<int32_t>>(j, "prompt_ids", where);
   SamplingParams& p = r.request.params;
   p = defaults;
   if (j.contains("max_tokens")) p.max_tokens = field<int32_t>(j, "max_tokens", where);
