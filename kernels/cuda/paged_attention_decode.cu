@@ -1,0 +1,162 @@
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/paged_attention_decode.cuh"
+
+namespace lattice::kernels::cuda {
+
+namespace {
+
+constexpr int kDecodeThreads = 128;
+constexpr int kPartition = static_cast<int>(kDecodePartition);
+
+int64_t num_partitions(int64_t max_context_len) { return (max_context_len + kPartition - 1) / kPartition; }
+
+// Block (partition, head, sequence). Warps take positions round-robin for the q.k scores (lanes split
+// head_dim), then threads split head_dim for the weighted sum of V. With one partition the block writes the
+// normalised output; otherwise it writes its normalised partial output, max and sum for the merge.
+template <typename T>
+__global__ void __launch_bounds__(kDecodeThreads)
+decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                        const int32_t* __restrict__ block_tables, int64_t max_blocks_per_seq,
+                        const int32_t* __restrict__ context_lens, T* __restrict__ out, float* __restrict__ part_out,
+                        float* __restrict__ part_max, float* __restrict__ part_sum, int heads, int kv_heads,
+                        int head_dim, int block_size, float scale) {
+  __shared__ float q_s[kMaxHeadDim];
+  __shared__ float scores[kPartition];
+  __shared__ int64_t slots[kPartition];
+  __shared__ float scratch[32];
+  const int split = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.x;
+  const int ctx = context_lens[s];
+  const int start = split * kPartition;
+  if (start >= ctx) return;  // past this sequence's end: the merge reads only partitions below ctx
+  const int n = min(ctx - start, kPartition);
+  const int kv_head = h / (heads / kv_heads);
+  const int64_t row = static_cast<int64_t>(kv_heads) * head_dim;
+  const int64_t head_off = static_cast<int64_t>(kv_head) * head_dim;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int32_t* table = block_tables + s * max_blocks_per_seq;
+
+  const T* q_row = q + (static_cast<int64_t>(s) * heads + h) * head_dim;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) q_s[d] = detail::to_f32(q_row[d]);
+  __syncthreads();
+
+  for (int i = warp; i < n; i += warps) {
+    const int64_t slot = detail::paged_slot(table, start + i, block_size);
+    const T* k = k_cache + slot * row + head_off;
+    float dot = 0.0f;
+    for (int d = lane; d < head_dim; d += 32) dot += q_s[d] * detail::to_f32(k[d]);
+    dot = detail::warp_sum(dot);
+    if (lane == 0) {
+      scores[i] = dot * scale;
+      slots[i] = slot;
+    }
+  }
+  __syncthreads();
+
+  float local_max = -INFINITY;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) local_max = fmaxf(local_max, scores[i]);
+  const float max_score = detail::block_max(local_max, scratch);
+  float local_sum = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float e = expf(scores[i] - max_score);
+    scores[i] = e;
+    local_sum += e;
+  }
+  const float sum = detail::block_sum(local_sum, scratch);  // ends with a barrier: every score is written
+  const float inv_sum = 1.0f / sum;
+
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int i = 0; i < n; ++i) acc += scores[i] * detail::to_f32(v_cache[slots[i] * row + head_off + d]);
+    const int64_t sh = static_cast<int64_t>(s) * heads + h;
+    if (splits == 1)
+      out[sh * head_dim + d] = detail::from_f32<T>(acc * inv_sum);
+    else
+      part_out[(sh * splits + split) * head_dim + d] = acc * inv_sum;
+  }
+  if (splits > 1 && threadIdx.x == 0) {
+    const int64_t idx = (static_cast<int64_t>(s) * heads + h) * splits + split;
+    part_max[idx] = max_score;
+    part_sum[idx] = sum;
+  }
+}
+
+// Block (head, sequence): out = sum_p w_p out_p / sum_p w_p with w_p = sum_p * exp(max_p - max), over the
+// partitions that hold positions of this sequence.
+template <typename T>
+__global__ void decode_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_max,
+                                    const float* __restrict__ part_sum, const int32_t* __restrict__ context_lens,
+                                    T* __restrict__ out, int heads, int head_dim, int splits) {
+  const int h = blockIdx.x, s = blockIdx.y;
+  const int used = (context_lens[s] + kPartition - 1) / kPartition;
+  const int64_t sh = static_cast<int64_t>(s) * heads + h;
+  float global_max = -INFINITY;
+  for (int p = 0; p < used; ++p) global_max = fmaxf(global_max, part_max[sh * splits + p]);
+  float total = 0.0f;
+  for (int p = 0; p < used; ++p) total += part_sum[sh * splits + p] * expf(part_max[sh * splits + p] - global_max);
+  const float inv_total = 1.0f / total;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int p = 0; p < used; ++p) {
+      const float w = part_sum[sh * splits + p] * expf(part_max[sh * splits + p] - global_max);
+      acc += w * part_out[(sh * splits + p) * head_dim + d];
+    }
+    out[sh * head_dim + d] = detail::from_f32<T>(acc * inv_total);
+  }
+}
+
+}  // namespace
+
+size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t max_context_len) {
+  const int64_t splits = num_partitions(max_context_len);
+  if (splits <= 1) return 0;
+  const int64_t entries = num_seqs * layout.heads * splits;
+  return sizeof(float) * static_cast<size_t>(entries * (layout.head_dim + 2));
+}
+
+template <typename T>
+void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
+                            int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
+                            int64_t max_context_len, T* out, const PagedLayout& layout, float scale, void* workspace,
+                            size_t workspace_bytes, cudaStream_t stream) {
+  if (num_seqs == 0 || max_context_len == 0) return;
+  LATTICE_CHECK(layout.head_dim <= kMaxHeadDim, "paged_attention_decode: head_dim ", layout.head_dim,
+                " is above the supported ", kMaxHeadDim);
+  LATTICE_CHECK(layout.kv_heads > 0 && layout.heads % layout.kv_heads == 0, "paged_attention_decode: ",
+                layout.heads, " query heads are not a multiple of ", layout.kv_heads, " kv heads");
+  LATTICE_CHECK(num_seqs <= 65535 && layout.heads <= 65535, "paged_attention_decode: grid of ", num_seqs,
+                " sequences x ", layout.heads, " heads is too large");
+  const int64_t splits = num_partitions(max_context_len);
+  const size_t needed = paged_attention_decode_workspace_bytes(num_seqs, layout, max_context_len);
+  LATTICE_CHECK(workspace_bytes >= needed, "paged_attention_decode: workspace of ", workspace_bytes,
+                " bytes, needs ", needed);
+  float* part_out = static_cast<float*>(workspace);
+  const int64_t entries = num_seqs * layout.heads * splits;
+  float* part_max = splits > 1 ? part_out + entries * layout.head_dim : nullptr;
+  float* part_sum = splits > 1 ? part_max + entries : nullptr;
+  const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
+  decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
+      q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
+      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
+      static_cast<int>(layout.block_size), scale);
+  CUDA_CHECK_LAUNCH();
+  if (splits > 1) {
+    const dim3 merge_grid(static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
+    decode_merge_kernel<T><<<merge_grid, 128, 0, stream>>>(part_out, part_max, part_sum, context_lens, out,
+                                                            static_cast<int>(layout.heads),
+                                                            static_cast<int>(layout.head_dim),
+                                                            static_cast<int>(splits));
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+#define LATTICE_INSTANTIATE(T)                                                                                  \
+  template void paged_attention_decode<T>(const T*, const T*, const T*, const int32_t*, int64_t, const int32_t*, \
+                                          int64_t, int64_t, T*, const PagedLayout&, float, void*, size_t,       \
+                                          cudaStream_t);
+LATTICE_INSTANTIATE(float)
+LATTICE_INSTANTIATE(__half)
+LATTICE_INSTANTIATE(__nv_bfloat16)
+#undef LATTICE_INSTANTIATE
+
+}  // namespace lattice::kernels::cuda

@@ -1,0 +1,28 @@
+// Prefill attention over the paged KV cache (CUDA): causal, tiled over keys with an online softmax
+// (FlashAttention-2 style: one pass, no score matrix in memory), grouped-query heads reading their shared KV
+// head in place. Handles any mix of chunks (a decode token is a chunk of one). Mirrors kernels/cpu
+// paged_attention_f32.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/paged_layout.h"
+
+namespace lattice::kernels::cuda {
+
+// q, out: [tokens, heads, head_dim]. Sequence s owns q rows [q_begins[s], q_begins[s] + q_lens[s]), the last
+// q_lens[s] positions of a context of context_lens[s] tokens (its K/V already in the cache) whose blocks are
+// block_tables[s * max_blocks_per_seq + i]; row j of the chunk sees positions [0, context_lens[s] - q_lens[s] + j].
+// q_begins, q_lens, context_lens, block_tables live on the device; max_q_len (host) >= every q_lens[s] sizes
+// the grid. Instantiated for T in {float, __half, __nv_bfloat16}.
+template <typename T>
+void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
+                             int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
+                             const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
+                             const PagedLayout& layout, float scale, cudaStream_t stream);
+
+}  // namespace lattice::kernels::cuda
