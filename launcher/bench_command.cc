@@ -21,6 +21,7 @@ namespace lattice::launcher {
 namespace {
 
 struct ModelCost {
+  double total_params;   // every weight, the embedding included
   double matmul_params;  // weights multiplied per token (all layers + lm_head)
   double weight_bytes;   // bytes of weights read per step (f32)
 };
@@ -29,7 +30,8 @@ ModelCost model_cost(const ModelConfig& c) {
   const double h = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   const double per_layer = h * q * 2 + h * kv * 2 + 3 * h * c.intermediate_size + 2 * h;
   const double params = c.num_layers * per_layer + c.vocab_size * h;
-  return {params, (params + h) * 4};
+  const double embedding = c.tie_word_embeddings ? 0 : c.vocab_size * h;
+  return {params + embedding + h, params, (params + h) * 4};
 }
 
 // Attention FLOPs of `tokens` new tokens following `past` cached ones (QK^T and PV, every layer).
@@ -110,7 +112,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
 
   nlohmann::ordered_json j = {
       {"model", engine_flags.model_dir},
-      {"params_millions", cost.matmul_params / 1e6},
+      {"params_millions", cost.total_params / 1e6},
+      {"matmul_params_millions", cost.matmul_params / 1e6},
       {"threads", omp_get_max_threads()},
       {"blas_core", blas_selection_note(kernels::cpu::blas_core_name())},
       {"batch", batch},
@@ -130,8 +133,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model %s: %.1fM params, %d threads, BLAS core %s\n", engine_flags.model_dir.c_str(),
-              cost.matmul_params / 1e6, omp_get_max_threads(), blas_selection_note(kernels::cpu::blas_core_name()).c_str());
+  std::printf("model %s: %.1fM params (%.1fM in matmuls), %d threads, BLAS core %s\n", engine_flags.model_dir.c_str(),
+              cost.total_params / 1e6, cost.matmul_params / 1e6, omp_get_max_threads(), blas_selection_note(kernels::cpu::blas_core_name()).c_str());
   std::printf("%-28s %12s\n", "metric", "value");
   std::printf("%-28s %12.1f\n", "prefill tokens/s", prefill_tokens / prefill_s);
   std::printf("%-28s %12.1f\n", "prefill GFLOP/s", prefill_gflops);
