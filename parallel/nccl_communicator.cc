@@ -1,0 +1,227 @@
+#include "parallel/nccl_communicator.h"
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "kernels/cuda/cuda_check.h"
+#include "parallel/mpi_check.h"
+
+// Routes an NCCL failure to lattice's error helper with the call, file:line and NCCL's messages.
+// ncclInProgress is not a failure: a non-blocking communicator is still working (see NcclCommunicator::wait).
+#define NCCL_CHECK(call)                                                                                   \
+  do {                                                                                                     \
+    const ncclResult_t nccl_status_ = (call);                                                              \
+    if (nccl_status_ != ncclSuccess && nccl_status_ != ncclInProgress)                                     \
+      LATTICE_THROW(#call, " failed: ", ncclGetErrorString(nccl_status_), " (", ncclGetLastError(nullptr), ")"); \
+  } while (0)
+
+namespace lattice::parallel {
+
+namespace {
+
+ncclDataType_t nccl_type(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return ncclFloat32;
+    case DType::f16: return ncclFloat16;
+    case DType::bf16: return ncclBfloat16;
+    case DType::i32: return ncclInt32;
+    case DType::i64: return ncclInt64;
+  }
+  LATTICE_THROW("no NCCL type for ", dtype_name(dtype));
+}
+
+// Adds the wall time of a scope to a counter.
+class Timed {
+ public:
+  explicit Timed(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Timed() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(MPI_Comm comm, const NcclOptions& options)
+      : device_(options.device), stream_(options.stream), timeout_(options.timeout_seconds) {
+    MPI_CHECK(MPI_Comm_rank(comm, &rank_));
+    MPI_CHECK(MPI_Comm_size(comm, &size_));
+    // Rank 0 sends a status with the id, so that its failure ends every rank's set-up instead of leaving the
+    // others in MPI_Bcast.
+    struct {
+      int ok;
+      ncclUniqueId id;
+    } message{};
+    std::string failure;
+    if (rank_ == 0) {
+      const ncclResult_t got = ncclGetUniqueId(&message.id);
+      message.ok = got == ncclSuccess;
+      if (!message.ok) failure = ncclGetErrorString(got);
+    }
+    MPI_CHECK(MPI_Bcast(&message, sizeof(message), MPI_BYTE, 0, comm));
+    LATTICE_CHECK(message.ok, "nccl rank ", rank_, "/", size_, ": rank 0 could not create an ncclUniqueId",
+                  failure.empty() ? "" : ": ", failure);
+
+    CUDA_CHECK(cudaSetDevice(device_));
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    NCCL_CHECK(ncclCommInitRankConfig(&comm_, size_, message.id, rank_, &config));
+    wait_for_comm("ncclCommInitRankConfig");
+    CUDA_CHECK(cudaMalloc(&barrier_word_, sizeof(float)));
+  }
+
+  ~NcclCommunicator() override {
+    if (barrier_word_) cudaFree(barrier_word_);
+    if (!comm_) return;  // aborted after an error
+    // Finalize flushes outstanding work; bounded by the timeout, and abort instead when it fails.
+    const ncclResult_t finalize = ncclCommFinalize(comm_);
+    bool clean = finalize == ncclSuccess || finalize == ncclInProgress;
+    const auto start = std::chrono::steady_clock::now();
+    ncclResult_t state = ncclInProgress;
+    while (clean && state == ncclInProgress) {
+      if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) clean = false;
+      if (elapsed(start) > timeout_) clean = false;
+      if (state == ncclInProgress) std::this_thread::yield();
+    }
+    if (clean && state == ncclSuccess)
+      ncclCommDestroy(comm_);
+    else
+      ncclCommAbort(comm_);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* backend() const override { return "nccl"; }
+
+  void all_reduce_sum(Tensor& t) override {
+    Timed timed(seconds_);
+    require_device(t, "all_reduce_sum");
+    LATTICE_CHECK(t.dtype() == DType::f32, "all_reduce_sum needs f32, got ", t.describe());
+    enqueue("ncclAllReduce", ncclAllReduce(t.raw(), t.raw(), count(t), ncclFloat32, ncclSum, comm(), stream_));
+  }
+  void all_gather(const Tensor& in, Tensor& out) override {
+    Timed timed(seconds_);
+    require_device(in, "all_gather");
+    require_device(out, "all_gather");
+    LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "all_gather: out ",
+                  out.describe(), " must hold ", size_, " x ", in.describe());
+    enqueue("ncclAllGather",
+            ncclAllGather(in.raw(), out.raw(), count(in), nccl_type(in.dtype()), comm(), stream_));
+  }
+  void broadcast(Tensor& t, int root) override {
+    Timed timed(seconds_);
+    require_device(t, "broadcast");
+    LATTICE_CHECK(root >= 0 && root < size_, "broadcast root ", root, " is outside a group of ", size_);
+    enqueue("ncclBroadcast", ncclBroadcast(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), root, comm(), stream_));
+  }
+  void send(const Tensor& t, int peer) override {
+    Timed timed(seconds_);
+    require_device(t, "send");
+    require_peer(peer);
+    enqueue("ncclSend", ncclSend(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
+  }
+  void recv(Tensor& t, int peer) override {
+    Timed timed(seconds_);
+    require_device(t, "recv");
+    require_peer(peer);
+    // NCCL cannot report a size mismatch: both sides must agree on the shape (the step plan carries it).
+    enqueue("ncclRecv", ncclRecv(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
+  }
+  void barrier() override {
+    Timed timed(seconds_);
+    enqueue("ncclAllReduce (barrier)",
+            ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm(), stream_));
+  }
+  double seconds() const override { return seconds_; }
+
+ private:
+  static double elapsed(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  ncclComm_t comm() const {
+    LATTICE_CHECK(comm_ != nullptr, "nccl rank ", rank_, "/", size_,
+                  ": the communicator was aborted after an earlier error; the job must end");
+    return comm_;
+  }
+
+  size_t count(const Tensor& t) const { return static_cast<size_t>(t.numel()); }
+
+  void require_device(const Tensor& t, const char* op) const {
+    LATTICE_CHECK(t.device() == Device::cuda(device_), "nccl ", op, " on ", t.describe(),
+                  ": this rank's communicator works on cuda:", device_);
+  }
+  void require_peer(int peer) const {
+    LATTICE_CHECK(peer >= 0 && peer < size_ && peer != rank_, "nccl rank ", rank_, ": peer ", peer,
+                  " is not another rank of a group of ", size_);
+  }
+
+  // Aborts the communicator (so that no later call can hang on it) and throws with the rank and the reason.
+  [[noreturn]] void fail(const char* what, const std::string& reason) {
+    const std::string detail = comm_ ? ncclGetLastError(comm_) : "";
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    LATTICE_THROW("nccl rank ", rank_, "/", size_, ": ", what, " failed: ", reason,
+                  detail.empty() ? "" : " (", detail, detail.empty() ? "" : ")");
+  }
+
+  // Waits until the non-blocking communicator has finished its pending host-side work (set-up, enqueueing).
+  void wait_for_comm(const char* what) {
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t query = ncclCommGetAsyncError(comm_, &state);
+      if (query != ncclSuccess) fail(what, std::string("ncclCommGetAsyncError: ") + ncclGetErrorString(query));
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) fail(what, ncclGetErrorString(state));
+      if (elapsed(start) > timeout_) fail(what, "no progress within " + std::to_string(timeout_) + " s");
+      std::this_thread::yield();
+    }
+  }
+
+  // Checks the enqueue result, then waits for the stream, polling for asynchronous NCCL errors (a dead or
+  // stuck peer) and giving up after the timeout. The wait covers whatever was queued on the stream before
+  // the operation too (the layer that produced the tensor).
+  void enqueue(const char* what, ncclResult_t result) {
+    if (result != ncclSuccess && result != ncclInProgress) fail(what, ncclGetErrorString(result));
+    const auto start = std::chrono::steady_clock::now();
+    wait_for_comm(what);
+    for (int polls = 0;; ++polls) {
+      const cudaError_t status = cudaStreamQuery(stream_);
+      if (status == cudaSuccess) return;
+      if (status != cudaErrorNotReady) fail(what, std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status));
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t query = ncclCommGetAsyncError(comm_, &state);
+      if (query != ncclSuccess) fail(what, std::string("ncclCommGetAsyncError: ") + ncclGetErrorString(query));
+      if (state != ncclSuccess && state != ncclInProgress) fail(what, ncclGetErrorString(state));
+      if (elapsed(start) > timeout_)
+        fail(what, "not complete after " + std::to_string(timeout_) + " s (a peer failed or stalled)");
+      // Spin briefly for latency (a TP all-reduce takes microseconds), then stop burning the core.
+      if (polls < 1000)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  int device_;
+  cudaStream_t stream_;
+  double timeout_;
+  int rank_ = 0, size_ = 1;
+  ncclComm_t comm_ = nullptr;
+  float* barrier_word_ = nullptr;
+  double seconds_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm comm, const NcclOptions& options) {
+  return std::make_unique<NcclCommunicator>(comm, options);
+}
+
+}  // namespace lattice::parallel
