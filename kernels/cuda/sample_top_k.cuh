@@ -1,0 +1,39 @@
+// Seeded top-k / top-p / temperature sampling on the GPU (CUDA), one block per row. Log-probabilities are the
+// model's, as in engine/sampler/sampler.h: log-softmax of the raw logits, before temperature and filters.
+// Penalties are applied to the logits before this call (not here yet).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace lattice::kernels::cuda {
+
+inline constexpr int kMaxTopK = 64;
+
+// Per row, in device memory (so that a captured CUDA graph reads the current values).
+struct SamplingRow {
+  float temperature;  // > 0 (greedy requests use greedy_sample)
+  int32_t top_k;      // in [1, kMaxTopK]; a row outside it gets token -1 and a NaN logprob
+  float top_p;        // in (0, 1]: the smallest prefix of the top-k whose probability reaches top_p
+  uint32_t reserved;  // 0
+  uint64_t seed;      // the sequence's seed
+  uint64_t offset;    // the draw's index within the sequence (e.g. tokens generated so far): the draw depends
+                      // on (seed, offset) only, never on the row's place in the batch
+};
+
+// logits: [rows, vocab]. The top_k candidates are the largest logits (lower index first among equals, NaNs
+// never), their probabilities softmax(logit / temperature) restricted to the top-p prefix, and one uniform draw
+// u = hash(seed, offset) picks the token. tokens[r] is the token, logprobs[r] (may be null) its raw
+// log-softmax. Cost: top_k passes over the row (fine for k <= 64 and vocabularies of ~10^5; a radix select
+// would replace it for larger k). Instantiated for T in {float, __half, __nv_bfloat16}.
+template <typename T>
+void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRow* params, int32_t* tokens,
+                  float* logprobs, cudaStream_t stream);
+
+// The uniform in [0, 1) that sample_top_k draws for (seed, offset), for tests and host-side replay.
+double sampling_uniform(uint64_t seed, uint64_t offset);
+
+}  // namespace lattice::kernels::cuda
