@@ -4,15 +4,27 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/core/tensor.h"
 
 namespace lattice::testing {
 
 inline std::string data_dir() { return LATTICE_TEST_DATA_DIR; }
+
+// The float64 reference outputs for the tiny-llama fixture (tests/data/tiny-llama/expected.json).
+inline const nlohmann::json& tiny_llama_expected() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(data_dir() + "/tiny-llama/expected.json");
+    return nlohmann::json::parse(in);
+  }();
+  return j;
+}
 
 // sqrt(sum (a-b)^2) / sqrt(sum b^2), in double.
 template <typename A, typename B>

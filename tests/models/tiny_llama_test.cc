@@ -2,7 +2,6 @@
 // position and along the greedy continuation must match a float64 reference implementation.
 #include <gtest/gtest.h>
 
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -14,14 +13,6 @@ namespace lattice {
 namespace {
 
 using nlohmann::json;
-
-const json& expected() {
-  static const json j = [] {
-    std::ifstream in(testing::data_dir() + "/tiny-llama/expected.json");
-    return json::parse(in);
-  }();
-  return j;
-}
 
 struct Tolerance {
   double full_logits_rel_l2;  // relative L2 of the whole logit vector
@@ -75,7 +66,7 @@ class TinyLlama : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(TinyLlama, PromptLogitsAndGreedyStepsMatchReference) {
-  const json& cases = expected()["cases"];
+  const json& cases = testing::tiny_llama_expected()["cases"];
   const KvCacheShape kv = model_->lm_shape().kv;
   for (size_t c = 0; c < cases.size(); ++c) {
     KvCache cache(kv, 64);
@@ -101,7 +92,7 @@ TEST_P(TinyLlama, PromptLogitsAndGreedyStepsMatchReference) {
 // Cases 5-8 keep a clear margin at every step: free-running greedy decoding must reproduce them exactly,
 // in f32 and in bf16.
 TEST_P(TinyLlama, FreeRunningGreedyMatchesOnClearMarginCases) {
-  const json& cases = expected()["cases"];
+  const json& cases = testing::tiny_llama_expected()["cases"];
   const KvCacheShape kv = model_->lm_shape().kv;
   for (size_t c = 5; c <= 8; ++c) {
     KvCache cache(kv, 64);

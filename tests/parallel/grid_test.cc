@@ -5,7 +5,6 @@
 #include <mpi.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -28,14 +27,6 @@ parallel::MpiRuntime* g_mpi = nullptr;
 int env_int(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::atoi(v) : 1;
-}
-
-const json& expected() {
-  static const json j = [] {
-    std::ifstream in(testing::data_dir() + "/tiny-llama/expected.json");
-    return json::parse(in);
-  }();
-  return j;
 }
 
 // This rank's share of the tiny-llama model, with a KV cache of the same block count on every rank.
@@ -80,7 +71,7 @@ TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
   Grid g;
   std::unique_ptr<LlamaModel> whole;
   if (g.ctx.topo.is_last_stage()) whole = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
-  const json& cases = expected()["cases"];
+  const json& cases = testing::tiny_llama_expected()["cases"];
   for (size_t c = 0; c < cases.size(); ++c) {
     const auto prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
     std::optional<StepOutput> out = run_prompt(g, prompt);
@@ -105,14 +96,10 @@ TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
   }
 }
 
-TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
-  Grid g;
-  if (!g.ctx.topo.is_coordinator()) {
-    parallel::run_worker(*g.runner, {});
-    return;
-  }
-  Scheduler scheduler(g.model->lm_shape(), 64, 16);
-  const json& cases = expected()["cases"];
+// Greedy continuations (24 tokens) of every fixture case through `executor`.
+std::vector<RequestOutput> greedy_cases(const LmShape& shape, StepExecutor& executor) {
+  Scheduler scheduler(shape, 64, 16);
+  const json& cases = testing::tiny_llama_expected()["cases"];
   for (size_t c = 0; c < cases.size(); ++c) {
     Request r;
     r.id = static_cast<int64_t>(c);
@@ -121,23 +108,24 @@ TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
     r.params.max_tokens = 24;
     scheduler.add(r);
   }
+  return scheduler.run(executor);
+}
+
+TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
+  Grid g;
+  if (!g.ctx.topo.is_coordinator()) {
+    parallel::run_worker(*g.runner, {});
+    return;
+  }
   parallel::PipelineExecutor executor(*g.runner);
-  const auto outputs = scheduler.run(executor);
+  const auto outputs = greedy_cases(g.model->lm_shape(), executor);
   executor.shutdown();
-  // Every case's greedy tokens up to its first near-tie, and cases 5-8 (clear margins) in full.
+  // Every case equals one rank's greedy tokens; cases 5-8 (clear margins) also equal the reference's.
   auto single = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
   KvCache cache(single->lm_shape().kv, 64);
-  Scheduler reference(single->lm_shape(), 64, 16);
-  for (size_t c = 0; c < cases.size(); ++c) {
-    Request r;
-    r.id = static_cast<int64_t>(c);
-    r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
-    r.params.temperature = 0;
-    r.params.max_tokens = 24;
-    reference.add(r);
-  }
   LocalExecutor local(*single, cache);
-  const auto one_rank = reference.run(local);
+  const auto one_rank = greedy_cases(single->lm_shape(), local);
+  const json& cases = testing::tiny_llama_expected()["cases"];
   ASSERT_EQ(outputs.size(), cases.size());
   for (size_t c = 0; c < cases.size(); ++c) {
     std::vector<int32_t> got, want_one;
