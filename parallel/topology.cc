@@ -18,6 +18,7 @@ Topology Topology::make(int world_size, int rank, int tp, int pp, int local_rank
   t.pp_rank = rank / tp;
   t.local_rank = local_rank;
   t.local_size = local_size;
+  t.device_id = local_rank;
   return t;
 }
 
