@@ -20,3 +20,7 @@ endif()
 # Tokenizer: PCRE2 for HF pre-tokenizer regexes (\p{L}, look-ahead), utf8proc for NFC.
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+
+# Serving: cpp-httplib (HTTP front end) and gRPC (streaming API); Debian ships httplib as a compiled library.
+find_package(Threads REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -17,5 +17,6 @@ int bench_command(const Args& args, parallel::MpiRuntime* mpi);
 int make_model_command(const Args& args, parallel::MpiRuntime* mpi);
 int tokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 int detokenize_command(const Args& args, parallel::MpiRuntime* mpi);
+int serve_command(const Args& args, parallel::MpiRuntime* mpi);
 
 }  // namespace lattice::launcher

@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"make-model", lattice::launcher::make_model_command, "write a deterministic random-weight Llama checkpoint"},
     {"tokenize", lattice::launcher::tokenize_command, "encode text with a model's tokenizer.json"},
     {"detokenize", lattice::launcher::detokenize_command, "decode token ids with a model's tokenizer.json"},
+    {"serve", lattice::launcher::serve_command, "OpenAI-compatible HTTP and gRPC server with Prometheus metrics"},
 };
 
 void usage(FILE* out) {

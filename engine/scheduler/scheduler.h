@@ -71,6 +71,9 @@ class Scheduler {
 
   const SchedulerStats& stats() const { return stats_; }
   const BlockManager& blocks() const { return blocks_; }
+  // For a server's metrics (read on the thread that drives the scheduler).
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
 
  private:
   struct Sequence {

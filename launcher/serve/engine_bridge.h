@@ -1,0 +1,104 @@
+// The bridge between front-end threads (HTTP, gRPC) and the serve loop on rank 0's main thread.
+//
+// A handler submits the n choices of one API request and gets a RequestStream; the serve loop calls
+// on_event / on_reject (on its own thread, quickly), which push into that stream; the handler waits on it.
+// The number of unfinished sequences is bounded: past the bound, submit throws Overloaded (HTTP 429)
+// instead of queueing without limit. Latency histograms (time to first token, inter-token, end to end)
+// and token counters are recorded here, where the timestamps are.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/scheduler/request.h"
+#include "engine/scheduler/request_inbox.h"
+#include "launcher/serve/metrics.h"
+
+namespace lattice::serve {
+
+// One event of one choice: a token, the end of the choice (finish != none), or a rejection (error set).
+struct ChoiceEvent {
+  int index = 0;
+  std::optional<SampledToken> token;
+  FinishReason finish = FinishReason::none;
+  std::string error;
+};
+
+class RequestStream {
+ public:
+  explicit RequestStream(std::vector<int64_t> ids) : ids_(std::move(ids)), open_(static_cast<int>(ids_.size())) {}
+  // The next event, or nullopt after `timeout` (so that a handler can check its client in between).
+  std::optional<ChoiceEvent> next(std::chrono::milliseconds timeout);
+  const std::vector<int64_t>& ids() const { return ids_; }
+  // True once every choice has ended and its events have all been taken.
+  bool drained();
+
+ private:
+  friend class EngineBridge;
+  void push(ChoiceEvent event);
+
+  std::vector<int64_t> ids_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<ChoiceEvent> events_;
+  int open_;  // choices that have not ended
+};
+
+struct Overloaded : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class EngineBridge {
+ public:
+  EngineBridge(RequestInbox& inbox, Metrics& metrics, int64_t max_pending);
+
+  // Assigns fresh ids to `choices` and queues them; throws Overloaded when the pending sequences would
+  // exceed the bound, or when the server is shutting down.
+  std::shared_ptr<RequestStream> submit(std::vector<Request> choices);
+  // Cancels every choice of the stream that has not ended (client gone, stop string matched, shutdown).
+  void cancel(const RequestStream& stream);
+  void cancel_choice(const RequestStream& stream, int index);
+
+  // Serve-thread callbacks.
+  void on_event(const TokenEvent& event);
+  void on_reject(int64_t id, const std::string& message);
+  // Ends every unfinished sequence with `message` (the engine failed) and refuses new ones.
+  void fail_all(const std::string& message);
+
+  void set_ready() { ready_ = true; }
+  bool ready() const { return ready_; }
+  // Refuses new requests (shutdown); those already queued still finish.
+  void stop_accepting() { accepting_ = false; }
+  int64_t pending() const;
+
+ private:
+  struct Choice {
+    std::weak_ptr<RequestStream> stream;
+    int index;
+    std::chrono::steady_clock::time_point submitted, last_token;
+    int64_t tokens = 0;
+  };
+  void end_choice(std::map<int64_t, Choice>::iterator it, ChoiceEvent event);
+
+  RequestInbox& inbox_;
+  Metrics& metrics_;
+  const int64_t max_pending_;
+  std::atomic<bool> ready_{false}, accepting_{true};
+  std::atomic<int64_t> next_id_{1};
+  mutable std::mutex mutex_;
+  std::map<int64_t, Choice> choices_;  // unfinished sequences by request id
+};
+
+// Declares the serving metrics that the bridge, the front ends and the serve loop update.
+void describe_serving_metrics(Metrics& metrics);
+
+}  // namespace lattice::serve

@@ -1,0 +1,39 @@
+#include "launcher/serve/engine_grid.h"
+
+#include <thread>
+
+namespace lattice::launcher {
+
+EngineGrid::EngineGrid(LoadedEngine& engine) : engine_(engine) {
+  if (engine.ctx.topo.world_size > 1)
+    runner_ = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.model, *engine.cache);
+  if (!is_coordinator()) return;
+  if (runner_)
+    executor_ = std::make_unique<parallel::PipelineExecutor>(*runner_);
+  else
+    executor_ = std::make_unique<LocalExecutor>(*engine.model, *engine.cache);
+}
+
+void EngineGrid::run_worker() { parallel::run_worker(*runner_, {}); }
+
+void EngineGrid::shutdown_workers() {
+  if (!runner_ || shut_down_) return;
+  shut_down_ = true;
+  static_cast<parallel::PipelineExecutor&>(*executor_).shutdown();
+}
+
+void MeteredExecutor::submit(const StepPlan& plan) {
+  if (step_delay_.count() > 0) std::this_thread::sleep_for(step_delay_);
+  submitted_.emplace_back(std::chrono::steady_clock::now(), plan.batch.seqs.size());
+  inner_.submit(plan);
+}
+
+StepResult MeteredExecutor::collect() {
+  StepResult result = inner_.collect();
+  const auto [start, batch] = submitted_.front();
+  submitted_.pop_front();
+  if (after_step_) after_step_(batch, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return result;
+}
+
+}  // namespace lattice::launcher

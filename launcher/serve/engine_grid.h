@@ -1,0 +1,51 @@
+// The executor over a loaded engine, on one rank or a tp x pp grid (the structure of lattice generate):
+// every rank but the coordinator runs the worker loop; the coordinator drives a PipelineExecutor (or a
+// LocalExecutor on one rank) and shuts the workers down when done.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "engine/scheduler/executor.h"
+#include "launcher/engine_setup.h"
+#include "parallel/pipeline_executor.h"
+
+namespace lattice::launcher {
+
+class EngineGrid {
+ public:
+  explicit EngineGrid(LoadedEngine& engine);
+  bool is_coordinator() const { return engine_.ctx.topo.is_coordinator(); }
+  // Workers: runs plans until the coordinator's shutdown.
+  void run_worker();
+  // Coordinator only.
+  StepExecutor& executor() { return *executor_; }
+  void shutdown_workers();
+
+ private:
+  LoadedEngine& engine_;
+  std::unique_ptr<parallel::StageRunner> runner_;
+  std::unique_ptr<StepExecutor> executor_;
+  bool shut_down_ = false;
+};
+
+// Wraps an executor to time each step (submit to collect) and record its batch size; calls `after_step`
+// on the coordinator thread after each result. `step_delay` (tests only) slows each step down.
+class MeteredExecutor final : public StepExecutor {
+ public:
+  using StepFn = std::function<void(size_t batch_size, double seconds)>;
+  MeteredExecutor(StepExecutor& inner, StepFn after_step, std::chrono::milliseconds step_delay)
+      : inner_(inner), after_step_(std::move(after_step)), step_delay_(step_delay) {}
+  int max_in_flight() const override { return inner_.max_in_flight(); }
+  void submit(const StepPlan& plan) override;
+  StepResult collect() override;
+
+ private:
+  StepExecutor& inner_;
+  StepFn after_step_;
+  std::chrono::milliseconds step_delay_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, size_t>> submitted_;
+};
+
+}  // namespace lattice::launcher

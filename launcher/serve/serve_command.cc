@@ -1,0 +1,173 @@
+// lattice serve: rank 0 runs the HTTP (and gRPC) front ends and the coordinator loop; the other ranks run
+// the worker loop. Front ends start before the model loads (answering 503) so that load balancers see
+// the process; SIGINT/SIGTERM stop accepting, let queued requests finish, and shut the workers down.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "engine/scheduler/scheduler.h"
+#include "launcher/commands.h"
+#include "launcher/serve/engine_grid.h"
+#include "launcher/serve/http_server.h"
+
+namespace lattice::launcher {
+
+namespace {
+
+const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X --pp Y] [flags]
+  --host ADDR             listen address (default 127.0.0.1)
+  --port N                HTTP port (default 8000; 0 picks a free one)
+  --grpc-port N           gRPC port (default 8001; 0 picks a free one; -1 disables gRPC)
+  --api-key KEY           require 'Authorization: Bearer KEY' (gRPC: metadata 'authorization')
+  --served-model-name S   the model id clients send and /v1/models lists (default: DIR's name)
+  --max-pending N         sequences queued or running before requests get 429 (default 256)
+  --max-body-kb N         request body limit (default 4096; larger bodies get 413)
+  --batch-wait-ms N       dynamic batching window from an idle engine (default 2)
+  --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N  --pp-layers L
+Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
+)";
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+// Polls for SIGINT/SIGTERM and then runs `stop` once; joins on destruction.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void()> stop) : thread_([this, stop] {
+    while (!done_ && !g_signal) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_signal) {
+      std::fprintf(stderr, "lattice serve: signal %d, finishing queued requests and shutting down\n", g_signal.load());
+      stop();
+    }
+  }) {}
+  ~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, const LoadedEngine& engine,
+                                             const std::string& served_name) {
+  auto info = std::make_unique<serve::ModelInfo>();
+  info->name = served_name.empty() ? std::filesystem::path(engine_flags.model_dir).filename().string() : served_name;
+  if (info->name.empty()) info->name = std::filesystem::path(engine_flags.model_dir).parent_path().filename().string();
+  const LmShape shape = engine.model->lm_shape();
+  info->limits = {shape.vocab_size, shape.max_positions,
+                  static_cast<int64_t>(engine.cache->num_blocks()) * engine.cache->shape().block_size};
+  if (std::filesystem::exists(std::filesystem::path(engine_flags.model_dir) / "tokenizer.json")) {
+    info->tokenizer = Tokenizer::from_dir(engine_flags.model_dir);
+    info->chat_template = serve::ChatTemplate::from_dir(engine_flags.model_dir);
+  }
+  return info;
+}
+
+}  // namespace
+
+int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
+  const CliArgs args(argv, {"help"});
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  serve::HttpOptions http;
+  http.host = args.get("host", "127.0.0.1");
+  http.port = static_cast<int>(args.get_int("port", 8000));
+  const int grpc_port = static_cast<int>(args.get_int("grpc-port", 8001));
+  const std::string api_key = args.get("api-key", "");
+  const std::string served_name = args.get("served-model-name", "");
+  const int64_t max_pending = args.get_int("max-pending", 256);
+  http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
+  const auto batch_wait = std::chrono::milliseconds(args.get_int("batch-wait-ms", 2));
+  SchedulerOptions options;
+  options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
+  options.max_seqs = args.get_int("max-seqs", options.max_seqs);
+  const EngineOptions engine_flags = engine_options(args);
+  args.reject_unknown();
+  LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
+  LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
+  LATTICE_CHECK(max_pending > 0, "--max-pending must be > 0, got ", max_pending);
+  // Tests only: slow each step down (to cancel mid-stream, fill the queue) or the load (to see 503).
+  auto env_ms = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::chrono::milliseconds(v ? std::atol(v) : 0);
+  };
+  const auto step_delay = env_ms("LATTICE_SERVE_STEP_DELAY_MS"), load_delay = env_ms("LATTICE_SERVE_LOAD_DELAY_MS");
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  const bool coordinator = !mpi || mpi->world_rank() == 0;
+  serve::Metrics metrics;
+  serve::describe_serving_metrics(metrics);
+  RequestInbox inbox;
+  serve::EngineBridge bridge(inbox, metrics, max_pending);
+  serve::ServeContext context(bridge, metrics, api_key);
+  std::unique_ptr<serve::HttpFrontEnd> http_front;
+  if (coordinator) {
+    http_front = std::make_unique<serve::HttpFrontEnd>(context, http);
+    const int port = http_front->start();
+    std::fprintf(stderr, "lattice serve: HTTP on http://%s:%d\n", http.host.c_str(), port);
+  }
+  SignalWatcher watcher([&] {
+    bridge.stop_accepting();
+    inbox.close();
+  });
+
+  if (coordinator && load_delay.count() > 0) std::this_thread::sleep_for(load_delay);
+  LoadedEngine engine = load_engine(engine_flags, mpi, false);
+  EngineGrid grid(engine);
+  if (!grid.is_coordinator()) {
+    grid.run_worker();
+    return 0;
+  }
+  options.eos_token_ids = engine.model->config().eos_token_ids;
+  std::unique_ptr<serve::ModelInfo> info = model_info(engine_flags, engine, served_name);
+  if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
+  context.set_model(std::move(info));
+  Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
+                      static_cast<int32_t>(engine.cache->shape().block_size), options);
+
+  int64_t preemptions_seen = 0;
+  auto update_gauges = [&] {
+    const int64_t running = scheduler.num_running(), pending = bridge.pending();
+    metrics.set("lattice_running_sequences", static_cast<double>(running));
+    metrics.set("lattice_waiting_sequences", static_cast<double>(scheduler.num_waiting()));
+    metrics.set("lattice_queue_length", static_cast<double>(std::max<int64_t>(0, pending - running)));
+    const BlockManager& blocks = scheduler.blocks();
+    metrics.set("lattice_kv_cache_free_blocks", blocks.num_free());
+    metrics.set("lattice_kv_cache_usage_percent", 100.0 * (blocks.num_blocks() - blocks.num_free()) / blocks.num_blocks());
+    const int64_t preemptions = scheduler.stats().preemptions;
+    if (preemptions > preemptions_seen) metrics.add("lattice_preemptions_total", {}, static_cast<double>(preemptions - preemptions_seen));
+    preemptions_seen = preemptions;
+  };
+  MeteredExecutor executor(grid.executor(), [&](size_t batch, double seconds) {
+    metrics.observe("lattice_batch_size", static_cast<double>(batch));
+    metrics.observe("lattice_step_time_seconds", {{"rank", "0"}}, seconds);
+  }, step_delay);
+  update_gauges();
+  bridge.set_ready();
+  metrics.set("lattice_ready", 1);
+  std::fprintf(stderr, "lattice serve: ready (model '%s')\n", context.model()->name.c_str());
+  try {
+    scheduler.serve(executor, inbox, batch_wait, [&](const TokenEvent& e) {
+      bridge.on_event(e);
+      update_gauges();
+    }, [&](int64_t id, const std::string& message) { bridge.on_reject(id, message); });
+  } catch (const std::exception& e) {
+    bridge.fail_all(std::string("engine error: ") + e.what());  // open streams end before the front ends stop
+    throw;
+  }
+  grid.shutdown_workers();
+  http_front->stop();
+  std::fprintf(stderr, "lattice serve: stopped\n");
+  return 0;
+}
+
+}  // namespace lattice::launcher
