@@ -68,11 +68,17 @@ class NcclCommunicator final : public Communicator {
                   failure.empty() ? "" : ": ", failure);
 
     CUDA_CHECK(cudaSetDevice(device_));
-    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-    config.blocking = 0;
-    NCCL_CHECK(ncclCommInitRankConfig(&comm_, size_, message.id, rank_, &config));
-    wait_for_comm("ncclCommInitRankConfig");
     CUDA_CHECK(cudaMalloc(&barrier_word_, sizeof(float)));
+    try {
+      ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+      config.blocking = 0;
+      NCCL_CHECK(ncclCommInitRankConfig(&comm_, size_, message.id, rank_, &config));
+      wait_for_comm("ncclCommInitRankConfig");
+    } catch (...) {  // the destructor does not run for a constructor that throws
+      if (comm_) ncclCommAbort(comm_);
+      cudaFree(barrier_word_);
+      throw;
+    }
   }
 
   ~NcclCommunicator() override {
