@@ -184,6 +184,14 @@ ApiRequest parse_chat_request(const json& body) {
   if (r.top_logprobs > 0 && !r.logprobs) throw invalid_field("top_logprobs", "'top_logprobs' needs logprobs: true");
   r.params.logprobs = r.top_logprobs;
   r.add_generation_prompt = boolean(body, "add_generation_prompt", true);
+  if (const json* kwargs = find(body, "chat_template_kwargs")) {
+    if (!kwargs->is_object()) throw invalid_field("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    r.template_vars = *kwargs;
+  }
+  if (const json* tools = find(body, "tools")) {
+    if (!tools->is_array()) throw invalid_field("tools", "'tools' must be an array");
+    r.template_vars["tools"] = *tools;
+  }
   return r;
 }
 

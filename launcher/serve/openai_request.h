@@ -35,6 +35,7 @@ struct ApiRequest {
   int32_t top_logprobs = 0;       // and this many alternatives per token
   int32_t priority = 0;
   bool add_generation_prompt = true;  // chat extension
+  nlohmann::json template_vars = nlohmann::json::object();  // chat: tools, chat_template_kwargs (enable_thinking, ...)
 };
 
 ApiRequest parse_completion_request(const nlohmann::json& body);

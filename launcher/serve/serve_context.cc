@@ -18,7 +18,7 @@ void prepare_prompt(ApiRequest& r, const ServeContext& context) {
     throw invalid_field(r.chat ? "messages" : "prompt", "this model has no tokenizer.json: send prompt token ids");
   try {
     if (r.chat) {
-      const std::string text = model->chat_template->render(r.messages, r.add_generation_prompt);
+      const std::string text = model->chat_template->render(r.messages, r.add_generation_prompt, r.template_vars);
       r.prompt_ids = model->tokenizer->encode(text, false);
     } else if (r.prompt_text) {
       r.prompt_ids = model->tokenizer->encode(*r.prompt_text, true);

@@ -1,0 +1,114 @@
+// Prometheus exposition (escaping, histograms), OpenAI request validation, and stop-string matching.
+#include <gtest/gtest.h>
+
+#include "engine/core/error.h"
+#include "launcher/serve/api_error.h"
+#include "launcher/serve/choice_text.h"
+#include "launcher/serve/metrics.h"
+#include "launcher/serve/openai_request.h"
+
+namespace lattice::serve {
+namespace {
+
+using nlohmann::json;
+
+TEST(Metrics, EscapesLabelValuesAndHelp) {
+  EXPECT_EQ(escape_label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+  EXPECT_EQ(escape_help("x\\y\nz \"q\""), "x\\\\y\\nz \"q\"");
+  EXPECT_EQ(render_labels({{"path", "/v1/\"x\""}, {"code", "200"}}), "{path=\"/v1/\\\"x\\\"\",code=\"200\"}");
+  EXPECT_THROW(render_labels({{"bad-name", "x"}}), Error);
+  EXPECT_EQ(format_value(3), "3");
+  EXPECT_EQ(format_value(0.25), "0.25");
+  EXPECT_EQ(format_value(1.0 / 0.0), "+Inf");
+}
+
+TEST(Metrics, CountersGaugesAndCumulativeHistograms) {
+  Metrics m;
+  m.describe("req_total", Metrics::Type::counter, "Requests\nby status");
+  m.describe("queue", Metrics::Type::gauge, "Queue length");
+  m.describe("lat_seconds", Metrics::Type::histogram, "Latency", {0.1, 1});
+  m.add("req_total", {{"status", "200"}});
+  m.add("req_total", {{"status", "200"}}, 2);
+  m.set("queue", 5);
+  for (double v : {0.05, 0.1, 0.5, 3.0}) m.observe("lat_seconds", v);
+  EXPECT_EQ(m.value("req_total", {{"status", "200"}}), 3);
+  EXPECT_EQ(m.exposition(),
+            "# HELP lat_seconds Latency\n# TYPE lat_seconds histogram\n"
+            "lat_seconds_bucket{le=\"0.1\"} 2\nlat_seconds_bucket{le=\"1\"} 3\nlat_seconds_bucket{le=\"+Inf\"} 4\n"
+            "lat_seconds_sum 3.65\nlat_seconds_count 4\n"
+            "# HELP queue Queue length\n# TYPE queue gauge\nqueue 5\n"
+            "# HELP req_total Requests\\nby status\n# TYPE req_total counter\nreq_total{status=\"200\"} 3\n");
+  EXPECT_THROW(m.set("req_total", 1), Error);  // wrong type
+  EXPECT_THROW(m.add("undeclared"), Error);
+}
+
+TEST(OpenAiRequest, CompletionFieldsMapToSamplingParams) {
+  const ApiRequest r = parse_completion_request(json::parse(R"({"prompt": "hi", "max_tokens": 5, "temperature": 0.5,
+      "top_p": 0.9, "top_k": 40, "min_p": 0.1, "presence_penalty": 0.5, "frequency_penalty": -0.5, "repetition_penalty": 1.1,
+      "seed": 9, "stop": ["END", 7], "stop_token_ids": [8], "n": 2, "logprobs": 3, "priority": 4, "stream": true,
+      "stream_options": {"include_usage": true}})"));
+  EXPECT_EQ(*r.prompt_text, "hi");
+  EXPECT_EQ(r.params.max_tokens, 5);
+  EXPECT_FLOAT_EQ(r.params.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(r.params.top_p, 0.9f);
+  EXPECT_EQ(r.params.top_k, 40);
+  EXPECT_FLOAT_EQ(r.params.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(r.params.frequency_penalty, -0.5f);
+  EXPECT_EQ(*r.params.seed, 9u);
+  EXPECT_EQ(r.stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(r.params.stop_token_ids, (std::vector<int32_t>{7, 8}));
+  EXPECT_EQ(r.n, 2);
+  EXPECT_EQ(r.params.logprobs, 3);
+  EXPECT_EQ(r.priority, 4);
+  EXPECT_TRUE(r.stream && r.include_usage);
+}
+
+TEST(OpenAiRequest, InvalidFieldsAreNamed) {
+  auto param_of = [](const std::string& body, bool chat = false) {
+    try {
+      chat ? parse_chat_request(json::parse(body)) : parse_completion_request(json::parse(body));
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400);
+      return e.param;
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(param_of(R"({"prompt": "x", "temperature": "hot"})"), "temperature");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "n": 17})"), "n");
+  EXPECT_EQ(param_of(R"({"prompt": ["a", "b"]})"), "prompt");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "stream_options": {"include_usage": true}})"), "stream_options");
+  EXPECT_EQ(param_of(R"({"messages": [{"role": "user"}]})", true), "messages[0].content");
+  EXPECT_EQ(param_of(R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", true), "top_logprobs");
+  const ApiRequest chat = parse_chat_request(json::parse(R"({"messages": [{"role": "user",
+      "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})"));
+  EXPECT_EQ(chat.messages[0]["content"], "ab");
+  EXPECT_THROW(parse_body("[1, 2]"), ApiError);
+}
+
+TEST(OpenAiRequest, CheckedAgainstTheModel) {
+  ApiRequest r = parse_completion_request(json::parse(R"({"prompt": [1, 2, 3]})"));
+  r.prompt_ids = {1, 2, 3};
+  EXPECT_NO_THROW(check_against_model(r, {512, 512, 1024}));
+  EXPECT_THROW(check_against_model(r, {512, 3, 1024}), ApiError);  // no room to generate
+  EXPECT_THROW(check_against_model(r, {512, 512, 3}), ApiError);   // KV cache too small
+  r.prompt_ids = {600};
+  EXPECT_THROW(check_against_model(r, {512, 512, 1024}), ApiError);
+}
+
+TEST(StopMatcher, HoldsBackPossiblePrefixesAndCutsAtTheMatch) {
+  StopMatcher m({"END", "xyz"});
+  EXPECT_EQ(m.push("abc E"), "abc ");   // "E" may start "END"
+  EXPECT_EQ(m.push("N"), "");
+  EXPECT_EQ(m.push("D tail"), "");
+  EXPECT_TRUE(m.matched());
+  EXPECT_EQ(m.push("more"), "");
+  StopMatcher n({"END"});
+  EXPECT_EQ(n.push("EN"), "");
+  EXPECT_EQ(n.push("x"), "ENx");        // no longer a prefix
+  EXPECT_EQ(n.push("E"), "");
+  EXPECT_EQ(n.flush(), "E");            // the end of the text releases what was held
+  EXPECT_FALSE(n.matched());
+}
+
+}  // namespace
+}  // namespace lattice::serve
