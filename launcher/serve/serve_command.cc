@@ -11,6 +11,7 @@
 #include "engine/scheduler/scheduler.h"
 #include "launcher/commands.h"
 #include "launcher/serve/engine_grid.h"
+#include "launcher/serve/grpc_server.h"
 #include "launcher/serve/http_server.h"
 
 namespace lattice::launcher {
@@ -110,10 +111,15 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   serve::EngineBridge bridge(inbox, metrics, max_pending);
   serve::ServeContext context(bridge, metrics, api_key);
   std::unique_ptr<serve::HttpFrontEnd> http_front;
+  std::unique_ptr<serve::GrpcFrontEnd> grpc_front;
   if (coordinator) {
     http_front = std::make_unique<serve::HttpFrontEnd>(context, http);
     const int port = http_front->start();
     std::fprintf(stderr, "lattice serve: HTTP on http://%s:%d\n", http.host.c_str(), port);
+    if (grpc_port >= 0) {
+      grpc_front = std::make_unique<serve::GrpcFrontEnd>(context, http.max_body_bytes);
+      std::fprintf(stderr, "lattice serve: gRPC on %s:%d\n", http.host.c_str(), grpc_front->start(http.host, grpc_port));
+    }
   }
   SignalWatcher watcher([&] {
     bridge.stop_accepting();
@@ -165,6 +171,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     throw;
   }
   grid.shutdown_workers();
+  if (grpc_front) grpc_front->stop();
   http_front->stop();
   std::fprintf(stderr, "lattice serve: stopped\n");
   return 0;
