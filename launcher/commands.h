@@ -18,5 +18,6 @@ int make_model_command(const Args& args, parallel::MpiRuntime* mpi);
 int tokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 int detokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 int serve_command(const Args& args, parallel::MpiRuntime* mpi);
+int bench_serve_command(const Args& args, parallel::MpiRuntime* mpi);
 
 }  // namespace lattice::launcher

@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"tokenize", lattice::launcher::tokenize_command, "encode text with a model's tokenizer.json"},
     {"detokenize", lattice::launcher::detokenize_command, "decode token ids with a model's tokenizer.json"},
     {"serve", lattice::launcher::serve_command, "OpenAI-compatible HTTP and gRPC server with Prometheus metrics"},
+    {"bench-serve", lattice::launcher::bench_serve_command, "load-test a running server (Poisson arrivals, latency percentiles)"},
 };
 
 void usage(FILE* out) {

@@ -75,7 +75,7 @@ void HttpFrontEnd::routes() {
       const ModelInfo* model = ctx.model();
       if (!model) throw ApiError(503, "service_unavailable", "the model is still loading", {}, "loading");
       json card = {{"id", model->name}, {"object", "model"}, {"created", 0}, {"owned_by", "lattice"},
-                   {"max_model_len", model->limits.max_positions}};
+                   {"max_model_len", model->limits.max_positions}, {"vocab_size", model->limits.vocab_size}};
       res.set_content(json{{"object", "list"}, {"data", json::array({card})}}.dump(), "application/json");
     } catch (const ApiError& e) {
       send_error(res, e);
