@@ -93,7 +93,26 @@ void HttpFrontEnd::routes() {
         auto session = std::make_shared<ApiSession>(std::move(request), ctx.bridge, *model->tokenizer, model->name);
         session->start();
         if (!body.value("stream", false)) {
-          res.set_content(session->run_to_completion({}).dump(), "application/json");
+          // Most requests finish within a second and get a plain response with the right status. Longer ones
+          // switch to a chunked body led by a space every second (JSON allows leading whitespace): a write
+          // that fails means the client left, and ~ApiSession cancels its sequences.
+          if (std::optional<json> result = session->wait_result(std::chrono::seconds(1))) {
+            res.set_content(result->dump(), "application/json");
+            return;
+          }
+          res.set_chunked_content_provider("application/json", [session](size_t, httplib::DataSink& sink) {
+            std::optional<json> result;
+            try {
+              result = session->wait_result(std::chrono::seconds(1));
+            } catch (const ApiError& e) {
+              result = error_body(e);  // the status line has gone out already
+            }
+            if (!result) return sink.write(" ", 1);
+            const std::string text = result->dump();
+            if (!sink.write(text.data(), text.size())) return false;
+            sink.done();
+            return true;
+          });
           return;
         }
         res.set_header("Cache-Control", "no-cache");

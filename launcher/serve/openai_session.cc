@@ -113,15 +113,12 @@ std::string ApiSession::apply(const ChoiceEvent& e) {
   return sse_frame(chunk(e.index, text, lp, c.finish_reason, first));
 }
 
-json ApiSession::run_to_completion(const std::function<bool()>& client_alive) {
+std::optional<json> ApiSession::wait_result(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
   while (!all_done()) {
-    std::optional<ChoiceEvent> e = stream_->next(std::chrono::milliseconds(100));
-    if (e) {
-      apply(*e);
-    } else if (client_alive && !client_alive()) {
-      cancel();
-      throw ApiError(499, "invalid_request_error", "the client closed the connection");
-    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    if (std::optional<ChoiceEvent> e = stream_->next(left)) apply(*e);
   }
   if (!error_.empty()) throw ApiError(400, "invalid_request_error", error_);
   json choices = json::array();
@@ -139,8 +136,8 @@ json ApiSession::run_to_completion(const std::function<bool()>& client_alive) {
     choice["finish_reason"] = c.finish_reason;
     choices.push_back(choice);
   }
-  return {{"id", id_}, {"object", request_.chat ? "chat.completion" : "text_completion"}, {"created", created_},
-          {"model", model_name_}, {"choices", choices}, {"usage", usage()}};
+  return json{{"id", id_}, {"object", request_.chat ? "chat.completion" : "text_completion"}, {"created", created_},
+              {"model", model_name_}, {"choices", choices}, {"usage", usage()}};
 }
 
 std::optional<std::string> ApiSession::next_frames(std::chrono::milliseconds wait) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,8 +25,9 @@ class ApiSession {
   // Queues the choices; throws ApiError 429 when the server is over its bound.
   void start();
 
-  // Waits for every choice; `client_alive` is polled while waiting (false cancels and throws ApiError 499).
-  nlohmann::json run_to_completion(const std::function<bool()>& client_alive);
+  // Non-streaming: the response body once every choice has ended, or nullopt if that takes longer than
+  // `wait`. Throws ApiError 400 when the engine rejected the request.
+  std::optional<nlohmann::json> wait_result(std::chrono::milliseconds wait);
 
   // Streaming: the SSE frames produced within `wait` ("" if none yet); nullopt once "data: [DONE]" was sent.
   std::optional<std::string> next_frames(std::chrono::milliseconds wait);

@@ -190,6 +190,24 @@ try:
           "blocks freed after the client left")
     check(freed_after < 2.0 and generated < 300, f"cancelled early: {generated} of 400 tokens, freed {freed_after:.2f}s after hang-up")
 
+    # The same for a non-streamed request: past a second it gets a chunked body led by heartbeat spaces, so a
+    # client that leaves is noticed within about a second.
+    import socket
+    body = json.dumps({**long_req, "stream": False}).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekrit\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    time.sleep(1.3)
+    check(metric(server, "lattice_running_sequences") == 1, "the non-streamed request is running")
+    sock.close()
+    hung_up = time.time()
+    while time.time() - hung_up < 5 and metric(server, "lattice_running_sequences") > 0:
+        time.sleep(0.05)
+    check(metric(server, "lattice_running_sequences") == 0 and time.time() - hung_up < 2.5,
+          f"non-streamed request cancelled {time.time() - hung_up:.2f}s after hang-up")
+    status, body = server.request("POST", "/v1/completions", {"prompt": "Hello world", "max_tokens": 150, "ignore_eos": True}, KEY)
+    check(status == 200 and body["usage"]["completion_tokens"] == 150, "a long non-streamed request still parses as JSON")
+
     # 429 when the pending sequences would pass --max-pending (4): hold 4 streaming, then one more.
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.request("POST", "/v1/completions", json.dumps({**long_req, "n": 4}), {"Content-Type": "application/json", **KEY})
