@@ -1,6 +1,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/sample_top_k.cuh"
+#include "kernels/cuda/top_candidates.cuh"
 
 namespace lattice::kernels::cuda {
 
@@ -17,44 +18,13 @@ __host__ __device__ __forceinline__ double uniform_from(uint64_t seed, uint64_t 
   return static_cast<double>(z >> 11) * 0x1.0p-53;  // 53 random bits in [0, 1)
 }
 
-struct Candidate {
-  float value;
-  int32_t index;  // -1: none
-};
-
-// a ranks before b: larger value, then lower index.
-__device__ __forceinline__ bool ranks_before(Candidate a, Candidate b) {
-  if (b.index < 0) return a.index >= 0;
-  if (a.index < 0) return false;
-  return a.value > b.value || (a.value == b.value && a.index < b.index);
-}
-
-__device__ __forceinline__ Candidate block_best(Candidate c, Candidate* scratch) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const Candidate other{__shfl_xor_sync(0xffffffffu, c.value, offset), __shfl_xor_sync(0xffffffffu, c.index, offset)};
-    if (ranks_before(other, c)) c = other;
-  }
-  if (lane == 0) scratch[warp] = c;
-  __syncthreads();
-  c = lane < warps ? scratch[lane] : Candidate{-INFINITY, -1};
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const Candidate other{__shfl_xor_sync(0xffffffffu, c.value, offset), __shfl_xor_sync(0xffffffffu, c.index, offset)};
-    if (ranks_before(other, c)) c = other;
-  }
-  __syncthreads();
-  return c;
-}
-
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingRow* __restrict__ params,
                     int32_t* __restrict__ tokens, float* __restrict__ logprobs) {
-  __shared__ Candidate scratch[32];
+  __shared__ detail::Candidate scratch[32];
   __shared__ float sum_scratch[32];
-  __shared__ Candidate chosen[kMaxTopK];
+  __shared__ detail::Candidate chosen[kMaxTopK];
   const int64_t r = blockIdx.x;
   const SamplingRow p = params[r];
   const T* row = logits + r * vocab;
@@ -66,32 +36,9 @@ sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingR
     return;
   }
 
-  // k passes: each finds the best element ranking after the previous pick, so no membership test is needed.
-  Candidate previous{INFINITY, -1};
-  int found = 0;
-  for (; found < p.top_k; ++found) {
-    Candidate best{-INFINITY, -1};
-    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const Candidate c{detail::to_f32(row[i]), static_cast<int32_t>(i)};
-      if (isnan(c.value)) continue;
-      const bool after_previous = previous.index < 0 || ranks_before(previous, c);
-      if (after_previous && ranks_before(c, best)) best = c;
-    }
-    best = block_best(best, scratch);
-    if (best.index < 0) break;  // fewer than k non-NaN logits
-    if (threadIdx.x == 0) chosen[found] = best;
-    previous = best;
-  }
-
-  // The raw log-softmax denominator for the logprob.
-  __syncthreads();  // chosen[] visible to all
-  float sum = 0.0f;
+  const int found = detail::select_top(row, vocab, p.top_k, chosen, scratch);
   const float top = found > 0 ? chosen[0].value : 0.0f;
-  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float x = detail::to_f32(row[i]);
-    if (!isnan(x)) sum += expf(x - top);
-  }
-  sum = detail::block_sum(sum, sum_scratch);
+  const float log_sum = detail::log_sum_exp_from(row, vocab, top, sum_scratch);
 
   if (threadIdx.x != 0) return;
   if (found == 0) {  // an all-NaN row
@@ -123,7 +70,26 @@ sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingR
     }
   }
   tokens[r] = chosen[pick].index;
-  if (logprobs) logprobs[r] = chosen[pick].value - top - logf(sum);
+  if (logprobs) logprobs[r] = chosen[pick].value - top - log_sum;
+}
+
+// The n best raw logits of a row with their log-softmax values (the per-token "top logprobs" list).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+top_logprobs_kernel(const T* __restrict__ logits, int64_t vocab, int n, int32_t* __restrict__ tokens,
+                    float* __restrict__ logprobs) {
+  __shared__ detail::Candidate scratch[32];
+  __shared__ float sum_scratch[32];
+  __shared__ detail::Candidate chosen[kMaxTopK];
+  const int64_t r = blockIdx.x;
+  const T* row = logits + r * vocab;
+  const int found = detail::select_top(row, vocab, n, chosen, scratch);
+  const float top = found > 0 ? chosen[0].value : 0.0f;
+  const float log_sum = detail::log_sum_exp_from(row, vocab, top, sum_scratch);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    tokens[r * n + i] = i < found ? chosen[i].index : -1;
+    logprobs[r * n + i] = i < found ? chosen[i].value - top - log_sum : NAN;
+  }
 }
 
 }  // namespace
@@ -140,10 +106,25 @@ void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRo
   CUDA_CHECK_LAUNCH();
 }
 
+template <typename T>
+void top_logprobs(const T* logits, int64_t rows, int64_t vocab, int n, int32_t* tokens, float* logprobs,
+                  cudaStream_t stream) {
+  if (rows == 0 || n == 0) return;
+  LATTICE_CHECK(n > 0 && n <= kMaxTopK, "top_logprobs: n = ", n, " is outside [1, ", kMaxTopK, "]");
+  LATTICE_CHECK(vocab > 0 && vocab <= INT32_MAX, "top_logprobs: vocabulary of ", vocab, " is not supported");
+  LATTICE_CHECK(rows <= INT32_MAX, "top_logprobs: ", rows, " rows is more than one grid dimension holds");
+  top_logprobs_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(logits, vocab, n, tokens, logprobs);
+  CUDA_CHECK_LAUNCH();
+}
+
 template void sample_top_k<float>(const float*, int64_t, int64_t, const SamplingRow*, int32_t*, float*, cudaStream_t);
 template void sample_top_k<__half>(const __half*, int64_t, int64_t, const SamplingRow*, int32_t*, float*,
                                    cudaStream_t);
 template void sample_top_k<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, const SamplingRow*, int32_t*,
                                           float*, cudaStream_t);
+template void top_logprobs<float>(const float*, int64_t, int64_t, int, int32_t*, float*, cudaStream_t);
+template void top_logprobs<__half>(const __half*, int64_t, int64_t, int, int32_t*, float*, cudaStream_t);
+template void top_logprobs<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, int, int32_t*, float*,
+                                          cudaStream_t);
 
 }  // namespace lattice::kernels::cuda

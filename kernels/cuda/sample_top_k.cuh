@@ -1,6 +1,7 @@
-// Seeded top-k / top-p / temperature sampling on the GPU (CUDA), one block per row. Log-probabilities are the
-// model's, as in engine/sampler/sampler.h: log-softmax of the raw logits, before temperature and filters.
-// Penalties are applied to the logits before this call (not here yet).
+// Seeded top-k / top-p / temperature sampling and the top-n log-probability list on the GPU (CUDA), one block
+// per row. Both report the log-softmax of the logits they are given: pass penalised logits (penalties.cuh) to
+// sample_top_k and the raw ones to top_logprobs / token_logprobs for the model's log-probabilities, as
+// engine/sampler/sampler.h reports them.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -26,12 +27,19 @@ struct SamplingRow {
 
 // logits: [rows, vocab]. The top_k candidates are the largest logits (lower index first among equals, NaNs
 // never), their probabilities softmax(logit / temperature) restricted to the top-p prefix, and one uniform draw
-// u = hash(seed, offset) picks the token. tokens[r] is the token, logprobs[r] (may be null) its raw
+// u = hash(seed, offset) picks the token. tokens[r] is the token, logprobs[r] (may be null) its
 // log-softmax. Cost: top_k passes over the row (fine for k <= 64 and vocabularies of ~10^5; a radix select
 // would replace it for larger k). Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>
 void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRow* params, int32_t* tokens,
                   float* logprobs, cudaStream_t stream);
+
+// The n (1..kMaxTopK) largest logits of each row, best first (lower index among equals, NaNs never), with their
+// log-softmax values: tokens and logprobs are [rows, n]; a row with fewer than n non-NaN logits pads with -1 / NaN.
+// Pass raw logits for the model's log-probabilities. Instantiated for T in {float, __half, __nv_bfloat16}.
+template <typename T>
+void top_logprobs(const T* logits, int64_t rows, int64_t vocab, int n, int32_t* tokens, float* logprobs,
+                  cudaStream_t stream);
 
 // The uniform in [0, 1) that sample_top_k draws for (seed, offset), for tests and host-side replay.
 double sampling_uniform(uint64_t seed, uint64_t offset);

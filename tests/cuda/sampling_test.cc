@@ -202,5 +202,48 @@ TEST(CudaSampleTopK, FrequenciesFollowTheSoftmax) {
   }
 }
 
+// The top-n list: the n largest raw logits (lower index among equals, NaNs skipped) with their log-softmax,
+// padded with -1 / NaN when the row has fewer than n non-NaN logits.
+template <typename T>
+void check_top_logprobs(int64_t rows, int64_t vocab, int n) {
+  const uint32_t seed = fresh_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", vocab " << vocab << ", n " << n);
+  std::mt19937 rng(seed);
+  auto logits = round_to<T>(random_values(static_cast<size_t>(rows * vocab), rng, 3.0f));
+  std::uniform_int_distribution<int64_t> pick(0, vocab - 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    logits[r * vocab + pick(rng)] = 9.0f;  // a tie at the top
+    logits[r * vocab + pick(rng)] = 9.0f;
+    for (int i = 0; i < 5; ++i) logits[r * vocab + pick(rng)] = NAN;
+  }
+  auto d_logits = to_device<T>(logits);
+  DeviceBuffer<int32_t> d_tokens(static_cast<size_t>(rows * n));
+  DeviceBuffer<float> d_logprobs(static_cast<size_t>(rows * n));
+  gpu::top_logprobs(d_logits.get(), rows, vocab, n, d_tokens.get(), d_logprobs.get(), nullptr);
+  const auto tokens = d_tokens.download_raw<int32_t>();
+  const auto logprobs = d_logprobs.download();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits.data() + r * vocab;
+    std::vector<int32_t> order;
+    for (int64_t i = 0; i < vocab; ++i)
+      if (!std::isnan(row[i])) order.push_back(static_cast<int32_t>(i));
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+    for (int i = 0; i < n; ++i) {
+      SCOPED_TRACE(::testing::Message() << "row " << r << ", entry " << i);
+      if (static_cast<size_t>(i) < order.size()) {
+        EXPECT_EQ(tokens[r * n + i], order[i]);
+        EXPECT_NEAR(logprobs[r * n + i], log_softmax(row, vocab, order[i]), 1e-5 + 1e-5 * std::fabs(logprobs[r * n + i]));
+      } else {
+        EXPECT_EQ(tokens[r * n + i], -1);
+        EXPECT_TRUE(std::isnan(logprobs[r * n + i]));
+      }
+    }
+  }
+}
+
+TEST(CudaTopLogprobs, F32) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<float>(3, 5003, 20); }
+TEST(CudaTopLogprobs, Bf16LargeVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<__nv_bfloat16>(2, 128257, 5); }
+TEST(CudaTopLogprobs, PadsShortRows) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<__half>(2, 40, 64); }
+
 }  // namespace
 }  // namespace lattice::testing::cuda
