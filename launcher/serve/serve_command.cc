@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "engine/scheduler/scheduler.h"
 #include "launcher/commands.h"
 #include "launcher/serve/engine_grid.h"
@@ -115,7 +117,8 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   if (coordinator) {
     http_front = std::make_unique<serve::HttpFrontEnd>(context, http);
     const int port = http_front->start();
-    std::fprintf(stderr, "lattice serve: HTTP on http://%s:%d\n", http.host.c_str(), port);
+    // The pid is rank 0's: under mpirun, SIGTERM to it (not to mpirun) shuts the job down gracefully.
+    std::fprintf(stderr, "lattice serve: HTTP on http://%s:%d (pid %d)\n", http.host.c_str(), port, static_cast<int>(getpid()));
     if (grpc_port >= 0) {
       grpc_front = std::make_unique<serve::GrpcFrontEnd>(context, http.max_body_bytes);
       std::fprintf(stderr, "lattice serve: gRPC on %s:%d\n", http.host.c_str(), grpc_front->start(http.host, grpc_port));

@@ -11,10 +11,12 @@ import urllib.request
 
 
 class Server:
-    def __init__(self, lattice, model, *flags, env=None, wait_ready=True):
+    def __init__(self, lattice, model, *flags, env=None, wait_ready=True, prefix=()):
+        """`prefix` runs the server under a launcher (mpirun ...); signals then go to rank 0's pid."""
         self.lattice, self.model = lattice, model
         full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
-        self.proc = subprocess.Popen([lattice, "serve", "--model", model, "--port", "0", *flags],
+        self.rank0_pid = None
+        self.proc = subprocess.Popen([*prefix, lattice, "serve", "--model", model, "--port", "0", *flags],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=full_env)
         self.log, self.port, self.grpc_port = [], None, None
         self._ready = threading.Event()
@@ -30,9 +32,9 @@ class Server:
     def _read_log(self):
         for line in self.proc.stderr:
             self.log.append(line)
-            m = re.search(r"HTTP on http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"HTTP on http://127\.0\.0\.1:(\d+) \(pid (\d+)\)", line)
             if m:
-                self.port = int(m.group(1))
+                self.port, self.rank0_pid = int(m.group(1)), int(m.group(2))
                 if "--grpc-port" in self.proc.args and "-1" in self.proc.args:
                     self._ports.set()
             m = re.search(r"gRPC on 127\.0\.0\.1:(\d+)", line)
@@ -65,7 +67,10 @@ class Server:
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Signals the server and returns its exit code (killing it if it does not stop in time)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if self.rank0_pid and self.rank0_pid != self.proc.pid:
+                os.kill(self.rank0_pid, sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

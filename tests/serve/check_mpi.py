@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""lattice serve under mpirun (tp 2, and pp 2): rank 0 serves HTTP while rank 1 runs the worker loop; greedy
+completions equal a single-process server's, /health is ready, and SIGTERM to rank 0 shuts the whole job
+down with exit code 0.
+usage: check_mpi.py LATTICE MPIEXEC DATA_DIR"""
+import sys
+
+from serve_fixture import Server
+
+lattice, mpiexec, data = sys.argv[1:4]
+model = f"{data}/tiny-llama/f32"
+req = {"prompt": "Hello world", "max_tokens": 16, "temperature": 0, "ignore_eos": True, "logprobs": 1}
+failures = []
+
+with Server(lattice, model, "--grpc-port", "-1") as single:
+    status, ref = single.request("POST", "/v1/completions", req)
+for grid in (["--tp", "2"], ["--pp", "2"]):
+    prefix = [mpiexec, "-n", "2", "--oversubscribe", "-x", "OMP_NUM_THREADS=1"]
+    server = Server(lattice, model, "--grpc-port", "-1", *grid, prefix=prefix)
+    try:
+        status, health = server.request("GET", "/health")
+        status, got = server.request("POST", "/v1/completions", req)
+        if got["choices"][0]["text"] != ref["choices"][0]["text"]:
+            failures.append(f"{grid}: text {got['choices'][0]['text']!r} != {ref['choices'][0]['text']!r}")
+        lp, ref_lp = got["choices"][0]["logprobs"]["token_logprobs"], ref["choices"][0]["logprobs"]["token_logprobs"]
+        if any(abs(a - b) > 1e-3 for a, b in zip(lp, ref_lp)):
+            failures.append(f"{grid}: logprobs differ {lp} vs {ref_lp}")
+        if health != {"status": "ok"}:
+            failures.append(f"{grid}: health {health}")
+    finally:
+        code = server.stop()
+    if code != 0:
+        failures.append(f"{grid}: exit code {code} after SIGTERM to rank 0:\n{''.join(server.log)}")
+for f in failures:
+    print("FAIL:", f)
+print("ok" if not failures else f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
