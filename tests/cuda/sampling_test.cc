@@ -25,7 +25,7 @@ void check_greedy(int64_t rows, int64_t vocab) {
   auto logits = round_to<T>(random_values(static_cast<size_t>(rows * vocab), rng, 4.0f));
   std::uniform_int_distribution<int64_t> pick(0, vocab - 1);
   if (rows > 1) {  // row 1: a tie at the maximum; the lower index wins
-    const int64_t lo = pick(rng) / 2, hi = lo + 1 + pick(rng) / 2;
+    const int64_t lo = pick(rng) / 2, hi = lo + 1 + pick(rng) % (vocab - lo - 1);  // lo < hi < vocab
     logits[vocab + lo] = logits[vocab + hi] = 100.0f;
   }
   if (rows > 2)  // row 2: NaNs are skipped
