@@ -88,7 +88,7 @@ __global__ void decode_merge_kernel(const float* __restrict__ part_out, const fl
                                     const float* __restrict__ part_sum, const int32_t* __restrict__ context_lens,
                                     T* __restrict__ out, int heads, int head_dim, int splits) {
   const int h = blockIdx.x, s = blockIdx.y;
-  const int used = (context_lens[s] + kPartition - 1) / kPartition;
+  const int used = min((context_lens[s] + kPartition - 1) / kPartition, splits);  // splits: from max_context_len
   const int64_t sh = static_cast<int64_t>(s) * heads + h;
   float global_max = -INFINITY;
   for (int p = 0; p < used; ++p) global_max = fmaxf(global_max, part_max[sh * splits + p]);
