@@ -140,6 +140,11 @@ try:
     check(len(a["choices"]) == 3 and a["usage"]["completion_tokens"] == 18, f"n=3 {a.get('usage')}")
     check([c["text"] for c in a["choices"]] == [c["text"] for c in b["choices"]], "same seed, same choices")
 
+    # Streamed n=2: chunks for both choices, each ending with its finish reason.
+    events = stream(server, "/v1/completions", {**sampled, "n": 2, "stream": True})
+    finished = {e["choices"][0]["index"]: e["choices"][0]["finish_reason"] for e in events[:-1] if e["choices"][0]["finish_reason"]}
+    check(finished == {0: "length", 1: "length"}, f"streamed n=2 finish reasons {finished}")
+
     # Chat with the ChatML default (the fixture has no chat_template).
     chatml = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"
     chat_ids = [int(x) for x in run("tokenize", "--model", model, "--text", chatml, "--no-special").split(",")]
@@ -236,5 +241,15 @@ finally:
     code = server.stop()
 check(code == 0, f"SIGTERM exit code {code}")
 check(any("stopped" in line for line in server.log), "server logged its shutdown")
+
+# A KV cache of 16 blocks (256 tokens) cannot hold 4 x (11 + 100) tokens at once: sequences get preempted,
+# recomputed, and still finish with all their tokens; the counter shows it and the cache ends empty.
+with Server(lattice, model, "--grpc-port", "-1", "--kv-cache-blocks", "16") as small:
+    status, body = small.request("POST", "/v1/completions", {"prompt": "Hello world", "max_tokens": 100, "n": 4,
+                                                              "ignore_eos": True, "seed": 1})
+    check(status == 200 and [c["finish_reason"] for c in body["choices"]] == ["length"] * 4 and
+          body["usage"]["completion_tokens"] == 400, f"preempted choices finish: {body.get('usage')}")
+    check(metric(small, "lattice_preemptions_total") > 0, "preemptions counted")
+    check(metric(small, "lattice_kv_cache_usage_percent") == 0, "cache empty afterwards")
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
