@@ -46,7 +46,7 @@ sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingR
     if (logprobs) logprobs[r] = NAN;
     return;
   }
-  // Candidate probabilities under the temperature, then the top-p prefix, then the draw.
+  // Candidate probabilities under the temperature, then the top-p and min-p prefixes, then the draw.
   float weights[kMaxTopK];
   float total = 0.0f;
   for (int i = 0; i < found; ++i) {
@@ -58,6 +58,13 @@ sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingR
   while (keep < found) {
     kept += weights[keep++];
     if (kept >= p.top_p * total) break;
+  }
+  if (p.min_p > 0.0f) {  // weights[0] is the top candidate's (exp(0) = 1)
+    int n = 1;
+    while (n < keep && weights[n] >= p.min_p * weights[0]) ++n;
+    keep = n;
+    kept = 0.0f;
+    for (int i = 0; i < keep; ++i) kept += weights[i];
   }
   const float target = static_cast<float>(uniform_from(p.seed, p.offset)) * kept;
   int pick = keep - 1;

@@ -19,14 +19,15 @@ struct SamplingRow {
   float temperature;  // > 0 (greedy requests use greedy_sample)
   int32_t top_k;      // in [1, kMaxTopK]; a row outside it gets token -1 and a NaN logprob
   float top_p;        // in (0, 1]: the smallest prefix of the top-k whose probability reaches top_p
-  uint32_t reserved;  // 0
+  float min_p;        // 0: off; else keep the prefix whose probability is >= min_p x the top one's
   uint64_t seed;      // the sequence's seed
   uint64_t offset;    // the draw's index within the sequence (e.g. tokens generated so far): the draw depends
                       // on (seed, offset) only, never on the row's place in the batch
 };
 
 // logits: [rows, vocab]. The top_k candidates are the largest logits (lower index first among equals, NaNs
-// never), their probabilities softmax(logit / temperature) restricted to the top-p prefix, and one uniform draw
+// never), their probabilities softmax(logit / temperature) restricted to the top-p prefix and then the min-p
+// prefix (engine/sampler/sampler.cc's order), and one uniform draw
 // u = hash(seed, offset) picks the token. tokens[r] is the token, logprobs[r] (may be null) its
 // log-softmax. Cost: top_k passes over the row (fine for k <= 64 and vocabularies of ~10^5; a radix select
 // would replace it for larger k). Instantiated for T in {float, __half, __nv_bfloat16}.

@@ -1,5 +1,5 @@
 // Sampling on the GPU against f64 host references: greedy (the argmax, lowest index among ties, NaNs never
-// chosen) and seeded top-k / top-p / temperature draws replayed on the host from the same uniform; both with
+// chosen) and seeded top-k / top-p / min-p / temperature draws replayed on the host from the same uniform; both with
 // the chosen token's log-softmax log-probability.
 #include <gtest/gtest.h>
 
@@ -72,7 +72,8 @@ TEST(CudaGreedySample, TokensOnly) {
 }
 
 // The host replay of one top-k / top-p / temperature draw: candidates by (value desc, index asc), weights
-// exp((x - top) / T), the smallest prefix reaching top_p, and the pick by the shared uniform.
+// exp((x - top) / T), the smallest prefix reaching top_p, then the prefix within min_p of the top, and the pick
+// by the shared uniform.
 int32_t replay_top_k(const float* row, int64_t vocab, const gpu::SamplingRow& p) {
   std::vector<int32_t> order;
   for (int64_t i = 0; i < vocab; ++i)
@@ -87,6 +88,12 @@ int32_t replay_top_k(const float* row, int64_t vocab, const gpu::SamplingRow& p)
   while (keep < w.size()) {
     kept += w[keep++];
     if (kept >= p.top_p * total) break;
+  }
+  if (p.min_p > 0.0f) {
+    size_t n = 1;
+    while (n < keep && w[n] >= p.min_p * w[0]) ++n;
+    keep = n;
+    kept = std::accumulate(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
   }
   const double target = gpu::sampling_uniform(p.seed, p.offset) * kept;
   double running = 0;
@@ -122,6 +129,7 @@ void check_top_k(int64_t rows, int64_t vocab) {
   params[0].top_k = 1;       // greedy through top-k
   if (rows > 1) params[1].top_p = 1.0f;
   if (rows > 2) params[2].top_k = gpu::kMaxTopK;
+  if (rows > 3) params[3] = {1.5f, gpu::kMaxTopK, 1.0f, 0.2f, rng(), 3};  // min-p cuts what top-p keeps
 
   auto d_logits = to_device<T>(logits);
   DeviceBuffer<gpu::SamplingRow> d_params(params.size());
