@@ -126,7 +126,7 @@ class GrpcService final : public v1::Lattice::Service {
                         grpc::ServerWriter<v1::GenerateResponse>& writer) {
     authenticate(context);
     ApiRequest api = parse_completion_request(as_completion_body(request));
-    prepare_prompt(api, ctx_);
+    prepare_prompt(api, ctx_, false);
     const ModelInfo* model = ctx_.model();
     Request r;
     r.prompt = api.prompt_ids;

@@ -88,7 +88,7 @@ void HttpFrontEnd::routes() {
         authenticate(req, ctx.api_key);
         const json body = parse_body(req.body);
         ApiRequest request = chat ? parse_chat_request(body) : parse_completion_request(body);
-        prepare_prompt(request, ctx);
+        prepare_prompt(request, ctx, true);
         const ModelInfo* model = ctx.model();
         auto session = std::make_shared<ApiSession>(std::move(request), ctx.bridge, *model->tokenizer, model->name);
         session->start();

@@ -7,15 +7,17 @@
 
 namespace lattice::serve {
 
-void prepare_prompt(ApiRequest& r, const ServeContext& context) {
+void prepare_prompt(ApiRequest& r, const ServeContext& context, bool text_output) {
   const ModelInfo* model = context.model();
   if (!model) throw ApiError(503, "service_unavailable", "the model is still loading", {}, "loading");
   if (!r.model.empty() && r.model != model->name)
     throw ApiError(404, "invalid_request_error", "the model '" + r.model + "' does not exist; this server serves '" +
                    model->name + "'", "model", "model_not_found");
-  const bool needs_tokenizer = r.chat || r.prompt_text || !r.stop.empty();
+  const bool needs_tokenizer = text_output || r.chat || r.prompt_text || !r.stop.empty();
   if (needs_tokenizer && !model->tokenizer)
-    throw invalid_field(r.chat ? "messages" : "prompt", "this model has no tokenizer.json: send prompt token ids");
+    throw invalid_field(r.chat ? "messages" : "prompt", text_output
+        ? "this model has no tokenizer.json, which the HTTP API needs for its text; use the gRPC API with token ids"
+        : "this model has no tokenizer.json: send prompt token ids and no stop strings");
   try {
     if (r.chat) {
       const std::string text = model->chat_template->render(r.messages, r.add_generation_prompt, r.template_vars);

@@ -41,7 +41,8 @@ class ServeContext {
 };
 
 // Tokenizes the prompt (or renders and tokenizes the conversation), trims max_tokens to the context left,
-// and checks the request against the model; throws ApiError (400, or 503 while loading).
-void prepare_prompt(ApiRequest& request, const ServeContext& context);
+// and checks the request against the model; throws ApiError (400, or 503 while loading). `text_output`:
+// the answer is text (the HTTP API), so the model needs a tokenizer even for a token-id prompt.
+void prepare_prompt(ApiRequest& request, const ServeContext& context, bool text_output);
 
 }  // namespace lattice::serve

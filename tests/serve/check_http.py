@@ -251,5 +251,16 @@ with Server(lattice, model, "--grpc-port", "-1", "--kv-cache-blocks", "16") as s
           body["usage"]["completion_tokens"] == 400, f"preempted choices finish: {body.get('usage')}")
     check(metric(small, "lattice_preemptions_total") > 0, "preemptions counted")
     check(metric(small, "lattice_kv_cache_usage_percent") == 0, "cache empty afterwards")
+# A checkpoint without tokenizer.json: the HTTP API, which answers in text, says why it cannot serve it.
+import os
+import tempfile
+with tempfile.TemporaryDirectory() as bare:
+    for name in ("config.json", "model.safetensors"):
+        os.symlink(os.path.abspath(f"{model}/{name}"), f"{bare}/{name}")
+    with Server(lattice, bare, "--grpc-port", "-1") as no_tok:
+        status, body = no_tok.request("POST", "/v1/completions", {"prompt": [1, 2, 3]})
+        error_of(status, body, 400, "prompt")
+        check("tokenizer.json" in body["error"]["message"], f"names the missing tokenizer: {body}")
+
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
