@@ -23,8 +23,8 @@ EngineOptions engine_options(const CliArgs& args) {
   if (auto layers = args.maybe("pp-layers"))
     for (int32_t n : parse_int_list(*layers, "--pp-layers")) o.pp_layers.push_back(n);
   LATTICE_CHECK(o.kv_cache_mb > 0, "--kv-cache-mb must be > 0, got ", o.kv_cache_mb);
-  LATTICE_CHECK(o.kv_cache_blocks >= 0 && o.kv_cache_blocks <= INT32_MAX, "--kv-cache-blocks must be > 0, got ",
-                o.kv_cache_blocks);
+  LATTICE_CHECK(o.kv_cache_blocks >= 0 && o.kv_cache_blocks <= INT32_MAX,
+                "--kv-cache-blocks must be >= 0 (0: size from --kv-cache-mb), got ", o.kv_cache_blocks);
   LATTICE_CHECK(o.block_size > 0 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);
   LATTICE_CHECK(o.tp >= 1 && o.pp >= 1, "--tp and --pp must be >= 1");
   return o;

@@ -133,8 +133,8 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   std::optional<IncrementalDetokenizer> detokenizer;
   if (stream) detokenizer.emplace(*tokenizer);
   auto on_event = [&](const TokenEvent& e) {
-    if (!stream || !e.token) return;
-    std::fputs(detokenizer->push(e.token->token).c_str(), stdout);
+    if (!stream) return;
+    if (e.token) std::fputs(detokenizer->push(e.token->token).c_str(), stdout);
     if (e.finish != FinishReason::none) std::fputs((detokenizer->flush() + "\n").c_str(), stdout);
     std::fflush(stdout);
   };

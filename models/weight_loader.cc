@@ -1,12 +1,21 @@
 #include "models/weight_loader.h"
 
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/convert.h"
 
 namespace lattice {
 
 void convert_to_f32(const void* src, DType dtype, float* dst, int64_t count, const std::string& name) {
+  const size_t elem = dtype_size(dtype);
+  std::vector<uint16_t> aligned;
+  if (reinterpret_cast<uintptr_t>(src) % elem != 0 && dtype != DType::f32) {  // checkpoints need not be aligned
+    aligned.resize(static_cast<size_t>(count));
+    std::memcpy(aligned.data(), src, static_cast<size_t>(count) * elem);
+    src = aligned.data();
+  }
   switch (dtype) {
     case DType::f32:
       std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));

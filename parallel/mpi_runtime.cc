@@ -11,6 +11,8 @@ namespace lattice::parallel {
 MpiRuntime::MpiRuntime(int* argc, char*** argv) {
   int provided = 0;
   MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  LATTICE_CHECK(provided >= MPI_THREAD_FUNNELED, "the MPI library provides thread level ", provided,
+                "; Lattice needs MPI_THREAD_FUNNELED (threads that never call MPI)");
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);  // errors become exceptions via MPI_CHECK
   MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
   MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank_));

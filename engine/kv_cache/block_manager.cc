@@ -8,6 +8,11 @@ BlockManager::BlockManager(int32_t num_blocks, int32_t block_size) : block_size_
   LATTICE_CHECK(block_size > 0, "KV block size must be positive, got ", block_size);
 }
 
+int32_t BlockManager::blocks_of(int64_t seq) const {
+  auto it = tables_.find(seq);
+  return it == tables_.end() ? 0 : static_cast<int32_t>(it->second.size());
+}
+
 int32_t BlockManager::blocks_needed(int64_t seq, int64_t tokens) const {
   auto it = tables_.find(seq);
   int32_t have = it == tables_.end() ? 0 : static_cast<int32_t>(it->second.size());

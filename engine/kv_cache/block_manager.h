@@ -19,6 +19,8 @@ class BlockManager {
   int32_t num_free() const { return allocator_.num_free(); }
   int32_t blocks_for(int64_t tokens) const { return static_cast<int32_t>((tokens + block_size_ - 1) / block_size_); }
 
+  // Blocks sequence `seq` holds (0 when it has none).
+  int32_t blocks_of(int64_t seq) const;
   // Extra blocks sequence `seq` needs to hold `tokens` tokens in total.
   int32_t blocks_needed(int64_t seq, int64_t tokens) const;
   // Grows seq's table to hold `tokens` tokens; false (and nothing allocated) when blocks are short.

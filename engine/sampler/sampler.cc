@@ -65,6 +65,8 @@ SampledToken SequenceSampler::sample(const float* logits, int64_t vocab, const s
     for (const auto& [token, n] : counts) x[token] -= p.presence_penalty + p.frequency_penalty * static_cast<float>(n);
   }
 
+  for (int64_t i = 0; i < vocab; ++i)
+    LATTICE_CHECK(std::isfinite(x[i]), "logit ", i, " is ", x[i], ": the model produced non-finite logits");
   SampledToken out;
   if (p.temperature == 0.0f || p.top_k == 1) {
     out.token = static_cast<int32_t>(std::max_element(x, x + vocab) - x);  // first maximum on ties

@@ -62,17 +62,18 @@ void Scheduler::enqueue_waiting(SeqPtr seq) {
   waiting_.insert(before, std::move(seq));
 }
 
-Scheduler::Sequence* Scheduler::pick_victim(int32_t below_priority) const {
-  Sequence* victim = nullptr;
-  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {  // most recently admitted first
-    Sequence* s = it->get();
-    if (s->in_flight || s->request.priority >= below_priority) continue;
-    if (!victim || s->request.priority < victim->request.priority) victim = s;
-  }
-  return victim;
+std::vector<Scheduler::Sequence*> Scheduler::victims(std::optional<int32_t> below_priority) const {
+  std::vector<Sequence*> out;
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it)  // most recently admitted first
+    if (!(*it)->in_flight && (!below_priority || (*it)->request.priority < *below_priority)) out.push_back(it->get());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Sequence* a, const Sequence* b) { return a->request.priority < b->request.priority; });
+  return out;
 }
 
-void Scheduler::preempt(Sequence* seq, std::vector<Planned>& planned) {
+void Scheduler::preempt(Sequence* seq, std::vector<Planned>& planned, int64_t& budget) {
+  for (const Planned& p : planned)
+    if (p.seq == seq) budget += p.chunk;  // its share of the step goes back to the others
   std::erase_if(planned, [&](const Planned& p) { return p.seq == seq; });
   blocks_.free(seq->request.id);
   seq->computed = 0;  // recomputed from the prompt and the tokens generated so far
@@ -83,18 +84,28 @@ void Scheduler::preempt(Sequence* seq, std::vector<Planned>& planned) {
   enqueue_waiting(std::move(owned));
 }
 
-bool Scheduler::make_room(Sequence& seq, int64_t tokens, std::vector<Planned>& planned) {
-  while (!blocks_.grow(seq.request.id, tokens)) {
-    Sequence* victim = pick_victim(INT32_MAX);
-    if (!victim) return false;  // everything else is in flight: wait for it
-    if (victim == &seq && running_.size() == 1) {
-      finish(seq, FinishReason::length);  // alone, it fills the whole cache
-      return false;
+bool Scheduler::make_room(Sequence& seq, int64_t tokens, std::optional<int32_t> below_priority,
+                          std::vector<Planned>& planned, int64_t& budget) {
+  if (blocks_.grow(seq.request.id, tokens)) return true;
+  const std::vector<Sequence*> candidates = victims(below_priority);
+  int64_t reclaimable = blocks_.num_free();
+  for (const Sequence* v : candidates)
+    if (v != &seq) reclaimable += blocks_.blocks_of(v->request.id);
+  if (reclaimable < blocks_.blocks_needed(seq.request.id, tokens)) {
+    // Preempting everyone allowed would not be enough: preempt no one. If nothing is in flight either,
+    // a running sequence has outgrown the whole cache.
+    if (in_flight_.empty() && below_priority == std::nullopt) {
+      pending_events_.push_back({seq.request.id, std::nullopt, FinishReason::length});
+      finish(seq, FinishReason::length);
     }
-    preempt(victim, planned);
-    if (victim == &seq) return false;
+    return false;
   }
-  return true;
+  for (Sequence* victim : candidates) {
+    preempt(victim, planned, budget);
+    if (victim == &seq) return false;  // it was the least important: it waits
+    if (blocks_.grow(seq.request.id, tokens)) return true;
+  }
+  return false;
 }
 
 std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
@@ -109,20 +120,15 @@ std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
     if (std::none_of(running_.begin(), running_.end(), [&](const SeqPtr& s) { return s.get() == seq; }))
       continue;  // preempted while making room for an earlier one
     const int64_t chunk = std::min(static_cast<int64_t>(seq->tokens.size()) - seq->computed, budget);
-    if (!make_room(*seq, seq->computed + chunk, planned)) continue;
+    if (!make_room(*seq, seq->computed + chunk, std::nullopt, planned, budget)) continue;
     planned.push_back({seq, chunk, seq->computed + chunk == static_cast<int64_t>(seq->tokens.size())});
     budget -= chunk;
   }
   while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(planned.size()) < seq_cap) {
     Sequence& seq = *waiting_.front();
     const int64_t chunk = std::min(static_cast<int64_t>(seq.tokens.size()), budget);
-    if (!blocks_.grow(seq.request.id, chunk)) {
-      // A higher-priority arrival may displace a lower-priority sequence that is not in flight.
-      Sequence* victim = pick_victim(seq.request.priority);
-      if (!victim) break;
-      preempt(victim, planned);
-      continue;
-    }
+    // A higher-priority arrival may displace lower-priority sequences that are not in flight.
+    if (!make_room(seq, chunk, seq.request.priority, planned, budget)) break;
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
     planned.push_back({&seq, chunk, chunk == static_cast<int64_t>(seq.tokens.size())});
@@ -175,6 +181,10 @@ void Scheduler::finish(Sequence& seq, FinishReason reason) {
 std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
   LATTICE_CHECK(!in_flight_.empty() && in_flight_.front().step_id == result.step_id, "result for step ",
                 result.step_id, " does not match the oldest step in flight");
+  const size_t sampled = static_cast<size_t>(std::count_if(in_flight_.front().seqs.begin(), in_flight_.front().seqs.end(),
+                                                            [](const Planned& p) { return p.sample; }));
+  LATTICE_CHECK(sampled == result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
+                " tokens for ", sampled, " sampled sequences");
   const InFlight step = std::move(in_flight_.front());
   in_flight_.pop_front();
   ++stats_.steps;
@@ -186,11 +196,7 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     seq.computed += p.chunk;
     const bool decode = p.chunk == 1 && !seq.output.tokens.empty() && p.sample;
     if (!decode) stats_.prompt_tokens += p.chunk;
-    if (p.sample) {
-      LATTICE_CHECK(next_token < result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
-                    " tokens, fewer than it sampled");
-      ++next_token;
-    }
+    if (p.sample) ++next_token;
     if (seq.cancel_requested) {
       events.push_back({seq.request.id, std::nullopt, FinishReason::cancelled});
       finish(seq, FinishReason::cancelled);
@@ -205,8 +211,6 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     events.push_back({seq.request.id, sampled, reason});
     if (reason != FinishReason::none) finish(seq, reason);
   }
-  LATTICE_CHECK(next_token == result.tokens.size(), "step ", result.step_id, " returned ", result.tokens.size(),
-                " tokens for ", next_token, " sampled sequences");
   return events;
 }
 
@@ -218,7 +222,7 @@ void Scheduler::cancel(int64_t request_id) {
     released_.push_back(request_id);  // a preempted sequence may have sampler state
     finished_[request_id] = std::move(seq.output);
     waiting_.erase(waiting);
-    cancel_events_.push_back({request_id, std::nullopt, FinishReason::cancelled});
+    pending_events_.push_back({request_id, std::nullopt, FinishReason::cancelled});
     return;
   }
   for (const SeqPtr& s : running_) {
@@ -226,7 +230,7 @@ void Scheduler::cancel(int64_t request_id) {
     if (s->in_flight) {
       s->cancel_requested = true;  // finished when its step returns
     } else {
-      cancel_events_.push_back({request_id, std::nullopt, FinishReason::cancelled});
+      pending_events_.push_back({request_id, std::nullopt, FinishReason::cancelled});
       finish(*s, FinishReason::cancelled);
     }
     return;
@@ -234,12 +238,12 @@ void Scheduler::cancel(int64_t request_id) {
 }
 
 bool Scheduler::pump(StepExecutor& executor, const EventFn& on_event) {
-  auto flush_cancelled = [&] {
-    for (const TokenEvent& e : cancel_events_)
+  auto flush_pending = [&] {
+    for (const TokenEvent& e : pending_events_)
       if (on_event) on_event(e);
-    cancel_events_.clear();
+    pending_events_.clear();
   };
-  flush_cancelled();
+  flush_pending();
   const int64_t depth = executor.max_in_flight();
   while (static_cast<int64_t>(in_flight_.size()) < depth) {
     // Split the live sequences evenly over the pipeline's micro-batches so every stage has work.
@@ -248,17 +252,21 @@ bool Scheduler::pump(StepExecutor& executor, const EventFn& on_event) {
     if (!plan) break;
     executor.submit(*plan);
   }
-  if (in_flight_.empty()) return false;
+  if (in_flight_.empty()) {
+    flush_pending();  // a sequence may have ended while planning (cache full)
+    return false;
+  }
   for (const TokenEvent& e : complete(executor.collect()))
     if (on_event) on_event(e);
-  flush_cancelled();
+  flush_pending();
   return true;
 }
 
 std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const EventFn& on_event) {
   while (has_work())
-    LATTICE_CHECK(pump(executor, on_event), "scheduler stalled with ", waiting_.size(), " waiting and ",
-                  running_.size(), " running sequences");
+    if (!pump(executor, on_event))
+      LATTICE_CHECK(!has_work(), "scheduler stalled with ", waiting_.size(), " waiting and ", running_.size(),
+                    " running sequences");
   std::vector<RequestOutput> outputs;
   for (int64_t id : order_) {
     auto it = finished_.find(id);
@@ -299,7 +307,9 @@ void Scheduler::serve(StepExecutor& executor, RequestInbox& inbox, std::chrono::
     // first step, unless the batch is already full. Running decodes are never held back.
     while (running_.empty() && !waiting_.empty() && !closed &&
            static_cast<int64_t>(waiting_.size()) < options_.max_seqs) {
-      const Clock::time_point window_end = waiting_.front()->arrived_at + max_wait;
+      Clock::time_point oldest = Clock::time_point::max();
+      for (const SeqPtr& w : waiting_) oldest = std::min(oldest, w->arrived_at);
+      const Clock::time_point window_end = oldest + max_wait;
       if (Clock::now() >= window_end) break;
       arrivals = inbox.take(window_end);
       closed = closed || arrivals.closed;

@@ -98,9 +98,13 @@ class Scheduler {
     std::vector<Planned> seqs;
   };
 
-  bool make_room(Sequence& seq, int64_t tokens, std::vector<Planned>& planned);
-  Sequence* pick_victim(int32_t below_priority) const;
-  void preempt(Sequence* seq, std::vector<Planned>& planned);
+  // Grows seq's blocks to hold `tokens`, preempting sequences not in flight (those below `below_priority`
+  // when set, else any, seq included), cheapest first, but only when that frees enough.
+  bool make_room(Sequence& seq, int64_t tokens, std::optional<int32_t> below_priority, std::vector<Planned>& planned,
+                 int64_t& budget);
+  // Preemption candidates: not in flight, lowest priority first, then most recently admitted.
+  std::vector<Sequence*> victims(std::optional<int32_t> below_priority) const;
+  void preempt(Sequence* seq, std::vector<Planned>& planned, int64_t& budget);
   void enqueue_waiting(SeqPtr seq);
   void finish(Sequence& seq, FinishReason reason);
   FinishReason finish_reason(const Sequence& seq, int32_t token) const;
@@ -117,7 +121,7 @@ class Scheduler {
   std::list<SeqPtr> waiting_;  // by priority (highest first), then arrival
   std::list<SeqPtr> running_;  // in admission order
   std::deque<InFlight> in_flight_;
-  std::vector<TokenEvent> cancel_events_;  // cancellations not yet reported
+  std::vector<TokenEvent> pending_events_;  // token-less ends (cancelled, cache full) not yet reported
   std::vector<int64_t> released_;  // finished since the last plan
   std::map<int64_t, RequestOutput> finished_;
   std::vector<int64_t> order_;  // request ids as added

@@ -123,6 +123,8 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     for (const auto& [tensor, shard] : root["weight_map"].items()) {
       LATTICE_CHECK(shard.is_string(), index.string(), ": weight_map entry '", tensor, "' is not a file name");
       weight_map[tensor] = shard.get<std::string>();
+      LATTICE_CHECK(fs::path(weight_map[tensor]).filename() == fs::path(weight_map[tensor]), index.string(),
+                    ": shard '", weight_map[tensor], "' of '", tensor, "' must be a file in the model directory");
       if (std::find(shard_names.begin(), shard_names.end(), weight_map[tensor]) == shard_names.end())
         shard_names.push_back(weight_map[tensor]);
     }

@@ -1,6 +1,7 @@
 // Safetensors checkpoints over mmap: one file (SafetensorsFile) or a sharded set described by
 // model.safetensors.index.json (Checkpoint). Headers are fully validated at open; tensors are
-// returned as borrowed views into the map, in their on-disk dtype.
+// returned as borrowed views into the map, in their on-disk dtype. The format does not require the data
+// to be aligned, so a view's data may be misaligned for its dtype: read it with memcpy or copy it first.
 #pragma once
 
 #include <map>

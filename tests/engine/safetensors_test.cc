@@ -7,6 +7,7 @@
 
 #include "engine/weights/safetensors.h"
 #include "engine/weights/safetensors_writer.h"
+#include "models/weight_loader.h"
 #include "tests/test_utils.h"
 
 namespace lattice {
@@ -123,6 +124,28 @@ TEST_F(Safetensors, OverlapsBadJsonAndMissingFields) {
   expect_error(raw_file("f.safetensors", R"({"a": {"dtype": "F32"}})", 0), {"f.safetensors", "'a'", "data_offsets"});
   expect_error(raw_file("n.safetensors", R"({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 0]}})", 0),
                {"n.safetensors", "'a'", "negative"});
+}
+
+TEST_F(Safetensors, UnalignedDataIsReadCorrectly) {
+  // Headers need not be padded; with an odd-length one the bf16 values 1.0, -2.0, 1.5 start at an odd address.
+  std::string header = R"({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}})";
+  if (header.size() % 2 == 0) header += ' ';
+  const std::string path = (dir_ / "u.safetensors").string();
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t len = header.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out << header;
+  const uint16_t values[] = {0x3f80, 0xc000, 0x3fc0};
+  out.write(reinterpret_cast<const char*>(values), sizeof(values));
+  out.close();
+  auto file = SafetensorsFile::open(path);
+  const Tensor w = file->tensor("w");
+  ASSERT_NE(reinterpret_cast<uintptr_t>(w.raw()) % 2, 0u) << "the test needs misaligned data";
+  float got[3];
+  convert_to_f32(w.raw(), w.dtype(), got, 3, "w");
+  EXPECT_EQ(got[0], 1.0f);
+  EXPECT_EQ(got[1], -2.0f);
+  EXPECT_EQ(got[2], 1.5f);
 }
 
 TEST_F(Safetensors, MissingCheckpointNamesTheDirectory) {

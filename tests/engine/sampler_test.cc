@@ -126,6 +126,12 @@ TEST(Sampler, PresenceAndFrequencyPenaltiesCountOnlyGeneratedTokens) {
   EXPECT_EQ(sample_once(p, {3.0f, 2.5f}, {0, 0}, 2).token, 0);
 }
 
+TEST(Sampler, NonFiniteLogitsAreAnError) {
+  SamplingParams p;
+  EXPECT_THROW(sample_once(p, {1.0f, INFINITY, 0.0f}), Error);
+  EXPECT_THROW(sample_once(greedy(), {NAN, 1.0f}), Error);
+}
+
 TEST(Sampler, InvalidParametersAreNamed) {
   auto error_of = [](SamplingParams p) {
     try {

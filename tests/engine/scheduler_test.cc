@@ -258,6 +258,26 @@ TEST_F(SchedulerTest, FinishReasons) {
   EXPECT_EQ(run({r}, 16, options)[0].tokens.size(), 5u);
 }
 
+TEST_F(SchedulerTest, ASequenceThatOutgrowsTheWholeCacheEndsWithLength) {
+  Request r;
+  r.id = 4;
+  r.prompt.assign(60, 9);
+  r.params.max_tokens = 100;
+  r.params.ignore_eos = true;
+  KvCache cache(model_->lm_shape().kv, 4);  // 64 tokens
+  Scheduler scheduler(model_->lm_shape(), 4, 16);
+  scheduler.add(r);
+  LocalExecutor executor(*model_, cache);
+  std::vector<TokenEvent> events;
+  const auto out = scheduler.run(executor, [&](const TokenEvent& e) { events.push_back(e); });
+  EXPECT_EQ(out[0].finish, FinishReason::length);
+  EXPECT_EQ(out[0].tokens.size(), 5u);  // 60 + 5 tokens need a 65th slot
+  ASSERT_FALSE(events.empty());
+  EXPECT_FALSE(events.back().token.has_value());  // the end is reported even without a token
+  EXPECT_EQ(events.back().finish, FinishReason::length);
+  EXPECT_EQ(scheduler.blocks().num_free(), 4);
+}
+
 TEST_F(SchedulerTest, StopsAtTheModelsLastPosition) {
   Request r;
   r.id = 3;
