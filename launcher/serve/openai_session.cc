@@ -23,7 +23,7 @@ std::string make_id(bool chat) {
 ApiSession::ApiSession(ApiRequest request, EngineBridge& bridge, const Tokenizer& tokenizer, std::string model_name)
     : request_(std::move(request)), bridge_(bridge), tokenizer_(tokenizer), model_name_(std::move(model_name)),
       id_(make_id(request_.chat)), created_(std::time(nullptr)) {
-  for (int i = 0; i < request_.n; ++i) choices_.push_back(Choice{ChoiceText(tokenizer_, request_.stop)});
+  for (int i = 0; i < request_.n; ++i) choices_.emplace_back(ChoiceText(tokenizer_, request_.stop));
 }
 
 ApiSession::~ApiSession() { cancel(); }

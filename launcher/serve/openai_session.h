@@ -36,6 +36,7 @@ class ApiSession {
 
  private:
   struct Choice {
+    explicit Choice(ChoiceText t) : text(std::move(t)) {}
     ChoiceText text;
     bool done = false;
     bool sent_role = false;

@@ -111,7 +111,10 @@ TEST_F(GrpcServe, TokenizeMatchesTheCli) {
   v1::TokenizeResponse r;
   ASSERT_TRUE(stub()->Tokenize(authed().get(), req, &r).ok());
   std::string ids;
-  for (int i = 0; i < r.ids_size(); ++i) ids += (i ? "," : "") + std::to_string(r.ids(i));
+  for (int i = 0; i < r.ids_size(); ++i) {
+    if (i) ids.append(",");
+    ids.append(std::to_string(r.ids(i)));
+  }
   EXPECT_EQ(ids + "\n", run(std::string(LATTICE_BINARY) + " tokenize --model " + kModel + " --text 'Hello world'"));
   EXPECT_EQ(r.tokens_size(), r.ids_size());
 }

@@ -104,16 +104,18 @@ std::string py_json_dumps(const Json& j, int indent, int depth) {
   if (j.is_string()) return json_string(j.get<std::string>());
   const bool array = j.is_array();
   if (j.empty()) return array ? "[]" : "{}";
-  const std::string pad = indent >= 0 ? "\n" + std::string(static_cast<size_t>(indent * (depth + 1)), ' ') : "";
+  std::string pad;
+  if (indent >= 0) pad.append(1, '\n').append(static_cast<size_t>(indent * (depth + 1)), ' ');
   std::string out = array ? "[" : "{";
   bool first = true;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    out += first ? pad : (indent >= 0 ? "," + pad : ", ");
+    if (!first) out.append(indent >= 0 ? "," : ", ");
+    out.append(pad);
     first = false;
     if (!array) out += json_string(it.key()) + ": ";
     out += py_json_dumps(*it, indent, depth + 1);
   }
-  if (indent >= 0) out += "\n" + std::string(static_cast<size_t>(indent * depth), ' ');
+  if (indent >= 0) out.append(1, '\n').append(static_cast<size_t>(indent * depth), ' ');
   return out + (array ? "]" : "}");
 }
 
