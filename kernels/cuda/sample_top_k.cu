@@ -18,6 +18,104 @@ __host__ __device__ __forceinline__ double uniform_from(uint64_t seed, uint64_t 
   return static_cast<double>(z >> 11) * 0x1.0p-53;  // 53 random bits in [0, 1)
 }
 
+// Inclusive prefix sum of one float per thread over the block; *block_total gets the block's sum. scratch holds
+// 32 floats of shared memory; every thread must call.
+__device__ float block_inclusive_scan(float x, float* scratch, float* block_total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const float y = __shfl_up_sync(0xffffffffu, x, o);
+    if (lane >= o) x += y;
+  }
+  if (lane == 31) scratch[warp] = x;
+  __syncthreads();
+  if (warp == 0) {
+    float w = lane < warps ? scratch[lane] : 0.0f;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const float y = __shfl_up_sync(0xffffffffu, w, o);
+      if (lane >= o) w += y;
+    }
+    if (lane < warps) scratch[lane] = w;
+  }
+  __syncthreads();
+  const float before = warp > 0 ? scratch[warp - 1] : 0.0f;
+  *block_total = scratch[warps - 1];
+  __syncthreads();
+  return x + before;
+}
+
+// Sum of the temperature weights exp((x - top) / T) that are >= floor (NaNs excluded), to every thread.
+template <typename T>
+__device__ float kept_mass(const T* row, int64_t vocab, float top, float temperature, float floor, float* scratch) {
+  float sum = 0.0f;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float x = detail::to_f32(row[i]);
+    if (isnan(x)) continue;
+    const float w = expf((x - top) / temperature);
+    if (w >= floor) sum += w;
+  }
+  return detail::block_sum(sum, scratch);
+}
+
+// A draw over the whole vocabulary (top_k = 0): tokens with temperature weight w = exp((x - top) / T) >= floor,
+// where floor is the largest weight whose set {w >= floor} still holds top_p of the mass (found by bisection on
+// log w), raised to min_p (the top token's weight is 1). The draw walks that set in index order. Unlike the CPU
+// sampler, tokens tied at the top-p boundary are all kept. Returns the token (every thread), -1 for an all-NaN row.
+template <typename T>
+__device__ int32_t draw_full_vocab(const T* row, int64_t vocab, const SamplingRow& p, float top, float* scratch,
+                                   int32_t* shared_pick) {
+  float floor = 0.0f;
+  if (p.top_p < 1.0f) {
+    const float target = p.top_p * kept_mass(row, vocab, top, p.temperature, 0.0f, scratch);
+    if (kept_mass(row, vocab, top, p.temperature, 1.0f, scratch) >= target) {
+      floor = 1.0f;  // the top token(s) alone
+    } else {
+      float lo = 0.0f, hi = 100.0f;  // -log(floor): mass(exp(-lo)) < target <= mass(exp(-hi))
+      for (int it = 0; it < 30; ++it) {
+        const float mid = 0.5f * (lo + hi);
+        if (kept_mass(row, vocab, top, p.temperature, expf(-mid), scratch) >= target)
+          hi = mid;
+        else
+          lo = mid;
+      }
+      floor = expf(-hi);
+    }
+  }
+  floor = fmaxf(floor, p.min_p);
+  const float kept = kept_mass(row, vocab, top, p.temperature, floor, scratch);
+  const float target = static_cast<float>(uniform_from(p.seed, p.offset)) * kept;
+
+  if (threadIdx.x == 0) *shared_pick = INT32_MAX;
+  int32_t last_kept = -1;  // per thread: the fallback when rounding leaves target past the scanned total
+  float running = 0.0f;
+  for (int64_t base = 0; base < vocab; base += blockDim.x) {
+    const int64_t i = base + threadIdx.x;
+    float w = 0.0f;
+    if (i < vocab) {
+      const float x = detail::to_f32(row[i]);
+      if (!isnan(x)) w = expf((x - top) / p.temperature);
+      if (w < floor) w = 0.0f;
+    }
+    if (w > 0.0f) last_kept = static_cast<int32_t>(i);
+    float chunk_total = 0.0f;
+    const float inclusive = running + block_inclusive_scan(w, scratch, &chunk_total);
+    if (w > 0.0f && inclusive > target && inclusive - w <= target) atomicMin(shared_pick, static_cast<int32_t>(i));
+    __syncthreads();
+    if (*shared_pick != INT32_MAX) break;  // block-uniform: read after the barrier
+    running += chunk_total;
+  }
+  const int32_t picked = *shared_pick;
+  if (picked != INT32_MAX) return picked;  // block-uniform
+  // Fallback: the last kept token of the row (block-wide max of last_kept).
+  __syncthreads();  // every thread has read shared_pick
+  if (threadIdx.x == 0) *shared_pick = -1;
+  __syncthreads();
+  if (last_kept >= 0) atomicMax(shared_pick, last_kept);
+  __syncthreads();
+  return *shared_pick;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingRow* __restrict__ params,
@@ -28,7 +126,23 @@ sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingR
   const int64_t r = blockIdx.x;
   const SamplingRow p = params[r];
   const T* row = logits + r * vocab;
-  if (p.top_k < 1 || p.top_k > kMaxTopK) {
+  if (p.top_k <= 0 || p.top_k >= vocab) {  // the whole vocabulary
+    __shared__ int32_t shared_pick;
+    float local_max = -INFINITY;
+    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const float x = detail::to_f32(row[i]);
+      if (!isnan(x)) local_max = fmaxf(local_max, x);
+    }
+    const float top = detail::block_max(local_max, sum_scratch);
+    const int32_t token = top == -INFINITY ? -1 : draw_full_vocab(row, vocab, p, top, sum_scratch, &shared_pick);
+    const float log_sum = detail::log_sum_exp_from(row, vocab, top, sum_scratch);
+    if (threadIdx.x == 0) {
+      tokens[r] = token < 0 ? 0 : token;
+      if (logprobs) logprobs[r] = token < 0 ? NAN : detail::to_f32(row[token]) - top - log_sum;
+    }
+    return;
+  }
+  if (p.top_k > kMaxTopK) {
     if (threadIdx.x == 0) {
       tokens[r] = -1;
       if (logprobs) logprobs[r] = NAN;

@@ -17,8 +17,9 @@ inline constexpr int kMaxTopK = 64;
 // Per row, in device memory (so that a captured CUDA graph reads the current values).
 struct SamplingRow {
   float temperature;  // > 0 (greedy requests use greedy_sample)
-  int32_t top_k;      // in [1, kMaxTopK]; a row outside it gets token -1 and a NaN logprob
-  float top_p;        // in (0, 1]: the smallest prefix of the top-k whose probability reaches top_p
+  int32_t top_k;      // in [1, kMaxTopK], or <= 0 (or >= vocab) for the whole vocabulary; a row with
+                      // kMaxTopK < top_k < vocab gets token -1 and a NaN logprob
+  float top_p;        // in (0, 1]: the smallest prefix of the candidates whose probability reaches top_p
   float min_p;        // 0: off; else keep the prefix whose probability is >= min_p x the top one's
   uint64_t seed;      // the sequence's seed
   uint64_t offset;    // the draw's index within the sequence (e.g. tokens generated so far): the draw depends
@@ -30,7 +31,11 @@ struct SamplingRow {
 // prefix (engine/sampler/sampler.cc's order), and one uniform draw
 // u = hash(seed, offset) picks the token. tokens[r] is the token, logprobs[r] (may be null) its
 // log-softmax. Cost: top_k passes over the row (fine for k <= 64 and vocabularies of ~10^5; a radix select
-// would replace it for larger k). Instantiated for T in {float, __half, __nv_bfloat16}.
+// would replace it for larger k). Whole-vocabulary rows (top_k <= 0) keep every token whose weight
+// exp((x - top) / T) is at least a floor: the top-p cut found by a 30-step bisection on log(weight) (about 35
+// passes over the row), raised to min_p; the draw walks the kept tokens in index order (the CPU sampler walks
+// them by logit, so the same uniform picks differently, with the same distribution), and tokens tied at the
+// top-p boundary are all kept. Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>
 void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRow* params, int32_t* tokens,
                   float* logprobs, cudaStream_t stream);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "kernels/cuda/sample_top_k.cuh"
@@ -155,7 +156,7 @@ TEST(CudaSampleTopK, F32) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_k<float>(9, 3
 TEST(CudaSampleTopK, Bf16LargeVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_k<__nv_bfloat16>(4, 128257); }
 TEST(CudaSampleTopK, F16SmallVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_k<__half>(6, 50); }
 
-// The same (seed, offset) gives the same token wherever the row sits in the batch; k outside [1, 64] is refused
+// The same (seed, offset) gives the same token wherever the row sits in the batch; 64 < k < vocab is refused
 // per row with token -1.
 TEST(CudaSampleTopK, DrawDependsOnSeedAndOffsetOnly) {
   LATTICE_SKIP_WITHOUT_CUDA();
@@ -165,7 +166,7 @@ TEST(CudaSampleTopK, DrawDependsOnSeedAndOffsetOnly) {
   std::vector<float> logits;
   for (int r = 0; r < 4; ++r) logits.insert(logits.end(), row.begin(), row.end());
   const std::vector<gpu::SamplingRow> params = {{1.0f, 40, 0.9f, 0, 7, 3}, {1.0f, 40, 0.9f, 0, 8, 3},
-                                                {1.0f, 40, 0.9f, 0, 7, 3}, {1.0f, 0, 1.0f, 0, 7, 3}};
+                                                {1.0f, 40, 0.9f, 0, 7, 3}, {1.0f, 100, 1.0f, 0, 7, 3}};
   auto d_logits = to_device<float>(logits);
   DeviceBuffer<gpu::SamplingRow> d_params(params.size());
   d_params.upload_raw(params);
@@ -252,6 +253,123 @@ void check_top_logprobs(int64_t rows, int64_t vocab, int n) {
 TEST(CudaTopLogprobs, F32) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<float>(3, 5003, 20); }
 TEST(CudaTopLogprobs, Bf16LargeVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<__nv_bfloat16>(2, 128257, 5); }
 TEST(CudaTopLogprobs, PadsShortRows) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<__half>(2, 40, 64); }
+
+// The host replay of a whole-vocabulary draw (top_k = 0): weights exp((x - top) / T) in f32 as the kernel
+// computes them, the top-p floor (the weight of the last token the sorted walk needs, ties kept), raised to
+// min_p, then the kept tokens walked in index order with the shared uniform.
+int32_t replay_full_vocab(const float* row, int64_t vocab, const gpu::SamplingRow& p) {
+  float top = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(row[i])) top = std::max(top, row[i]);
+  std::vector<double> w(static_cast<size_t>(vocab), 0.0);
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isnan(row[i])) w[i] = std::exp((row[i] - top) / p.temperature);
+  double floor = 0;
+  if (p.top_p < 1.0f) {
+    std::vector<double> sorted = w;
+    std::sort(sorted.begin(), sorted.end(), std::greater<>());
+    const double target = p.top_p * std::accumulate(w.begin(), w.end(), 0.0);
+    double mass = 0;
+    for (double x : sorted) {
+      mass += x;
+      floor = x;
+      if (mass >= target) break;
+    }
+  }
+  floor = std::max(floor, static_cast<double>(p.min_p));
+  double kept = 0;
+  for (double x : w)
+    if (x > 0 && x >= floor) kept += x;
+  const double target = gpu::sampling_uniform(p.seed, p.offset) * kept;
+  double running = 0;
+  int32_t last = -1;
+  for (int64_t i = 0; i < vocab; ++i) {
+    if (!(w[i] > 0 && w[i] >= floor)) continue;
+    running += w[i];
+    last = static_cast<int32_t>(i);
+    if (target < running) return last;
+  }
+  return last;
+}
+
+// top_k = 0: plain temperature, top-p, min-p and both, replayed on the host. A draw within ~1e-6 of a bucket
+// edge, or a weight within 1e-7 of the top-p floor, could differ (f32 sums on the GPU): rare at these sizes.
+TEST(CudaSampleTopK, WholeVocabulary) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  const uint32_t seed = fresh_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937 rng(seed);
+  const int64_t vocab = 5003;
+  const std::vector<gpu::SamplingRow> params = {
+      {1.0f, 0, 1.0f, 0.0f, rng(), 0}, {0.7f, 0, 0.9f, 0.0f, rng(), 1}, {1.3f, 0, 1.0f, 0.05f, rng(), 2},
+      {1.0f, 0, 0.5f, 0.1f, rng(), 3}, {0.9f, -1, 0.95f, 0.0f, rng(), 4}, {1.0f, static_cast<int32_t>(vocab), 0.8f, 0.0f, rng(), 5}};
+  const int64_t rows = static_cast<int64_t>(params.size());
+  auto logits = round_to<float>(random_values(static_cast<size_t>(rows * vocab), rng, 2.0f));
+  logits[3 * vocab + 11] = NAN;
+  auto d_logits = to_device<float>(logits);
+  DeviceBuffer<gpu::SamplingRow> d_params(params.size());
+  d_params.upload_raw(params);
+  DeviceBuffer<int32_t> d_tokens(params.size());
+  DeviceBuffer<float> d_logprobs(params.size());
+  gpu::sample_top_k(d_logits.get(), rows, vocab, d_params.get(), d_tokens.get(), d_logprobs.get(), nullptr);
+  const auto tokens = d_tokens.download_raw<int32_t>();
+  const auto logprobs = d_logprobs.download();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits.data() + r * vocab;
+    EXPECT_EQ(tokens[r], replay_full_vocab(row, vocab, params[r])) << "row " << r;
+    if (tokens[r] >= 0 && tokens[r] < vocab) {
+      EXPECT_NEAR(logprobs[r], log_softmax(row, vocab, tokens[r]), 1e-5 + 1e-5 * std::fabs(logprobs[r])) << "row " << r;
+    }
+  }
+}
+
+// top_k = 0 with top_p = 0.8 over many offsets: frequencies follow the renormalised nucleus, and tokens outside
+// it never appear.
+TEST(CudaSampleTopK, WholeVocabularyNucleusFrequencies) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  const int64_t vocab = 6, rows = 20000;
+  const std::vector<float> row = {1.0f, 0.5f, 0.0f, -0.5f, 2.0f, 1.2f};
+  std::vector<float> logits;
+  std::vector<gpu::SamplingRow> params;
+  for (int64_t r = 0; r < rows; ++r) {
+    logits.insert(logits.end(), row.begin(), row.end());
+    params.push_back({1.0f, 0, 0.8f, 0.0f, 777, static_cast<uint64_t>(r)});
+  }
+  auto d_logits = to_device<float>(logits);
+  DeviceBuffer<gpu::SamplingRow> d_params(params.size());
+  d_params.upload_raw(params);
+  DeviceBuffer<int32_t> d_tokens(params.size());
+  gpu::sample_top_k(d_logits.get(), rows, vocab, d_params.get(), d_tokens.get(), nullptr, nullptr);
+  std::vector<int64_t> counts(static_cast<size_t>(vocab), 0);
+  for (int32_t t : d_tokens.download_raw<int32_t>()) {
+    ASSERT_TRUE(t >= 0 && t < vocab) << t;
+    ++counts[t];
+  }
+  // Probabilities: token 4 (2.0) 0.41, 5 (1.2) 0.19, 0 (1.0) 0.15, 1 (0.5) 0.09, ...: the nucleus reaching 0.8 is
+  // {4, 5, 0, 1}; computed here rather than trusted.
+  double total = 0;
+  for (float x : row) total += std::exp(x);
+  std::vector<int32_t> order(static_cast<size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+  std::vector<bool> in_nucleus(static_cast<size_t>(vocab), false);
+  double mass = 0, nucleus = 0;
+  for (int32_t t : order) {
+    in_nucleus[t] = true;
+    mass += std::exp(row[t]) / total;
+    nucleus += std::exp(row[t]);
+    if (mass >= 0.8) break;
+  }
+  for (int64_t i = 0; i < vocab; ++i) {
+    if (!in_nucleus[i]) {
+      EXPECT_EQ(counts[i], 0) << "token " << i << " is outside the nucleus";
+      continue;
+    }
+    const double prob = std::exp(row[i]) / nucleus;
+    const double expected = prob * rows, sigma = std::sqrt(rows * prob * (1 - prob));
+    EXPECT_NEAR(static_cast<double>(counts[i]), expected, 5 * sigma) << "token " << i;
+  }
+}
 
 }  // namespace
 }  // namespace lattice::testing::cuda
