@@ -159,6 +159,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   MeteredExecutor executor(grid.executor(), [&](size_t batch, double seconds) {
     metrics.observe("lattice_batch_size", static_cast<double>(batch));
     metrics.observe("lattice_step_time_seconds", {{"rank", "0"}}, seconds);
+    update_gauges();  // also after steps that produce no event (prefill chunks)
   }, step_delay);
   update_gauges();
   bridge.set_ready();
