@@ -167,8 +167,8 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   std::fprintf(stderr, "lattice serve: ready (model '%s')\n", context.model()->name.c_str());
   try {
     scheduler.serve(executor, inbox, batch_wait, [&](const TokenEvent& e) {
+      update_gauges();  // first: a client that sees its last event must find its blocks freed in /metrics
       bridge.on_event(e);
-      update_gauges();
     }, [&](int64_t id, const std::string& message) { bridge.on_reject(id, message); });
   } catch (const std::exception& e) {
     bridge.fail_all(std::string("engine error: ") + e.what());  // open streams end before the front ends stop
