@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "parallel/mpi_check.h"
+#include "parallel/scoped_timer.h"
 
 namespace lattice::parallel {
 
@@ -26,17 +27,6 @@ void require_host(const Tensor& t, const char* op) {
   LATTICE_CHECK(t.device().is_cpu(), "MPI ", op, " on ", t.device().str(),
                 " tensors needs host staging, which arrives with the CUDA backend");
 }
-
-// Adds the wall time of a scope to a counter.
-class Timed {
- public:
-  explicit Timed(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~Timed() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-
- private:
-  double& total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 int count_of(const Tensor& t) {
   LATTICE_CHECK(t.numel() <= INT32_MAX, "tensor ", t.describe(), " is too large for one MPI message");
@@ -59,13 +49,13 @@ class MpiCommunicator final : public Communicator {
   const char* backend() const override { return "mpi"; }
 
   void all_reduce_sum(Tensor& t) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_host(t, "all_reduce");
     LATTICE_CHECK(t.dtype() == DType::f32, "all_reduce_sum needs f32, got ", t.describe());
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count_of(t), MPI_FLOAT, MPI_SUM, comm_));
   }
   void all_gather(const Tensor& in, Tensor& out) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_host(in, "all_gather");
     require_host(out, "all_gather");
     LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "all_gather: out ",
@@ -74,17 +64,17 @@ class MpiCommunicator final : public Communicator {
                             mpi_type(in.dtype()), comm_));
   }
   void broadcast(Tensor& t, int root) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_host(t, "broadcast");
     MPI_CHECK(MPI_Bcast(t.raw(), count_of(t), mpi_type(t.dtype()), root, comm_));
   }
   void send(const Tensor& t, int peer) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_host(t, "send");
     MPI_CHECK(MPI_Send(t.raw(), count_of(t), mpi_type(t.dtype()), peer, 0, comm_));
   }
   void recv(Tensor& t, int peer) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_host(t, "recv");
     MPI_Status status;
     MPI_CHECK(MPI_Recv(t.raw(), count_of(t), mpi_type(t.dtype()), peer, 0, comm_, &status));
@@ -94,7 +84,7 @@ class MpiCommunicator final : public Communicator {
                   " elements");
   }
   void barrier() override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     MPI_CHECK(MPI_Barrier(comm_));
   }
   double seconds() const override { return seconds_; }
@@ -117,25 +107,25 @@ class MpiControlChannel final : public ControlChannel {
   }
 
   void broadcast_tp(std::string& bytes, int root) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     int64_t len = static_cast<int64_t>(bytes.size());
     MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT64_T, root, tp_));
     bytes.resize(static_cast<size_t>(len));
     MPI_CHECK(MPI_Bcast(bytes.data(), static_cast<int>(len), MPI_BYTE, root, tp_));
   }
   void send(const std::string& bytes, int world_rank, int tag) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     MPI_CHECK(MPI_Send(bytes.data(), message_size(bytes), MPI_BYTE, world_rank, tag, world_));
   }
   void post(std::string bytes, int world_rank, int tag) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     reap();
     posted_.emplace_back(std::move(bytes), MPI_REQUEST_NULL);
     auto& [data, request] = posted_.back();
     MPI_CHECK(MPI_Isend(data.data(), message_size(data), MPI_BYTE, world_rank, tag, world_, &request));
   }
   std::string recv(int world_rank, int tag) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     MPI_Status status;
     MPI_CHECK(MPI_Probe(world_rank, tag, world_, &status));
     int len = 0;
@@ -145,7 +135,7 @@ class MpiControlChannel final : public ControlChannel {
     return bytes;
   }
   int64_t world_min(int64_t value) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     int64_t out = value;
     MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, world_));
     return out;

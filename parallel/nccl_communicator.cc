@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "parallel/mpi_check.h"
+#include "parallel/scoped_timer.h"
 
 // Routes an NCCL failure to lattice's error helper with the call, file:line and NCCL's messages.
 // ncclInProgress is not a failure: a non-blocking communicator is still working (see NcclCommunicator::wait).
@@ -33,17 +34,6 @@ ncclDataType_t nccl_type(DType dtype) {
   }
   LATTICE_THROW("no NCCL type for ", dtype_name(dtype));
 }
-
-// Adds the wall time of a scope to a counter.
-class Timed {
- public:
-  explicit Timed(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~Timed() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-
- private:
-  double& total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 class NcclCommunicator final : public Communicator {
  public:
@@ -105,13 +95,13 @@ class NcclCommunicator final : public Communicator {
   const char* backend() const override { return "nccl"; }
 
   void all_reduce_sum(Tensor& t) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_device(t, "all_reduce_sum");
     LATTICE_CHECK(t.dtype() == DType::f32, "all_reduce_sum needs f32, got ", t.describe());
     enqueue("ncclAllReduce", ncclAllReduce(t.raw(), t.raw(), count(t), ncclFloat32, ncclSum, comm(), stream_));
   }
   void all_gather(const Tensor& in, Tensor& out) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_device(in, "all_gather");
     require_device(out, "all_gather");
     LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "all_gather: out ",
@@ -120,26 +110,26 @@ class NcclCommunicator final : public Communicator {
             ncclAllGather(in.raw(), out.raw(), count(in), nccl_type(in.dtype()), comm(), stream_));
   }
   void broadcast(Tensor& t, int root) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_device(t, "broadcast");
     LATTICE_CHECK(root >= 0 && root < size_, "broadcast root ", root, " is outside a group of ", size_);
     enqueue("ncclBroadcast", ncclBroadcast(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), root, comm(), stream_));
   }
   void send(const Tensor& t, int peer) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_device(t, "send");
     require_peer(peer);
     enqueue("ncclSend", ncclSend(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
   }
   void recv(Tensor& t, int peer) override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     require_device(t, "recv");
     require_peer(peer);
     // NCCL cannot report a size mismatch: both sides must agree on the shape (the step plan carries it).
     enqueue("ncclRecv", ncclRecv(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
   }
   void barrier() override {
-    Timed timed(seconds_);
+    ScopedTimer timed(seconds_);
     enqueue("ncclAllReduce (barrier)",
             ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm(), stream_));
   }
