@@ -48,7 +48,9 @@ class GrpcServe : public ::testing::Test {
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     const char* argv[] = {LATTICE_BINARY, "serve", "--model", kModel.c_str(), "--port", "0", "--grpc-port", "0",
                           "--api-key", "k", "--kv-cache-blocks", "64", nullptr};
-    ASSERT_EQ(posix_spawn(&pid_, LATTICE_BINARY, &actions, nullptr, const_cast<char**>(argv), environ), 0);
+    const int spawned = posix_spawn(&pid_, LATTICE_BINARY, &actions, nullptr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ASSERT_EQ(spawned, 0);
     close(fds[1]);
     std::string log;
     const std::regex port_re("gRPC on 127\\.0\\.0\\.1:(\\d+)");
