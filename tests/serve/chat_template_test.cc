@@ -111,6 +111,16 @@ TEST(Jinja, ExpressionsFiltersAndMethods) {
   EXPECT_EQ(render("{{ x }}{{ none }}{{ true }}", {{"x", nullptr}}), "NoneNoneTrue");
 }
 
+TEST(Jinja, MacrosWithDefaultsKeywordsAndRecursion) {
+  EXPECT_EQ(render("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}"
+                   "{{ greet('a') }} {{ greet('b', '?') }} {{ greet(punct='.', name='c') }}"), "Hi a! Hi b? Hi c.");
+  // The shape of Hermes-style tool templates: a recursive macro mapping JSON schema types to Python ones.
+  EXPECT_EQ(render("{%- macro py(t) -%}{%- if t.type == 'array' -%}list[{{ py(t['items']) }}]"
+                   "{%- elif t.type == 'string' -%}str{%- else -%}Any{%- endif -%}{%- endmacro -%}{{ py(s) }}",
+                   {{"s", {{"type", "array"}, {"items", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}),
+            "list[list[str]]");
+}
+
 TEST(Jinja, ErrorsNameTheProblem) {
   try {
     render("{{ raise_exception('Conversation roles must alternate') }}");
@@ -119,7 +129,8 @@ TEST(Jinja, ErrorsNameTheProblem) {
     EXPECT_NE(std::string(e.what()).find("Conversation roles must alternate"), std::string::npos);
   }
   EXPECT_THROW(ChatTemplate::from_source("{% if x %}unclosed"), ChatTemplateError);
-  EXPECT_THROW(ChatTemplate::from_source("{% macro m() %}{% endmacro %}"), ChatTemplateError);
+  EXPECT_THROW(ChatTemplate::from_source("{% call m() %}{% endcall %}"), ChatTemplateError);
+  EXPECT_THROW(render("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}"), ChatTemplateError);
   EXPECT_THROW(render("{{ 'a' + 1 }}"), ChatTemplateError);
   EXPECT_THROW(render("{{ x | nosuchfilter }}", {{"x", 1}}), ChatTemplateError);
 }

@@ -1,5 +1,6 @@
 // The syntax tree of the Jinja subset chat templates use: text, {{ expressions }}, {% if/elif/else %},
-// {% for %} (with loop.*, an `if` filter and an else branch), {% set %} (names and namespace attributes).
+// {% for %} (with loop.*, an `if` filter and an else branch), {% set %} (names and namespace attributes),
+// {% macro %} (called like a function, returns its output).
 #pragma once
 
 #include <memory>
@@ -39,12 +40,14 @@ using NodePtr = std::shared_ptr<const Node>;
 using Body = std::vector<NodePtr>;
 
 struct Node {
-  enum class Kind { text, output, if_, for_, set };
+  enum class Kind { text, output, if_, for_, set, macro };
   Kind kind;
   std::string text;                                 // text
   ExprPtr expr;                                     // output; set: value; for: the iterable
   std::vector<std::pair<ExprPtr, Body>> branches;   // if/elif (condition) and else (null condition)
-  std::vector<std::string> targets;                 // for: loop variables (1, or 2 to unpack); set: name
+  std::vector<std::string> targets;                 // for: loop variables (1, or 2 to unpack); set: name;
+                                                    // macro: name, then parameter names
+  std::vector<ExprPtr> defaults;                    // macro: default per parameter (null when none)
   std::string attr;                                 // set ns.attr = ...
   ExprPtr filter;                                   // for ... if filter
   Body body, else_body;                             // for

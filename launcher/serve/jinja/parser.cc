@@ -324,6 +324,18 @@ class TemplateParser {
       if (!p.accept_op("=")) p.fail("block {% set %} is not supported; use {% set name = value %}");
       node.expr = p.expression();
       p.expect_end();
+    } else if (kw == "macro") {
+      node.kind = Node::Kind::macro;
+      node.targets.push_back(p.name());
+      p.expect_op("(");
+      while (!p.accept_op(")")) {
+        node.targets.push_back(p.name());
+        node.defaults.push_back(p.accept_op("=") ? p.expression() : nullptr);
+        if (!p.peek_op(")")) p.expect_op(",");
+      }
+      p.expect_end();
+      node.body = block({"endmacro"});
+      ++pos_;
     } else {
       p.fail("unsupported tag '{% " + kw + " %}'");
     }

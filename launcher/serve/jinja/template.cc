@@ -1,5 +1,6 @@
 #include "launcher/serve/jinja/template.h"
 
+#include <algorithm>
 #include <map>
 
 #include "launcher/serve/chat_template.h"
@@ -56,6 +57,7 @@ class Interpreter {
         return;
       }
       case Node::Kind::for_: return loop(n);
+      case Node::Kind::macro: macros_[n.targets[0]] = &n; return;
     }
   }
 
@@ -102,6 +104,33 @@ class Interpreter {
       scopes_.pop_back();
     }
     if (count == 0) run(n.else_body);
+  }
+
+  // Runs a macro's body in a scope of its own, capturing its output as the call's value.
+  Value call_macro(const Node& m, const Args& args, const Kwargs& kwargs, int line) {
+    const size_t params = m.targets.size() - 1;
+    if (args.size() > params) fail(line, "macro '" + m.targets[0] + "' takes " + std::to_string(params) + " arguments");
+    if (++depth_ > 64) fail(line, "macros nest deeper than 64 calls");
+    std::map<std::string, Value> scope;
+    for (size_t i = 0; i < params; ++i) {
+      const std::string& name = m.targets[i + 1];
+      if (i < args.size()) scope[name] = args[i];
+      else if (m.defaults[i]) scope[name] = eval(*m.defaults[i]);
+      else scope[name] = Value::undef();
+    }
+    for (const auto& [k, v] : kwargs) {
+      if (std::find(m.targets.begin() + 1, m.targets.end(), k) == m.targets.end())
+        fail(line, "macro '" + m.targets[0] + "' has no parameter '" + k + "'");
+      scope[k] = v;
+    }
+    std::string saved;
+    saved.swap(out_);
+    scopes_.push_back(std::move(scope));
+    run(m.body);
+    scopes_.pop_back();
+    saved.swap(out_);
+    --depth_;
+    return Value{saved};
   }
 
   std::pair<Args, Kwargs> arguments(const Expr& e, size_t skip) {
@@ -253,8 +282,11 @@ class Interpreter {
           if (has_method(object, callee.name)) return call_method(object, callee.name, args, kwargs);
           fail(e.line, std::string(type_name(object)) + " has no method '" + callee.name + "'");
         }
-        if (callee.kind == Expr::Kind::name && !lookup(callee.name) && has_global(callee.name))
-          return call_global(callee.name, args, kwargs);
+        if (callee.kind == Expr::Kind::name && !lookup(callee.name)) {
+          auto macro = macros_.find(callee.name);
+          if (macro != macros_.end()) return call_macro(*macro->second, args, kwargs, e.line);
+          if (has_global(callee.name)) return call_global(callee.name, args, kwargs);
+        }
         fail(e.line, "'" + (callee.kind == Expr::Kind::name ? callee.name : std::string("expression")) + "' is not callable");
       }
       case Expr::Kind::filter: {
@@ -281,6 +313,8 @@ class Interpreter {
   }
 
   std::vector<std::map<std::string, Value>> scopes_;
+  std::map<std::string, const Node*> macros_;
+  int depth_ = 0;
   std::string out_;
 };
 
