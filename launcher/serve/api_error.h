@@ -22,8 +22,8 @@ inline ApiError invalid_field(const std::string& param, const std::string& messa
   return ApiError(400, "invalid_request_error", message, param, "invalid_value");
 }
 
-inline nlohmann::json error_body(const ApiError& e) {
-  auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
+inline nlohmann::ordered_json error_body(const ApiError& e) {
+  auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s); };
   return {{"error", {{"message", e.what()}, {"type", e.type}, {"param", or_null(e.param)}, {"code", or_null(e.code)}}}};
 }
 

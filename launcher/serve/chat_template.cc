@@ -18,7 +18,7 @@ const char* ChatTemplate::chatml_source() {
 namespace {
 
 // bos_token / eos_token may be a string or an AddedToken object {"content": ...}.
-std::string token_text(const nlohmann::json& config, const char* key) {
+std::string token_text(const nlohmann::ordered_json& config, const char* key) {
   auto it = config.find(key);
   if (it == config.end() || it->is_null()) return "";
   if (it->is_string()) return it->get<std::string>();
@@ -38,14 +38,14 @@ ChatTemplate ChatTemplate::from_source(const std::string& source, std::string bo
 
 ChatTemplate ChatTemplate::from_dir(const std::string& model_dir) {
   const std::filesystem::path path = std::filesystem::path(model_dir) / "tokenizer_config.json";
-  nlohmann::json config = nlohmann::json::object();
+  nlohmann::ordered_json config = nlohmann::ordered_json::object();
   if (std::filesystem::exists(path)) {
     std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
     try {
-      config = nlohmann::json::parse(text.str());
-    } catch (const nlohmann::json::exception& e) {
+      config = nlohmann::ordered_json::parse(text.str());
+    } catch (const nlohmann::ordered_json::exception& e) {
       throw ChatTemplateError(path.string() + " is not valid JSON: " + e.what());
     }
   }
@@ -54,7 +54,7 @@ ChatTemplate ChatTemplate::from_dir(const std::string& model_dir) {
   if (it != config.end() && it->is_string()) {
     source = it->get<std::string>();
   } else if (it != config.end() && it->is_array()) {  // [{"name": "default", "template": ...}, ...]
-    for (const nlohmann::json& named : *it)
+    for (const nlohmann::ordered_json& named : *it)
       if (named.is_object() && named.value("name", "") == "default" && named.contains("template"))
         source = named["template"].get<std::string>();
   }
@@ -69,11 +69,11 @@ ChatTemplate ChatTemplate::from_dir(const std::string& model_dir) {
   return t;
 }
 
-std::string ChatTemplate::render(const nlohmann::json& messages, bool add_generation_prompt,
-                                 const nlohmann::json& extra) const {
+std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                 const nlohmann::ordered_json& extra) const {
   jinja::Json vars = jinja::Json::object();
-  for (auto it = extra.begin(); it != extra.end(); ++it) vars[it.key()] = jinja::Json::parse(it->dump());
-  vars["messages"] = jinja::Json::parse(messages.dump());
+  for (auto it = extra.begin(); it != extra.end(); ++it) vars[it.key()] = *it;
+  vars["messages"] = messages;
   vars["add_generation_prompt"] = add_generation_prompt;
   vars["bos_token"] = bos_token_;
   vars["eos_token"] = eos_token_;

@@ -31,8 +31,8 @@ class ChatTemplate {
 
   // Renders `messages` (an array of {"role", "content", ...}); `extra` adds variables (tools,
   // enable_thinking, ...). Throws ChatTemplateError.
-  std::string render(const nlohmann::json& messages, bool add_generation_prompt,
-                     const nlohmann::json& extra = nlohmann::json::object()) const;
+  std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                     const nlohmann::ordered_json& extra = nlohmann::ordered_json::object()) const;
   bool is_default() const { return is_default_; }
 
  private:

@@ -4,7 +4,7 @@
 
 namespace lattice::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string StopMatcher::push(const std::string& text) {
   if (matched_) return "";

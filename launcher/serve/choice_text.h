@@ -50,9 +50,9 @@ class ChoiceText {
 };
 
 // {"tokens", "token_logprobs", "top_logprobs", "text_offset"} (/v1/completions).
-nlohmann::json completion_logprobs(const Tokenizer& tokenizer, const std::vector<SampledToken>& tokens,
+nlohmann::ordered_json completion_logprobs(const Tokenizer& tokenizer, const std::vector<SampledToken>& tokens,
                                    int32_t top, int64_t text_offset);
 // {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}]} (/v1/chat/completions).
-nlohmann::json chat_logprobs(const Tokenizer& tokenizer, const std::vector<SampledToken>& tokens, int32_t top);
+nlohmann::ordered_json chat_logprobs(const Tokenizer& tokenizer, const std::vector<SampledToken>& tokens, int32_t top);
 
 }  // namespace lattice::serve

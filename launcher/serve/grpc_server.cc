@@ -9,7 +9,7 @@
 
 namespace lattice::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

@@ -11,7 +11,7 @@
 
 namespace lattice::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

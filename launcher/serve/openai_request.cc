@@ -7,7 +7,7 @@
 
 namespace lattice::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

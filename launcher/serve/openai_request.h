@@ -25,7 +25,7 @@ struct ApiRequest {
   std::string model;
   std::optional<std::string> prompt_text;  // completions: text prompt
   std::vector<int32_t> prompt_ids;         // completions: token-id prompt (or the encoded text, filled later)
-  nlohmann::json messages;                 // chat: the messages array, validated
+  nlohmann::ordered_json messages;                 // chat: the messages array, validated
   SamplingParams params;
   int32_t n = 1;
   bool stream = false;
@@ -35,16 +35,16 @@ struct ApiRequest {
   int32_t top_logprobs = 0;       // and this many alternatives per token
   int32_t priority = 0;
   bool add_generation_prompt = true;  // chat extension
-  nlohmann::json template_vars = nlohmann::json::object();  // chat: tools, chat_template_kwargs (enable_thinking, ...)
+  nlohmann::ordered_json template_vars = nlohmann::ordered_json::object();  // chat: tools, chat_template_kwargs (enable_thinking, ...)
 };
 
-ApiRequest parse_completion_request(const nlohmann::json& body);
-ApiRequest parse_chat_request(const nlohmann::json& body);
+ApiRequest parse_completion_request(const nlohmann::ordered_json& body);
+ApiRequest parse_chat_request(const nlohmann::ordered_json& body);
 
 // The prompt (after tokenization) and the sampling parameters against the model's limits; throws ApiError.
 void check_against_model(const ApiRequest& request, const ModelLimits& limits);
 
 // Throws ApiError 400 when `text` is not a JSON object.
-nlohmann::json parse_body(const std::string& text);
+nlohmann::ordered_json parse_body(const std::string& text);
 
 }  // namespace lattice::serve

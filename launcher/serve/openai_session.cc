@@ -7,7 +7,7 @@
 
 namespace lattice::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string sse_frame(const json& data) { return "data: " + data.dump() + "\n\n"; }
 

@@ -27,7 +27,7 @@ class ApiSession {
 
   // Non-streaming: the response body once every choice has ended, or nullopt if that takes longer than
   // `wait`. Throws ApiError 400 when the engine rejected the request.
-  std::optional<nlohmann::json> wait_result(std::chrono::milliseconds wait);
+  std::optional<nlohmann::ordered_json> wait_result(std::chrono::milliseconds wait);
 
   // Streaming: the SSE frames produced within `wait` ("" if none yet); nullopt once "data: [DONE]" was sent.
   std::optional<std::string> next_frames(std::chrono::milliseconds wait);
@@ -44,9 +44,9 @@ class ApiSession {
   };
   // Applies one event; returns the streamed frame it produces (may be "").
   std::string apply(const ChoiceEvent& event);
-  nlohmann::json chunk(int index, const std::string& text, const std::vector<SampledToken>& logprob_tokens,
+  nlohmann::ordered_json chunk(int index, const std::string& text, const std::vector<SampledToken>& logprob_tokens,
                        const std::string& finish_reason, bool first);
-  nlohmann::json usage() const;
+  nlohmann::ordered_json usage() const;
   bool all_done() const;
 
   ApiRequest request_;
@@ -61,6 +61,6 @@ class ApiSession {
   bool finished_ = false;
 };
 
-std::string sse_frame(const nlohmann::json& data);
+std::string sse_frame(const nlohmann::ordered_json& data);
 
 }  // namespace lattice::serve

@@ -10,7 +10,7 @@
 namespace lattice::serve {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 const std::string kQwen3Dir = std::string(LATTICE_TEST_DATA_DIR) + "/tokenizers/qwen3";
 
@@ -54,12 +54,12 @@ TEST(Qwen3Template, ToolsToolCallsAndToolResponses) {
   const json messages = json::array({{{"role", "user"}, {"content", "Weather in Paris?"}},
                                      {{"role", "assistant"}, {"content", ""}, {"tool_calls", json::array({call})}},
                                      {{"role", "tool"}, {"content", "{\"temp\": 20}"}}});
-  // nlohmann::json sorts object keys, so tojson prints "function" before "type" here.
+  // tojson keeps the keys in the order the client sent them, as Python's json.dumps does.
   EXPECT_EQ(ChatTemplate::from_dir(kQwen3Dir).render(messages, true, {{"tools", tools}}),
             "<|im_start|>system\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
             "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
-            "{\"function\": {\"name\": \"get_weather\", \"parameters\": {\"properties\": {\"city\": {\"type\": \"string\"}}, "
-            "\"type\": \"object\"}}, \"type\": \"function\"}\n</tools>\n\n"
+            "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "
+            "\"properties\": {\"city\": {\"type\": \"string\"}}}}}\n</tools>\n\n"
             "For each function call, return a json object with function name and arguments within <tool_call></tool_call> "
             "XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n"
             "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
