@@ -75,6 +75,8 @@ TEST(OpenAiRequest, InvalidFieldsAreNamed) {
   };
   EXPECT_EQ(param_of(R"({"prompt": "x", "temperature": "hot"})"), "temperature");
   EXPECT_EQ(param_of(R"({"prompt": "x", "n": 17})"), "n");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": "json_object"}})"), "response_format");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": "text"}})"), "no error");
   EXPECT_EQ(param_of(R"({"prompt": ["a", "b"]})"), "prompt");
   EXPECT_EQ(param_of(R"({"prompt": "x", "stream_options": {"include_usage": true}})"), "stream_options");
   EXPECT_EQ(param_of(R"({"messages": [{"role": "user"}]})", true), "messages[0].content");
