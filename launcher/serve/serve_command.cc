@@ -96,6 +96,9 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
   LATTICE_CHECK(max_pending > 0, "--max-pending must be > 0, got ", max_pending);
+  // A handler thread for every sequence that may be pending, plus spares so that /health and /metrics are
+  // answered even when every pending request holds a connection open (and 429s go out at once).
+  http.threads = static_cast<int>(std::min<int64_t>(max_pending, 4096) + 32);
   // Tests only: slow each step down (to cancel mid-stream, fill the queue) or the load (to see 503).
   auto env_ms = [](const char* name) {
     const char* v = std::getenv(name);
