@@ -25,6 +25,23 @@ void lstrip_line(std::string& s) {
   if (i == 0 || s[i - 1] == '\n') s.resize(i);
 }
 
+// The position of the tag's closing "%}" / "}}", skipping string literals (which may contain either).
+size_t find_tag_end(const std::string& src, size_t from, char close) {
+  char quote = 0;
+  for (size_t k = from; k + 1 < src.size(); ++k) {
+    const char c = src[k];
+    if (quote) {
+      if (c == '\\') ++k;
+      else if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == close && src[k + 1] == '}') {
+      return k;
+    }
+  }
+  return std::string::npos;
+}
+
 }  // namespace
 
 std::vector<Segment> split_template(const std::string& src) {
@@ -67,7 +84,7 @@ std::vector<Segment> split_template(const std::string& src) {
     if (minus_left || plus_left) ++j;
     if (minus_left) rstrip_all(text);
     else if (open != '{' && !plus_left) lstrip_line(text);
-    const size_t end = src.find(std::string(1, close) + "}", j);
+    const size_t end = open == '#' ? src.find("#}", j) : find_tag_end(src, j, close);
     if (end == std::string::npos) fail(line, std::string("unclosed '{") + open + "'");
     size_t content_end = end;
     const bool minus_right = content_end > j && src[content_end - 1] == '-';
