@@ -82,6 +82,7 @@ TEST(Jinja, WhitespaceControlTrimBlocksAndLstripBlocks) {
   EXPECT_EQ(render("{% if true %}\nyes\n{% endif %}\nend"), "yes\nend");          // trim_blocks
   EXPECT_EQ(render("x\n    {% if true %}y{% endif %}"), "x\ny");                  // lstrip_blocks
   EXPECT_EQ(render("{# a comment #}\nz"), "z");
+  EXPECT_EQ(render("  {% if true %}\n  yes\n  {% endif %}\n{%+ if true %}keep{% endif %}\n  {{ 'e' }}\n"), "  yes\nkeep  e");
   EXPECT_EQ(render("{{ '}}' ~ \"%}\" }}{% if '%}' %}ok{% endif %}"), "}}%}ok");  // delimiters inside strings
 }
 

@@ -44,7 +44,9 @@ size_t find_tag_end(const std::string& src, size_t from, char close) {
 
 }  // namespace
 
-std::vector<Segment> split_template(const std::string& src) {
+std::vector<Segment> split_template(const std::string& source) {
+  // Jinja drops one trailing newline of the template (keep_trailing_newline is off by default).
+  const std::string src = !source.empty() && source.back() == '\n' ? source.substr(0, source.size() - 1) : source;
   std::vector<Segment> out;
   std::string text;
   int line = 1;
