@@ -111,6 +111,8 @@ TEST(Jinja, ExpressionsFiltersAndMethods) {
   EXPECT_EQ(render("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='c') | list }}",
                    {{"ms", {{{"role", "user"}, {"c", 1}}, {{"role", "bot"}, {"c", 2}}}}}), "[1]");
   EXPECT_EQ(render("{{ x }}{{ none }}{{ true }}", {{"x", nullptr}}), "NoneNoneTrue");
+  EXPECT_EQ(render("{{ -3|abs }} {{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }}"), "3 True False");  // Jinja precedence, chains
+  EXPECT_EQ(render("{% for x in [1, 2] %}{{ x }} {% endfor %}"), "1 2 ");  // lstrip only at a line's start
 }
 
 TEST(Jinja, MacrosWithDefaultsKeywordsAndRecursion) {

@@ -84,8 +84,13 @@ std::vector<Segment> split_template(const std::string& source) {
     const bool minus_left = j < src.size() && src[j] == '-';
     const bool plus_left = j < src.size() && src[j] == '+';
     if (minus_left || plus_left) ++j;
-    if (minus_left) rstrip_all(text);
-    else if (open != '{' && !plus_left) lstrip_line(text);
+    if (minus_left) {
+      rstrip_all(text);
+    } else if (open != '{' && !plus_left) {
+      size_t b = i;  // lstrip_blocks only when the tag starts its line
+      while (b > 0 && (src[b - 1] == ' ' || src[b - 1] == '\t')) --b;
+      if (b == 0 || src[b - 1] == '\n') lstrip_line(text);
+    }
     const size_t end = open == '#' ? src.find("#}", j) : find_tag_end(src, j, close);
     if (end == std::string::npos) fail(line, std::string("unclosed '{") + open + "'");
     size_t content_end = end;

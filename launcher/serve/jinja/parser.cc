@@ -64,8 +64,10 @@ class ExprParser {
     if (accept_name("not")) return make(Expr::Kind::unary, "not", {not_expr()});
     return compare();
   }
+  // Comparisons chain as in Python: a < b < c is (a < b) and (b < c).
   ExprPtr compare() {
-    ExprPtr left = additive();
+    ExprPtr operand = additive();
+    ExprPtr result;
     while (true) {
       std::string op;
       for (const char* o : {"==", "!=", "<", ">", "<=", ">="})
@@ -78,9 +80,12 @@ class ExprParser {
         p_ += 2;
         op = "not in";
       } else {
-        return left;
+        return result ? result : operand;
       }
-      left = make(Expr::Kind::binary, op, {left, additive()});
+      ExprPtr right = additive();
+      ExprPtr comparison = make(Expr::Kind::binary, op, {operand, right});
+      result = result ? make(Expr::Kind::binary, "and", {result, comparison}) : comparison;
+      operand = right;
     }
   }
   ExprPtr additive() {
@@ -104,10 +109,13 @@ class ExprParser {
     }
     return left;
   }
-  ExprPtr unary() {
-    if (accept_op("-")) return make(Expr::Kind::unary, "-", {unary()});
-    if (accept_op("+")) return unary();
-    return postfix(primary());
+  // As in Jinja, filters and tests apply to the negated value: -3|abs is 3.
+  ExprPtr unary(bool with_filters = true) {
+    ExprPtr e;
+    if (accept_op("-")) e = make(Expr::Kind::unary, "-", {unary(false)});
+    else if (accept_op("+")) e = unary(false);
+    else e = postfix(primary());
+    return with_filters ? filters(e) : e;
   }
   void arguments(Expr& call) {  // after '('
     while (!accept_op(")")) {
@@ -143,7 +151,14 @@ class ExprParser {
         auto call = std::make_shared<Expr>(*make(Expr::Kind::call, "", {e}));
         arguments(*call);
         e = call;
-      } else if (accept_op("|")) {
+      } else {
+        return e;
+      }
+    }
+  }
+  ExprPtr filters(ExprPtr e) {
+    while (true) {
+      if (accept_op("|")) {
         auto filter = std::make_shared<Expr>(*make(Expr::Kind::filter, name(), {e}));
         if (accept_op("(")) arguments(*filter);
         e = filter;
