@@ -24,3 +24,4 @@ pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 # Serving: cpp-httplib (HTTP front end) and gRPC (streaming API); Debian ships httplib as a compiled library.
 find_package(Threads REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_package(gRPC CONFIG REQUIRED)
