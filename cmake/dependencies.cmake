@@ -22,6 +22,14 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 
 # Serving: cpp-httplib (HTTP front end) and gRPC (streaming API); Debian ships httplib as a compiled library.
+# Without them (a machine that has not run scripts/setup since they were added) lattice builds without the
+# serve and bench-serve commands instead of failing to configure.
 find_package(Threads REQUIRED)
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
-find_package(gRPC CONFIG REQUIRED)
+pkg_check_modules(HTTPLIB IMPORTED_TARGET cpp-httplib)
+find_package(gRPC CONFIG QUIET)
+if(HTTPLIB_FOUND AND gRPC_FOUND)
+  set(LATTICE_WITH_SERVE ON)
+else()
+  set(LATTICE_WITH_SERVE OFF)
+  message(WARNING "cpp-httplib or gRPC not found (scripts/setup installs them): building without lattice serve")
+endif()

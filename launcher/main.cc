@@ -27,8 +27,10 @@ const Command kCommands[] = {
     {"make-model", lattice::launcher::make_model_command, "write a deterministic random-weight Llama checkpoint"},
     {"tokenize", lattice::launcher::tokenize_command, "encode text with a model's tokenizer.json"},
     {"detokenize", lattice::launcher::detokenize_command, "decode token ids with a model's tokenizer.json"},
+#ifdef LATTICE_WITH_SERVE  // needs cpp-httplib and gRPC (scripts/setup)
     {"serve", lattice::launcher::serve_command, "OpenAI-compatible HTTP and gRPC server with Prometheus metrics"},
     {"bench-serve", lattice::launcher::bench_serve_command, "load-test a running server (Poisson arrivals, latency percentiles)"},
+#endif
 };
 
 void usage(FILE* out) {
