@@ -11,7 +11,7 @@
 
 #include "engine/kv_cache/block_manager.h"
 #include "kernels/cpu/gemm.h"
-#include "launcher/blas_env.h"
+#include "launcher/runtime_env.h"
 #include "launcher/commands.h"
 #include "launcher/engine_setup.h"
 #include "launcher/machine_ceilings.h"

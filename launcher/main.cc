@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
-#include "launcher/blas_env.h"
+#include "launcher/runtime_env.h"
 #include "launcher/commands.h"
 
 namespace {
@@ -43,7 +43,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  lattice::launcher::select_blas_kernels(argv);
+  lattice::launcher::prepare_runtime_environment(argc, argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -28,7 +28,7 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --served-model-name S   the model id clients send and /v1/models lists (default: DIR's name)
   --max-pending N         sequences queued or running before requests get 429 (default 256)
   --max-body-kb N         request body limit (default 4096; larger bodies get 413)
-  --batch-wait-ms N       dynamic batching window from an idle engine (default 2)
+  --max-wait-ms N         dynamic batching window from an idle engine (default 2)
   --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N  --pp-layers L
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
@@ -87,7 +87,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const std::string served_name = args.get("served-model-name", "");
   const int64_t max_pending = args.get_int("max-pending", 256);
   http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
-  const auto batch_wait = std::chrono::milliseconds(args.get_int("batch-wait-ms", 2));
+  const auto max_wait = std::chrono::milliseconds(args.get_int("max-wait-ms", 2));
   SchedulerOptions options;
   options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
   options.max_seqs = args.get_int("max-seqs", options.max_seqs);
@@ -169,7 +169,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   metrics.set("lattice_ready", 1);
   std::fprintf(stderr, "lattice serve: ready (model '%s')\n", context.model()->name.c_str());
   try {
-    scheduler.serve(executor, inbox, batch_wait, [&](const TokenEvent& e) {
+    scheduler.serve(executor, inbox, max_wait, [&](const TokenEvent& e) {
       update_gauges();  // first: a client that sees its last event must find its blocks freed in /metrics
       bridge.on_event(e);
     }, [&](int64_t id, const std::string& message) { bridge.on_reject(id, message); });

@@ -1,4 +1,4 @@
-#include "launcher/blas_env.h"
+#include "launcher/runtime_env.h"
 
 #include <unistd.h>
 
@@ -22,16 +22,24 @@ const char* core_for_this_cpu() {
 
 }  // namespace
 
-void select_blas_kernels(char** argv) {
-  if (std::getenv("LATTICE_BLAS_SELECTED")) return;  // already re-executed (or tried to)
-  setenv("LATTICE_BLAS_SELECTED", "1", 1);
+void prepare_runtime_environment(int argc, char** argv) {
+  if (std::getenv("LATTICE_ENV_PREPARED")) return;  // already re-executed (or tried to)
+  setenv("LATTICE_ENV_PREPARED", "1", 1);
+  bool changed = false;
   const char* core = core_for_this_cpu();
   const char* current = std::getenv("OPENBLAS_CORETYPE");
-  if (!core || (current && std::strcmp(current, core) == 0)) return;
-  if (current) setenv("LATTICE_BLAS_REPLACED", current, 1);
-  setenv("OPENBLAS_CORETYPE", core, 1);
+  if (core && !(current && std::strcmp(current, core) == 0)) {
+    if (current) setenv("LATTICE_BLAS_REPLACED", current, 1);
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    changed = true;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "serve") == 0 && !std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    changed = true;
+  }
+  if (!changed) return;
   execv("/proc/self/exe", argv);
-  std::fprintf(stderr, "lattice: warning: could not re-exec to select BLAS kernels %s; continuing\n", core);
+  std::fprintf(stderr, "lattice: warning: could not re-exec to prepare the environment; continuing\n");
 }
 
 std::string blas_selection_note(const char* core_in_use) {
