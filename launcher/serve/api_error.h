@@ -22,6 +22,13 @@ inline ApiError invalid_field(const std::string& param, const std::string& messa
   return ApiError(400, "invalid_request_error", message, param, "invalid_value");
 }
 
+// JSON text for the wire. Messages can quote client bytes that are not UTF-8 (a parse error names them):
+// those become U+FFFD instead of making dump() throw in the middle of a response.
+template <typename Json>
+std::string json_text(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 inline nlohmann::ordered_json error_body(const ApiError& e) {
   auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s); };
   return {{"error", {{"message", e.what()}, {"type", e.type}, {"param", or_null(e.param)}, {"code", or_null(e.code)}}}};

@@ -17,7 +17,7 @@ namespace {
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
-  res.set_content(error_body(e).dump(), "application/json");
+  res.set_content(json_text(error_body(e)), "application/json");
 }
 
 // Bearer-token check for /v1/*; throws ApiError 401.
@@ -97,7 +97,7 @@ void HttpFrontEnd::routes() {
           // switch to a chunked body led by a space every second (JSON allows leading whitespace): a write
           // that fails means the client left, and ~ApiSession cancels its sequences.
           if (std::optional<json> result = session->wait_result(std::chrono::seconds(1))) {
-            res.set_content(result->dump(), "application/json");
+            res.set_content(json_text(*result), "application/json");
             return;
           }
           res.set_chunked_content_provider("application/json", [session](size_t, httplib::DataSink& sink) {
@@ -108,7 +108,7 @@ void HttpFrontEnd::routes() {
               result = error_body(e);  // the status line has gone out already
             }
             if (!result) return sink.write(" ", 1);
-            const std::string text = result->dump();
+            const std::string text = json_text(*result);
             if (!sink.write(text.data(), text.size())) return false;
             sink.done();
             return true;

@@ -9,7 +9,7 @@ namespace lattice::serve {
 
 using json = nlohmann::ordered_json;
 
-std::string sse_frame(const json& data) { return "data: " + data.dump() + "\n\n"; }
+std::string sse_frame(const json& data) { return "data: " + json_text(data) + "\n\n"; }
 
 namespace {
 
