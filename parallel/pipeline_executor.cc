@@ -11,7 +11,7 @@ PipelineExecutor::PipelineExecutor(StageRunner& runner) : runner_(runner) {
 void PipelineExecutor::submit(const StepPlan& plan) {
   std::string wire = encode_plan(plan);
   runner_.context().control->broadcast_tp(wire, 0);
-  if (std::optional<StepResult> result = runner_.run(plan, wire)) local_.push_back(std::move(*result));
+  if (std::optional<StepResult> result = runner_.run(plan, wire, {})) local_.push_back(std::move(*result));
 }
 
 StepResult PipelineExecutor::collect() {
@@ -40,7 +40,7 @@ void run_worker(StageRunner& runner, const std::function<void(const StepPlan&)>&
       return;
     }
     if (before_step) before_step(decoded.plan);
-    if (std::optional<StepResult> result = runner.run(decoded.plan, wire))
+    if (std::optional<StepResult> result = runner.run(decoded.plan, wire, std::move(decoded.stage_times)))
       ctx.control->post(encode_result(*result), 0, kResultTag);
   }
 }

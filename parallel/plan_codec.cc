@@ -40,6 +40,14 @@ std::string encode_shutdown() {
   return w.SerializeAsString();
 }
 
+std::string encode_stage_time(const StageTime& time) {
+  wire::StepPlan w;
+  wire::StageTime* t = w.add_stage_times();
+  t->set_rank(time.rank);
+  t->set_seconds(time.seconds);
+  return w.SerializeAsString();
+}
+
 DecodedPlan decode_plan(const std::string& bytes) {
   wire::StepPlan w;
   LATTICE_CHECK(w.ParseFromString(bytes), "corrupt step plan (", bytes.size(), " bytes)");
@@ -71,6 +79,7 @@ DecodedPlan decode_plan(const std::string& bytes) {
     plan.sampling.push_back(sm);
   }
   plan.released.assign(w.released().begin(), w.released().end());
+  for (const wire::StageTime& t : w.stage_times()) out.stage_times.push_back({t.rank(), t.seconds()});
   return out;
 }
 
@@ -87,6 +96,11 @@ std::string encode_result(const StepResult& result) {
       wl->set_logprob(lp.logprob);
     }
   }
+  for (const StageTime& t : result.stage_times) {
+    wire::StageTime* wt = w.add_stage_times();
+    wt->set_rank(t.rank);
+    wt->set_seconds(t.seconds);
+  }
   return w.SerializeAsString();
 }
 
@@ -102,6 +116,7 @@ StepResult decode_result(const std::string& bytes) {
     for (const wire::TokenLogprob& wl : wt.top()) t.top.push_back({wl.token(), wl.logprob()});
     r.tokens.push_back(std::move(t));
   }
+  for (const wire::StageTime& t : w.stage_times()) r.stage_times.push_back({t.rank(), t.seconds()});
   return r;
 }
 

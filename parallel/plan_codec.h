@@ -9,10 +9,13 @@ namespace lattice::parallel {
 
 std::string encode_plan(const StepPlan& plan);
 std::string encode_shutdown();
+// Bytes that, appended to an encoded plan, add one entry to its stage times.
+std::string encode_stage_time(const StageTime& time);
 
 struct DecodedPlan {
   bool shutdown = false;
   StepPlan plan;
+  std::vector<StageTime> stage_times;  // of the stages before this one
 };
 DecodedPlan decode_plan(const std::string& bytes);
 

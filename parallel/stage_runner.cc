@@ -1,5 +1,9 @@
 #include "parallel/stage_runner.h"
 
+#include <chrono>
+
+#include "parallel/plan_codec.h"
+
 namespace lattice::parallel {
 
 std::string StageRunner::receive_plan() {
@@ -17,8 +21,10 @@ void StageRunner::forward_shutdown(const std::string& wire) {
   if (!t.is_last_stage()) ctx_.control->send(wire, t.world_rank(t.pp_rank + 1, t.tp_rank), kPlanTag);
 }
 
-std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::string& wire) {
+std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::string& wire, double* seconds) {
   const Topology& t = ctx_.topo;
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   const int64_t tokens = plan.batch.num_tokens();
   Tensor hidden;
   if (t.is_first_stage()) {
@@ -29,17 +35,25 @@ std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::
   }
   model_.run_layers(hidden, plan.batch, cache_);
   if (!t.is_last_stage()) {
-    ctx_.control->send(wire, t.world_rank(t.pp_rank + 1, t.tp_rank), kPlanTag);
+    const double own = elapsed();
+    ctx_.control->send(wire + encode_stage_time({t.rank, own}), t.world_rank(t.pp_rank + 1, t.tp_rank), kPlanTag);
     ctx_.next->send(hidden, 1);
+    if (seconds) *seconds = own;
     return std::nullopt;
   }
-  return model_.head(hidden, plan.batch);
+  StepOutput out = model_.head(hidden, plan.batch);
+  if (seconds) *seconds = elapsed();
+  return out;
 }
 
-std::optional<StepResult> StageRunner::run(const StepPlan& plan, const std::string& wire) {
-  std::optional<StepOutput> out = forward(plan, wire);
+std::optional<StepResult> StageRunner::run(const StepPlan& plan, const std::string& wire, std::vector<StageTime> upstream) {
+  double own = 0;
+  std::optional<StepOutput> out = forward(plan, wire, &own);
   if (!out || ctx_.topo.rank != ctx_.topo.sampler_rank()) return std::nullopt;
-  return sampler_.sample(plan, *out, model_.lm_shape().vocab_size);
+  StepResult result = sampler_.sample(plan, *out, model_.lm_shape().vocab_size);
+  result.stage_times = std::move(upstream);
+  result.stage_times.push_back({ctx_.topo.rank, own});
+  return result;
 }
 
 }  // namespace lattice::parallel

@@ -17,11 +17,12 @@ class StageRunner {
  public:
   StageRunner(ParallelContext& ctx, CausalLM& model, KvCache& cache) : ctx_(ctx), model_(model), cache_(cache) {}
 
-  // The stage's part of `plan` (`wire` is its encoding, forwarded as is). Returns the logits on the last
-  // stage, nothing elsewhere.
-  std::optional<StepOutput> forward(const StepPlan& plan, const std::string& wire);
-  // forward(), then sampling on the sampler rank, which gets the result back.
-  std::optional<StepResult> run(const StepPlan& plan, const std::string& wire);
+  // The stage's part of `plan` (`wire` is its encoding, forwarded with this stage's time appended). Returns
+  // the logits on the last stage, nothing elsewhere; `seconds` (if given) receives this stage's time.
+  std::optional<StepOutput> forward(const StepPlan& plan, const std::string& wire, double* seconds = nullptr);
+  // forward(), then sampling on the sampler rank, which gets the result back with the stage times
+  // (`upstream`: those of the earlier stages, from the plan).
+  std::optional<StepResult> run(const StepPlan& plan, const std::string& wire, std::vector<StageTime> upstream);
   // Passes a shutdown plan on to the next stage.
   void forward_shutdown(const std::string& wire);
 

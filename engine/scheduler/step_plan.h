@@ -25,9 +25,15 @@ struct StepPlan {
   std::vector<int64_t> released;            // sequences finished since the previous plan
 };
 
+struct StageTime {
+  int rank = 0;        // world rank
+  double seconds = 0;  // its part of the step
+};
+
 struct StepResult {
   uint64_t step_id = 0;
-  std::vector<SampledToken> tokens;  // one per sequence with sample = true, in plan order
+  std::vector<SampledToken> tokens;   // one per sequence with sample = true, in plan order
+  std::vector<StageTime> stage_times;  // per pipeline stage (its TP rank 0); empty in one process
 };
 
 }  // namespace lattice

@@ -142,7 +142,7 @@ void describe_serving_metrics(Metrics& m) {
   m.describe("lattice_kv_cache_usage_percent", T::gauge, "KV cache blocks in use, percent");
   m.describe("lattice_kv_cache_free_blocks", T::gauge, "KV cache blocks free");
   m.describe("lattice_preemptions_total", T::counter, "Sequences preempted (blocks freed, recomputed later)");
-  m.describe("lattice_step_time_seconds", T::histogram, "Engine step time by rank (submit to result)", latency);
+  m.describe("lattice_step_time_seconds", T::histogram, "Engine step time by rank: submit to result in one process; each pipeline stage's own part on a grid", latency);
   m.describe("lattice_ready", T::gauge, "1 once every rank has loaded the model");
   for (const char* g : {"lattice_pending_sequences", "lattice_queue_length", "lattice_running_sequences",
                         "lattice_waiting_sequences", "lattice_kv_cache_usage_percent", "lattice_kv_cache_free_blocks",

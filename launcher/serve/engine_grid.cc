@@ -32,7 +32,8 @@ StepResult MeteredExecutor::collect() {
   StepResult result = inner_.collect();
   const auto [start, batch] = submitted_.front();
   submitted_.pop_front();
-  if (after_step_) after_step_(batch, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (after_step_)
+    after_step_(batch, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), result);
   return result;
 }
 

@@ -34,7 +34,8 @@ class EngineGrid {
 // on the coordinator thread after each result. `step_delay` (tests only) slows each step down.
 class MeteredExecutor final : public StepExecutor {
  public:
-  using StepFn = std::function<void(size_t batch_size, double seconds)>;
+  // seconds: submit to result on rank 0; result.stage_times: each pipeline stage's own part (grids only).
+  using StepFn = std::function<void(size_t batch_size, double seconds, const StepResult& result)>;
   MeteredExecutor(StepExecutor& inner, StepFn after_step, std::chrono::milliseconds step_delay)
       : inner_(inner), after_step_(std::move(after_step)), step_delay_(step_delay) {}
   int max_in_flight() const override { return inner_.max_in_flight(); }

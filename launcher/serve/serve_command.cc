@@ -159,9 +159,12 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     if (preemptions > preemptions_seen) metrics.add("lattice_preemptions_total", {}, static_cast<double>(preemptions - preemptions_seen));
     preemptions_seen = preemptions;
   };
-  MeteredExecutor executor(grid.executor(), [&](size_t batch, double seconds) {
+  MeteredExecutor executor(grid.executor(), [&](size_t batch, double seconds, const StepResult& result) {
     metrics.observe("lattice_batch_size", static_cast<double>(batch));
-    metrics.observe("lattice_step_time_seconds", {{"rank", "0"}}, seconds);
+    // One process: the step as rank 0 sees it. A grid: each stage's own part, by the rank that ran it.
+    if (result.stage_times.empty()) metrics.observe("lattice_step_time_seconds", {{"rank", "0"}}, seconds);
+    for (const StageTime& t : result.stage_times)
+      metrics.observe("lattice_step_time_seconds", {{"rank", std::to_string(t.rank)}}, t.seconds);
     update_gauges();  // also after steps that produce no event (prefill chunks)
   }, step_delay);
   update_gauges();

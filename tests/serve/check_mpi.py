@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """lattice serve under mpirun (tp 2, and pp 2): rank 0 serves HTTP while rank 1 runs the worker loop; greedy
-completions equal a single-process server's, /health is ready, and SIGTERM to rank 0 shuts the whole job
-down with exit code 0.
+completions equal a single-process server's, /health is ready, /metrics has each stage's step time by rank,
+and SIGTERM to rank 0 shuts the whole job down with exit code 0.
 usage: check_mpi.py LATTICE MPIEXEC DATA_DIR"""
 import sys
 
-from serve_fixture import Server
+from serve_fixture import Server, parse_metrics
 
 lattice, mpiexec, data = sys.argv[1:4]
 model = f"{data}/tiny-llama/f32"
@@ -27,6 +27,13 @@ for grid in (["--tp", "2"], ["--pp", "2"]):
             failures.append(f"{grid}: logprobs differ {lp} vs {ref_lp}")
         if health != {"status": "ok"}:
             failures.append(f"{grid}: health {health}")
+        # Step time per rank: with pp 2 both stages report their own part (TP rank 0 of each stage).
+        _, text = server.request("GET", "/metrics")
+        counts = {dict(labels).get("rank"): value for (name, labels), value in parse_metrics(text)[1].items()
+                  if name == "lattice_step_time_seconds_count"}
+        want = {"0", "1"} if "--pp" in grid else {"0"}
+        if set(counts) != want or min(counts.values()) < 1:
+            failures.append(f"{grid}: step time counts by rank {counts}, want ranks {sorted(want)}")
     finally:
         code = server.stop()
     if code != 0:
