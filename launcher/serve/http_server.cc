@@ -89,10 +89,11 @@ void HttpFrontEnd::routes() {
         const json body = parse_body(req.body);
         ApiRequest request = chat ? parse_chat_request(body) : parse_completion_request(body);
         prepare_prompt(request, ctx, true);
+        const bool stream = request.stream;  // parsed and validated with the rest ("stream": null is false)
         const ModelInfo* model = ctx.model();
         auto session = std::make_shared<ApiSession>(std::move(request), ctx.bridge, *model->tokenizer, model->name);
         session->start();
-        if (!body.value("stream", false)) {
+        if (!stream) {
           // Most requests finish within a second and get a plain response with the right status. Longer ones
           // switch to a chunked body led by a space every second (JSON allows leading whitespace): a write
           // that fails means the client left, and ~ApiSession cancels its sequences.
