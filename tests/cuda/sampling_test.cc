@@ -179,18 +179,16 @@ TEST(CudaSampleTopK, DrawDependsOnSeedAndOffsetOnly) {
   EXPECT_EQ(tokens[3], -1);
 }
 
-// Frequencies over many offsets follow softmax(logits / T) on a small vocabulary (k = vocab, top_p = 1):
-// each within 5 standard deviations of its expected count.
-TEST(CudaSampleTopK, FrequenciesFollowTheSoftmax) {
-  LATTICE_SKIP_WITHOUT_CUDA();
-  const int64_t vocab = 6, rows = 20000;
-  const std::vector<float> row = {1.0f, 0.5f, 0.0f, -0.5f, 2.0f, 1.0f};
-  const float temperature = 0.8f;
+// Samples `rows` copies of `row` on the GPU (row r with params_for(r)) and counts each token drawn; draws
+// outside the vocabulary are not counted, so the counts add up to `rows` only when every draw is valid.
+std::vector<int64_t> draw_counts(const std::vector<float>& row, int64_t rows,
+                                 const std::function<gpu::SamplingRow(int64_t)>& params_for) {
+  const int64_t vocab = static_cast<int64_t>(row.size());
   std::vector<float> logits;
   std::vector<gpu::SamplingRow> params;
   for (int64_t r = 0; r < rows; ++r) {
     logits.insert(logits.end(), row.begin(), row.end());
-    params.push_back({temperature, static_cast<int32_t>(vocab), 1.0f, 0, 12345, static_cast<uint64_t>(r)});
+    params.push_back(params_for(r));
   }
   auto d_logits = to_device<float>(logits);
   DeviceBuffer<gpu::SamplingRow> d_params(params.size());
@@ -198,10 +196,22 @@ TEST(CudaSampleTopK, FrequenciesFollowTheSoftmax) {
   DeviceBuffer<int32_t> d_tokens(params.size());
   gpu::sample_top_k(d_logits.get(), rows, vocab, d_params.get(), d_tokens.get(), nullptr, nullptr);
   std::vector<int64_t> counts(static_cast<size_t>(vocab), 0);
-  for (int32_t t : d_tokens.download_raw<int32_t>()) {
-    ASSERT_TRUE(t >= 0 && t < vocab) << t;
-    ++counts[t];
-  }
+  for (int32_t t : d_tokens.download_raw<int32_t>())
+    if (t >= 0 && t < vocab) ++counts[t];
+  return counts;
+}
+
+// Frequencies over many offsets follow softmax(logits / T) on a small vocabulary (k = vocab, top_p = 1):
+// each within 5 standard deviations of its expected count.
+TEST(CudaSampleTopK, FrequenciesFollowTheSoftmax) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  const int64_t vocab = 6, rows = 20000;
+  const std::vector<float> row = {1.0f, 0.5f, 0.0f, -0.5f, 2.0f, 1.0f};
+  const float temperature = 0.8f;
+  const std::vector<int64_t> counts = draw_counts(row, rows, [&](int64_t r) {
+    return gpu::SamplingRow{temperature, static_cast<int32_t>(vocab), 1.0f, 0, 12345, static_cast<uint64_t>(r)};
+  });
+  ASSERT_EQ(std::accumulate(counts.begin(), counts.end(), int64_t{0}), rows) << "a draw fell outside the vocabulary";
   double total = 0;
   for (float x : row) total += std::exp(x / temperature);
   for (int64_t i = 0; i < vocab; ++i) {
@@ -329,22 +339,9 @@ TEST(CudaSampleTopK, WholeVocabularyNucleusFrequencies) {
   LATTICE_SKIP_WITHOUT_CUDA();
   const int64_t vocab = 6, rows = 20000;
   const std::vector<float> row = {1.0f, 0.5f, 0.0f, -0.5f, 2.0f, 1.2f};
-  std::vector<float> logits;
-  std::vector<gpu::SamplingRow> params;
-  for (int64_t r = 0; r < rows; ++r) {
-    logits.insert(logits.end(), row.begin(), row.end());
-    params.push_back({1.0f, 0, 0.8f, 0.0f, 777, static_cast<uint64_t>(r)});
-  }
-  auto d_logits = to_device<float>(logits);
-  DeviceBuffer<gpu::SamplingRow> d_params(params.size());
-  d_params.upload_raw(params);
-  DeviceBuffer<int32_t> d_tokens(params.size());
-  gpu::sample_top_k(d_logits.get(), rows, vocab, d_params.get(), d_tokens.get(), nullptr, nullptr);
-  std::vector<int64_t> counts(static_cast<size_t>(vocab), 0);
-  for (int32_t t : d_tokens.download_raw<int32_t>()) {
-    ASSERT_TRUE(t >= 0 && t < vocab) << t;
-    ++counts[t];
-  }
+  const std::vector<int64_t> counts =
+      draw_counts(row, rows, [](int64_t r) { return gpu::SamplingRow{1.0f, 0, 0.8f, 0.0f, 777, static_cast<uint64_t>(r)}; });
+  ASSERT_EQ(std::accumulate(counts.begin(), counts.end(), int64_t{0}), rows) << "a draw fell outside the vocabulary";
   // Probabilities: token 4 (2.0) 0.41, 5 (1.2) 0.19, 0 (1.0) 0.15, 1 (0.5) 0.09, ...: the nucleus reaching 0.8 is
   // {4, 5, 0, 1}; computed here rather than trusted.
   double total = 0;
