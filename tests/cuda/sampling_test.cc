@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <utility>
 
 #include "kernels/cuda/sample_top_k.cuh"
 #include "kernels/cuda/sampling.cuh"
@@ -115,6 +116,20 @@ double log_softmax(const float* row, int64_t vocab, int32_t token) {
   return row[token] - top - std::log(sum);
 }
 
+// Runs sample_top_k over `logits` ([params.size(), vocab]) and returns the tokens and their log-probabilities.
+template <typename T>
+std::pair<std::vector<int32_t>, std::vector<float>> sample_on_gpu(const std::vector<T>& logits, int64_t vocab,
+                                                                  const std::vector<gpu::SamplingRow>& params) {
+  auto d_logits = to_device<T>(logits);
+  DeviceBuffer<gpu::SamplingRow> d_params(params.size());
+  d_params.upload_raw(params);
+  DeviceBuffer<int32_t> d_tokens(params.size());
+  DeviceBuffer<float> d_logprobs(params.size());
+  gpu::sample_top_k(d_logits.get(), static_cast<int64_t>(params.size()), vocab, d_params.get(), d_tokens.get(),
+                    d_logprobs.get(), nullptr);
+  return {d_tokens.download_raw<int32_t>(), d_logprobs.download()};
+}
+
 template <typename T>
 void check_top_k(int64_t rows, int64_t vocab) {
   const uint32_t seed = fresh_seed();
@@ -132,14 +147,7 @@ void check_top_k(int64_t rows, int64_t vocab) {
   if (rows > 2) params[2].top_k = gpu::kMaxTopK;
   if (rows > 3) params[3] = {1.5f, gpu::kMaxTopK, 1.0f, 0.2f, rng(), 3};  // min-p cuts what top-p keeps
 
-  auto d_logits = to_device<T>(logits);
-  DeviceBuffer<gpu::SamplingRow> d_params(params.size());
-  d_params.upload_raw(params);
-  DeviceBuffer<int32_t> d_tokens(params.size());
-  DeviceBuffer<float> d_logprobs(params.size());
-  gpu::sample_top_k(d_logits.get(), rows, vocab, d_params.get(), d_tokens.get(), d_logprobs.get(), nullptr);
-  const auto tokens = d_tokens.download_raw<int32_t>();
-  const auto logprobs = d_logprobs.download();
+  const auto [tokens, logprobs] = sample_on_gpu(logits, vocab, params);
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = logits.data() + r * vocab;
     // f32 weights on the GPU against f64 here: a draw within ~1e-6 of a bucket edge could differ; with 53-bit
@@ -316,14 +324,7 @@ TEST(CudaSampleTopK, WholeVocabulary) {
   const int64_t rows = static_cast<int64_t>(params.size());
   auto logits = round_to<float>(random_values(static_cast<size_t>(rows * vocab), rng, 2.0f));
   logits[3 * vocab + 11] = NAN;
-  auto d_logits = to_device<float>(logits);
-  DeviceBuffer<gpu::SamplingRow> d_params(params.size());
-  d_params.upload_raw(params);
-  DeviceBuffer<int32_t> d_tokens(params.size());
-  DeviceBuffer<float> d_logprobs(params.size());
-  gpu::sample_top_k(d_logits.get(), rows, vocab, d_params.get(), d_tokens.get(), d_logprobs.get(), nullptr);
-  const auto tokens = d_tokens.download_raw<int32_t>();
-  const auto logprobs = d_logprobs.download();
+  const auto [tokens, logprobs] = sample_on_gpu(logits, vocab, params);
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = logits.data() + r * vocab;
     EXPECT_EQ(tokens[r], replay_full_vocab(row, vocab, params[r])) << "row " << r;

@@ -44,6 +44,19 @@ class Fuzz : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { tokenizer(); }  // load outside the time budget
   const Tokenizer& tokenizer() const { return fixture_tokenizer(GetParam()); }
+
+  // The concatenated chunks of streaming `ids` through an IncrementalDetokenizer; every chunk must be
+  // complete UTF-8.
+  std::string streamed(const std::vector<int32_t>& ids) const {
+    IncrementalDetokenizer stream(tokenizer());
+    std::string joined;
+    for (const int32_t id : ids) {
+      const std::string chunk = stream.push(id);
+      EXPECT_TRUE(is_valid_utf8(chunk)) << "chunk after id " << id;
+      joined += chunk;
+    }
+    return joined + stream.flush();
+  }
 };
 
 TEST_P(Fuzz, RandomBytesEncodeOrAreRejected) {
@@ -77,14 +90,7 @@ TEST_P(Fuzz, ValidTextRoundTrips) {
     const auto ids = tokenizer().encode(text, false);
     ASSERT_EQ(tokenizer().decode(ids), want) << "round " << rounds;
     // Streaming the same ids gives the same text, in complete characters.
-    IncrementalDetokenizer stream(tokenizer());
-    std::string joined;
-    for (const int32_t id : ids) {
-      const std::string chunk = stream.push(id);
-      ASSERT_TRUE(is_valid_utf8(chunk));
-      joined += chunk;
-    }
-    joined += stream.flush();
+    const std::string joined = streamed(ids);
     ASSERT_EQ(joined, want) << "round " << rounds;
   }
   EXPECT_GT(rounds, 100);
@@ -98,14 +104,7 @@ TEST_P(Fuzz, RandomIdsDecodeAndStream) {
     for (int32_t& id : ids) id = static_cast<int32_t>(rng() % static_cast<uint32_t>(tokenizer().vocab_size()));
     const std::string text = tokenizer().decode(ids);
     ASSERT_TRUE(is_valid_utf8(text));
-    IncrementalDetokenizer stream(tokenizer());
-    std::string joined;
-    for (const int32_t id : ids) {
-      const std::string chunk = stream.push(id);
-      ASSERT_TRUE(is_valid_utf8(chunk));
-      joined += chunk;
-    }
-    joined += stream.flush();
+    const std::string joined = streamed(ids);
     // Byte-level decoding is prefix-stable even for ill-formed byte sequences; Mistral's
     // ByteFallback replaces a whole ill-formed run, which can rewrite text already streamed.
     if (byte_level) {
