@@ -1,5 +1,7 @@
 #include "launcher/serve/http_server.h"
 
+#include <chrono>
+
 #include <ctime>
 #include <set>
 
@@ -46,7 +48,13 @@ int HttpFrontEnd::start() {
   const int port = options_.port == 0 ? server_->bind_to_any_port(options_.host)
                                       : (server_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
   LATTICE_CHECK(port > 0, "cannot listen on ", options_.host, ":", options_.port, " (address in use or not local)");
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_returned_ = true;
+  });
+  // httplib's stop() does nothing until the listen loop has marked itself running; a stop() in that window
+  // (e.g. the model fails to load at once) would leave the loop, and the join in stop(), waiting forever.
+  while (!server_->is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return port;
 }
 

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <atomic>
 #include <thread>
 
 #include "launcher/serve/serve_context.h"
@@ -38,6 +39,7 @@ class HttpFrontEnd {
   HttpOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
 };
 
 }  // namespace lattice::serve
