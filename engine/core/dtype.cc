@@ -11,6 +11,7 @@ size_t dtype_size(DType dtype) {
     case DType::bf16: return 2;
     case DType::i32: return 4;
     case DType::i64: return 8;
+    case DType::u8: return 1;
   }
   LATTICE_THROW("unknown dtype ", static_cast<int>(dtype));
 }
@@ -22,6 +23,7 @@ const char* dtype_name(DType dtype) {
     case DType::bf16: return "bf16";
     case DType::i32: return "i32";
     case DType::i64: return "i64";
+    case DType::u8: return "u8";
   }
   return "unknown";
 }

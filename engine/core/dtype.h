@@ -7,7 +7,7 @@
 
 namespace lattice {
 
-enum class DType : uint8_t { f32, f16, bf16, i32, i64 };
+enum class DType : uint8_t { f32, f16, bf16, i32, i64, u8 };  // u8: raw bytes (workspaces)
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);

@@ -1,5 +1,7 @@
 #include "engine/core/tensor.h"
 
+#include "engine/core/device_memory.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -20,11 +22,19 @@ int64_t count(const std::vector<int64_t>& shape) {
 }  // namespace
 
 Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, Device device) {
-  LATTICE_CHECK(device.is_cpu(), "allocating ", device.str(), " memory needs the CUDA backend");
   Tensor t;
   t.dtype_ = dtype;
   t.device_ = device;
   t.shape_ = std::move(shape);
+  if (!device.is_cpu()) {
+    const DeviceMemoryOps& mem = device_memory(device);
+    void* data = t.nbytes() ? mem.allocate(t.nbytes(), device.index) : nullptr;
+    t.data_ = data;
+    t.storage_ = std::shared_ptr<const void>(data, [release = mem.release, index = device.index](const void* p) {
+      if (p) release(const_cast<void*>(p), index);
+    });
+    return t;
+  }
   size_t bytes = (t.nbytes() + 63) / 64 * 64;
   void* data = bytes ? std::aligned_alloc(64, bytes) : nullptr;
   LATTICE_CHECK(bytes == 0 || data != nullptr, "out of host memory allocating ", t.describe());
@@ -35,7 +45,11 @@ Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(std::vector<int64_t> shape, DType dtype, Device device) {
   Tensor t = empty(std::move(shape), dtype, device);
-  if (t.nbytes()) std::memset(t.data_, 0, t.nbytes());
+  if (!t.nbytes()) return t;
+  if (device.is_cpu())
+    std::memset(t.data_, 0, t.nbytes());
+  else
+    device_memory(device).zero(t.data_, t.nbytes(), device.index);
   return t;
 }
 
@@ -88,10 +102,22 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   return t;
 }
 
-Tensor Tensor::clone() const {
-  Tensor t = empty(shape_, dtype_, device_);
-  if (nbytes()) std::memcpy(t.data_, data_, nbytes());
+Tensor Tensor::clone() const { return to(device_); }
+
+Tensor Tensor::to(Device device) const {
+  Tensor t = empty(shape_, dtype_, device);
+  t.copy_from(*this);
   return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  LATTICE_CHECK(src.dtype_ == dtype_ && src.numel() == numel(), "cannot copy ", src.describe(), " into ",
+                describe());
+  if (!nbytes()) return;
+  if (device_.is_cpu() && src.device_.is_cpu())
+    std::memcpy(data_, src.data_, nbytes());
+  else
+    device_memory(device_.is_cpu() ? src.device_ : device_).copy(data_, device_, src.data_, src.device_, nbytes());
 }
 
 }  // namespace lattice

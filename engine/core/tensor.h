@@ -1,6 +1,8 @@
 // Tensor: a dtype, a device, a row-major shape and a buffer that is either owned (allocated by
-// Tensor::empty) or borrowed (e.g. a view into mmap'd weights, kept alive by `keepalive`).
-// Copying a Tensor shares the buffer; `clone()` copies the data. Views (reshape, rows) share it too.
+// Tensor::empty, on the CPU or on cuda:N through engine/core/device_memory.h) or borrowed (e.g. a view into
+// mmap'd weights or a workspace arena, kept alive by `keepalive`).
+// Copying a Tensor shares the buffer; `clone()` and `to()` copy the data. Views (reshape, rows) share it too.
+// data<T>() is for CPU tensors only; device tensors hand their pointer to kernels through raw().
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,7 @@ template <typename T> struct DTypeOf;
 template <> struct DTypeOf<float> { static constexpr DType value = DType::f32; };
 template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32; };
 template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64; };
+template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
 
 // "[4, 128]"
 std::string shape_str(const std::vector<int64_t>& shape);
@@ -26,7 +29,7 @@ class Tensor {
  public:
   Tensor() = default;
 
-  // Owning, uninitialised storage (64-byte aligned).
+  // Owning, uninitialised storage (64-byte aligned on the CPU, 256 on a GPU).
   static Tensor empty(std::vector<int64_t> shape, DType dtype, Device device = Device::cpu());
   static Tensor zeros(std::vector<int64_t> shape, DType dtype, Device device = Device::cpu());
   // Borrowed storage; `keepalive` (may be null) holds whatever owns `data`.
@@ -47,6 +50,7 @@ class Tensor {
 
   void* raw() const { return data_; }
   template <typename T> T* data() const {
+    LATTICE_CHECK(device_.is_cpu(), "host access to ", describe());
     LATTICE_CHECK(dtype_ == DTypeOf<T>::value, "tensor holds ", dtype_name(dtype_), ", accessed as ",
                   dtype_name(DTypeOf<T>::value));
     return static_cast<T*>(data_);
@@ -56,7 +60,12 @@ class Tensor {
   Tensor reshape(std::vector<int64_t> shape) const;
   // Rows [begin, end) along dimension 0, sharing the buffer.
   Tensor rows(int64_t begin, int64_t end) const;
+  // A copy of the data on the same device.
   Tensor clone() const;
+  // A copy of the data on `device` (synchronous; for set-up and tests, not the step loop).
+  Tensor to(Device device) const;
+  // Copies `src` (same dtype and element count, any device) into this tensor's buffer (synchronous).
+  void copy_from(const Tensor& src);
 
  private:
   DType dtype_ = DType::f32;
@@ -65,6 +74,13 @@ class Tensor {
   void* data_ = nullptr;
   std::shared_ptr<const void> storage_;
 };
+
+template <typename T>
+std::vector<T> to_vector(const Tensor& t) {
+  const Tensor host = t.device().is_cpu() ? t : t.to(Device::cpu());
+  const T* p = host.data<T>();
+  return std::vector<T>(p, p + host.numel());
+}
 
 template <typename T>
 Tensor Tensor::from_vector(const std::vector<T>& values, std::vector<int64_t> shape) {

@@ -1,0 +1,110 @@
+#include "engine/cuda/device_context.h"
+
+#include <cuda_runtime_api.h>
+
+#include "engine/core/device_memory.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm.cuh"
+
+namespace lattice {
+namespace {
+
+constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;  // what cuBLAS itself uses on Hopper
+
+void* allocate(size_t bytes, int device) {
+  CUDA_CHECK(cudaSetDevice(device));
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    LATTICE_THROW("cannot allocate ", bytes, " bytes on cuda:", device, " (", cudaGetErrorString(status), "; ", free,
+                  " of ", total, " bytes free)");
+  }
+  return p;
+}
+
+void release(void* p, int /*device*/) { cudaFree(p); }
+
+void copy(void* dst, Device, const void* src, Device, size_t bytes) {
+  CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
+void zero(void* p, size_t bytes, int device) {
+  CUDA_CHECK(cudaSetDevice(device));
+  CUDA_CHECK(cudaMemset(p, 0, bytes));
+}
+
+}  // namespace
+
+DeviceContext::DeviceContext(int device) {
+  register_device_memory({allocate, release, copy, zero});
+  CUDA_CHECK(cudaSetDevice(device));
+  exec_.device = Device::cuda(device);
+  cudaStream_t stream = nullptr;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  exec_.stream = stream;
+  gemm_workspace_ = Tensor::empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8, exec_.device);
+  gemm_ = std::make_unique<kernels::cuda::GemmLt>(gemm_workspace_.raw(), kGemmWorkspaceBytes);
+  exec_.gemm = gemm_.get();
+}
+
+DeviceContext::~DeviceContext() {
+  if (exec_.stream) cudaStreamSynchronize(exec_.stream);
+  gemm_.reset();
+  exec_.scratch = Tensor();
+  gemm_workspace_ = Tensor();
+  if (exec_.stream) cudaStreamDestroy(exec_.stream);
+}
+
+void DeviceContext::reserve_scratch(size_t bytes) {
+  if (exec_.scratch.defined() && exec_.scratch.nbytes() >= bytes) return;
+  synchronize();  // the old buffer may still be in use by enqueued work
+  exec_.scratch = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, exec_.device);
+}
+
+void DeviceContext::synchronize() const { CUDA_CHECK(cudaStreamSynchronize(exec_.stream)); }
+
+size_t DeviceContext::free_bytes() const {
+  size_t free = 0, total = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return free;
+}
+
+size_t DeviceContext::total_bytes() const {
+  size_t free = 0, total = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return total;
+}
+
+std::string DeviceContext::name() const {
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, exec_.device.index));
+  return prop.name;
+}
+
+PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes) CUDA_CHECK(cudaHostAlloc(&data_, bytes, cudaHostAllocDefault));
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (data_) cudaFreeHost(data_);
+}
+
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept : data_(other.data_), bytes_(other.bytes_) {
+  other.data_ = nullptr;
+  other.bytes_ = 0;
+}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+  std::swap(data_, other.data_);
+  std::swap(bytes_, other.bytes_);
+  return *this;
+}
+
+void copy_async(void* dst, const void* src, size_t bytes, CUstream_st* stream) {
+  if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+}
+
+}  // namespace lattice
