@@ -103,6 +103,33 @@ PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
   return *this;
 }
 
+UploadBuffer::UploadBuffer(size_t bytes, Device device, CUstream_st* stream)
+    : host_(bytes), device_(Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, device)), stream_(stream) {
+  cudaEvent_t event = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  done_ = event;
+}
+
+UploadBuffer::~UploadBuffer() {
+  if (done_) {
+    cudaEventSynchronize(done_);
+    cudaEventDestroy(done_);
+  }
+}
+
+void* UploadBuffer::host() {
+  if (pending_) CUDA_CHECK(cudaEventSynchronize(done_));
+  pending_ = false;
+  return host_.data();
+}
+
+void UploadBuffer::upload(size_t bytes) {
+  LATTICE_CHECK(bytes <= host_.size(), "upload of ", bytes, " bytes into a buffer of ", host_.size());
+  copy_async(device_.raw(), host_.data(), bytes, stream_);
+  CUDA_CHECK(cudaEventRecord(done_, stream_));
+  pending_ = true;
+}
+
 void copy_async(void* dst, const void* src, size_t bytes, CUstream_st* stream) {
   if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
 }

@@ -30,6 +30,8 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --max-body-kb N         request body limit (default 4096; larger bodies get 413)
   --max-wait-ms N         dynamic batching window from an idle engine (default 2)
   --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N  --pp-layers L
+  --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
+                          half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
 
@@ -74,7 +76,7 @@ std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, 
 }  // namespace
 
 int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"help"});
+  const CliArgs args(argv, {"help", "dummy-weights"});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -89,9 +91,9 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
   const auto max_wait = std::chrono::milliseconds(args.get_int("max-wait-ms", 2));
   SchedulerOptions options;
-  options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
-  options.max_seqs = args.get_int("max-seqs", options.max_seqs);
   const EngineOptions engine_flags = engine_options(args);
+  options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
+  options.max_seqs = engine_flags.limits.max_seqs;
   args.reject_unknown();
   LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
