@@ -84,14 +84,9 @@ int64_t kv_blocks(const EngineOptions& o, const KvCacheShape& kv, DType dtype, c
   if (o.kv_cache_blocks > 0) return o.kv_cache_blocks;
   if (o.kv_cache_mb > 0 || !device) return kv.blocks_in(static_cast<size_t>(o.kv_cache_mb > 0 ? o.kv_cache_mb : 512) << 20, dtype);
 #ifdef LATTICE_HAVE_CUDA
-  const double total = static_cast<double>(device->total_bytes());
-  const double used = total - static_cast<double>(device->free_bytes()) + static_cast<double>(runner_bytes);
-  const double budget = total * o.gpu_memory_utilization - used;
-  LATTICE_CHECK(budget >= static_cast<double>(kv.bytes_per_block(dtype)), "no room for the KV cache on ",
-                device->name(), ": --gpu-memory-utilization ", o.gpu_memory_utilization, " of ", total / (1 << 30),
-                " GiB leaves ", budget / (1 << 30), " GiB after weights and workspaces (", used / (1 << 30),
-                " GiB); raise it, lower --max-tokens-per-step/--max-seqs, or use more GPUs (--tp/--pp)");
-  return kv.blocks_in(static_cast<size_t>(budget), dtype);
+  return kv.blocks_in(gpu_kv_budget(device->total_bytes(), device->free_bytes(), o.gpu_memory_utilization,
+                                    runner_bytes, kv.bytes_per_block(dtype)),
+                      dtype);
 #else
   (void)runner_bytes;
   LATTICE_THROW("a GPU KV cache needs the CUDA backend");
