@@ -14,6 +14,11 @@ namespace {
 constexpr size_t kStagingBytes = size_t{64} << 20;  // two 32 MiB halves of pinned memory per loader
 #endif
 
+void check_load_dtype(DType dtype, const std::string& name) {
+  LATTICE_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16, "weight '", name,
+                "' cannot be loaded as ", dtype_name(dtype), " (f32, bf16 or f16 only)");
+}
+
 int64_t numel_of(const std::vector<int64_t>& shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
 }
@@ -81,6 +86,7 @@ Tensor WeightLoader::load(const std::string& pattern, int64_t layer, DType dtype
   const std::string name = name_of(s, layer);
   const parallel::Slice slice = slice_of(s, name);
   if (!slice.held) return {};
+  check_load_dtype(dtype, name);
   Tensor out = Tensor::empty(parallel::sliced_shape(s.shape, slice), dtype, device);
   write_slice(s, name, slice, out);
   return out;
@@ -114,6 +120,7 @@ Tensor WeightLoader::load_fused(const std::vector<std::string>& patterns, int64_
     rows += p.shape.at(0);
     parts.push_back(std::move(p));
   }
+  check_load_dtype(dtype, parts.front().name);
   std::vector<int64_t> shape = parts.front().shape;
   shape[0] = rows;
   Tensor out = Tensor::empty(shape, dtype, device);

@@ -53,9 +53,9 @@ class WeightLoader {
   Tensor load(const std::string& pattern, int64_t layer = -1, DType dtype = DType::f32,
               Device device = Device::cpu());
   // Several weights' slices stacked along dimension 0 into one tensor, each cut by its own split rule:
-  // {q_proj, k_proj, v_proj} -> wqkv [(heads + 2 * kv_heads) / tp * head_dim, hidden] (a kv_heads part holds
-  // its rank's replicated head when kv_heads < tp), {gate_proj, up_proj} -> w_gate_up [2 * inter / tp, hidden];
-  // 1-D biases the same way. Every part must be held and split along dimension 0 (or not at all), with equal
+  // {q_proj, k_proj, v_proj} -> wqkv [(heads + 2 * kv_heads) / tp * head_dim, hidden], or
+  // [(heads / tp + 2) * head_dim, hidden] when kv_heads < tp (each rank then holds the one KV head its query
+  // heads read); {gate_proj, up_proj} -> w_gate_up [2 * inter / tp, hidden]; 1-D biases the same way. Every part must be held and split along dimension 0 (or not at all), with equal
   // trailing dimensions.
   Tensor load_fused(const std::vector<std::string>& patterns, int64_t layer, DType dtype, Device device);
   // Bytes (of the stored type) cut out of the source so far.

@@ -160,6 +160,7 @@ TEST_F(WeightLoading, FusedProjectionsStackEachRanksSlices) {
       if (tp > 1) {
         EXPECT_THROW(w.load_fused({kGate, kO}, layer, DType::f32, Device::cpu()), Error);
       }
+      EXPECT_THROW(w.load(kGate, layer, DType::i32), Error);
     }
   }
 }
