@@ -2,10 +2,11 @@
 
 #include <cmath>
 #include <filesystem>
-#include <optional>
 
 #include "engine/ops/attention.h"
+#include "engine/ops/layout.h"
 #include "engine/ops/ops.h"
+#include "models/dummy_weights.h"
 
 namespace lattice {
 
@@ -28,13 +29,15 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Model
                                              WeightLoader::Progress progress) {
   LATTICE_CHECK(std::filesystem::is_directory(dir), "model directory '", dir, "' does not exist");
   ModelConfig config = ModelConfig::from_file((std::filesystem::path(dir) / "config.json").string());
-  std::optional<Checkpoint> checkpoint;
-  if (!options.dummy_weights) checkpoint = Checkpoint::open(dir);
-  return std::make_unique<LlamaModel>(std::move(config), checkpoint ? &*checkpoint : nullptr, partition, tp_comm,
-                                      options, std::move(progress));
+  if (options.dummy_weights)
+    return std::make_unique<LlamaModel>(std::move(config), DummyWeights(options.dtype), partition, tp_comm, options,
+                                        std::move(progress));
+  const Checkpoint checkpoint = Checkpoint::open(dir);
+  return std::make_unique<LlamaModel>(std::move(config), CheckpointWeights(checkpoint), partition, tp_comm, options,
+                                      std::move(progress));
 }
 
-LlamaModel::LlamaModel(ModelConfig config, const Checkpoint* checkpoint, const ModelPartition& partition,
+LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const ModelPartition& partition,
                        parallel::Communicator* tp_comm, const LoadOptions& options, WeightLoader::Progress progress)
     : config_(std::move(config)), part_(partition), tp_comm_(tp_comm), dtype_(options.dtype), exec_(options.exec) {
   const ModelConfig& c = config_;
@@ -54,18 +57,17 @@ LlamaModel::LlamaModel(ModelConfig config, const Checkpoint* checkpoint, const M
   shape_ = {c.vocab_size, c.max_position_embeddings, c.hidden_size,
             {part_.layer_end - part_.layer_begin, kv_heads_, c.head_dim, 16}};
 
-  const bool o_bias_here = c.o_bias && part_.tp.rank == 0;  // row-parallel: the bias joins one rank's partial sum
   std::vector<WeightRef> wanted;
   const std::vector<WeightSpec> table = llama_weight_table(c);
   if (part_.has_embedding()) wanted.push_back({"model.embed_tokens.weight"});
   for (int64_t l = part_.layer_begin; l < part_.layer_end; ++l)
     for (const WeightSpec& s : table)
-      if (s.per_layer && (s.pattern != kOBias || o_bias_here)) wanted.push_back({s.pattern, l});
+      if (s.per_layer) wanted.push_back({s.pattern, l});
   if (last_stage) {
     wanted.push_back({"model.norm.weight"});
     wanted.push_back({c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"});
   }
-  WeightLoader w(checkpoint, table, c.num_layers, c.num_kv_heads, part_.tp, wanted, std::move(progress));
+  WeightLoader w(weights, table, c.num_layers, c.num_kv_heads, part_.tp, wanted, std::move(progress));
   const DType t = dtype_;
   const Device d = exec_.device;
   if (part_.has_embedding()) embed_ = w.load("model.embed_tokens.weight", -1, t, d);
@@ -75,7 +77,9 @@ LlamaModel::LlamaModel(ModelConfig config, const Checkpoint* checkpoint, const M
     layer.wqkv = w.load_fused({kQ, kK, kV}, l, t, d);
     if (c.qkv_bias) layer.bqkv = w.load_fused({kQBias, kKBias, kVBias}, l, t, d);
     layer.wo = w.load("model.layers.{layer}.self_attn.o_proj.weight", l, t, d);
-    if (o_bias_here) layer.bo = w.load(kOBias, l, t, d);
+    // Row-parallel o_proj: its bias is held by TP rank 0 only (the first_rank split rule), so the all-reduce
+    // adds it once; elsewhere load() gives an undefined tensor.
+    if (c.o_bias) layer.bo = w.load(kOBias, l, t, d);
     layer.post_norm = w.load("model.layers.{layer}.post_attention_layernorm.weight", l, t, d);
     layer.w_gate_up = w.load_fused({kGate, kUp}, l, t, d);
     layer.w_down = w.load("model.layers.{layer}.mlp.down_proj.weight", l, t, d);

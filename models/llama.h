@@ -51,8 +51,8 @@ class LlamaModel : public CausalLM {
   static std::unique_ptr<LlamaModel> load(const std::string& dir, const ModelPartition& partition = {},
                                           parallel::Communicator* tp_comm = nullptr, const LoadOptions& options = {},
                                           WeightLoader::Progress progress = {});
-  // `checkpoint` is null with options.dummy_weights.
-  LlamaModel(ModelConfig config, const Checkpoint* checkpoint, const ModelPartition& partition,
+  // `weights`: a checkpoint (CheckpointWeights) or generated values (DummyWeights).
+  LlamaModel(ModelConfig config, const WeightSource& weights, const ModelPartition& partition,
              parallel::Communicator* tp_comm, const LoadOptions& options, WeightLoader::Progress progress);
 
   const ModelConfig& config() const { return config_; }
