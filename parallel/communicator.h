@@ -32,8 +32,8 @@ class Communicator {
   virtual int size() const = 0;
   virtual const char* backend() const = 0;  // "single", "mpi", "mpi with host staging", "nccl"
 
-  // In place; f32, bf16 or f16. Half types are summed in f32 and rounded once (NCCL: as the library does).
-  // Every rank of the group gets the same bits.
+  // In place; f32, bf16 or f16. Every rank of the group gets the same bits. MPI sums half types in f32 and
+  // rounds once; NCCL adds in f32 but stores partial sums in the dtype between hops (size - 1 roundings at most).
   virtual void all_reduce_sum(Tensor& t) = 0;
   virtual void all_gather(const Tensor& in, Tensor& out) = 0;  // out holds size() x in, rank-major
   // out [size() x in], rank-major, on `root` only; elsewhere `out` is not touched (and may be undefined).

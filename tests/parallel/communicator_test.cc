@@ -162,6 +162,10 @@ class CommunicatorTest : public ::testing::TestWithParam<Kind> {
 
 class AllReduceTest : public ::testing::TestWithParam<std::tuple<Kind, DType>> {};
 
+// MPI (and staging over it) sums half types in f32 and rounds once: the result is the exact sum rounded to the
+// dtype, bit for bit. NCCL adds in f32 but stores each partial sum in the dtype at every hop of its ring or
+// tree, so its half-type result may carry up to size - 1 more roundings, each within 2^-bits of the magnitudes
+// summed; f32 sums here are exact, so NCCL must match them bit for bit too.
 TEST_P(AllReduceTest, SumsEveryRankAndRoundsOnce) {
   const auto [kind, dtype] = GetParam();
   const std::string why = unavailable(kind);
@@ -172,14 +176,22 @@ TEST_P(AllReduceTest, SumsEveryRankAndRoundsOnce) {
   comm->all_reduce_sum(t);
   const std::vector<double> got = host_values(fetch(*comm, t));
 
-  std::vector<double> exact(static_cast<size_t>(n), 0.0);
+  std::vector<double> exact(static_cast<size_t>(n), 0.0), magnitude(static_cast<size_t>(n), 0.0);
   for (int r = 0; r < comm->size(); ++r) {
     const std::vector<double> part = contribution(r, n, dtype);
-    for (size_t i = 0; i < exact.size(); ++i) exact[i] += part[i];
+    for (size_t i = 0; i < exact.size(); ++i) {
+      exact[i] += part[i];
+      magnitude[i] += std::fabs(part[i]);
+    }
   }
+  const int bits = significant_bits(dtype);
+  const bool rounds_once = kind != Kind::nccl || dtype == DType::f32;
   int64_t mismatches = 0, first = -1;
   for (size_t i = 0; i < exact.size(); ++i) {
-    if (got[i] == round_to_bits(exact[i], significant_bits(dtype))) continue;
+    const double want = round_to_bits(exact[i], bits);
+    const bool ok = rounds_once ? got[i] == want
+                                : std::fabs(got[i] - exact[i]) <= comm->size() * magnitude[i] * std::ldexp(1.0, -bits);
+    if (ok) continue;
     if (first < 0) first = static_cast<int64_t>(i);
     ++mismatches;
   }
