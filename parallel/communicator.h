@@ -5,8 +5,10 @@
 //
 // On a GPU the operations are ordered on the rank's compute stream (DeviceBinding::stream): they read tensors
 // that earlier work on that stream produced, and later work on it sees their results. NCCL only enqueues, so a
-// call may return before the data has moved; synchronize() is the per-step wait that also turns a failed or
-// stalled peer into a lattice::Error. The MPI paths complete the transfer before they return.
+// call may return before the data has moved, and its calls can be captured in a CUDA graph; synchronize() is
+// the per-step wait (never inside a capture) that also turns a failed or stalled peer into a lattice::Error.
+// The MPI paths, host staging included, wait for the stream and complete the transfer before they return, so
+// they cannot be captured.
 #pragma once
 
 #include <memory>
