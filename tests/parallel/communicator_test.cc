@@ -247,7 +247,7 @@ TEST_P(CommunicatorTest, GatherCollectsOnTheRootOnly) {
   Tensor out;
   if (rank() == root) out = place(Tensor::zeros({size(), 3, 5}, DType::f32), GetParam());
   comm_->gather(in, out, root);
-  comm_->synchronize();
+  comm_->synchronize();  // a non-root NCCL send still reads `in` until then
   if (rank() != root) return;
   const std::vector<float> got = to_vector<float>(fetch(*comm_, out));
   for (int r = 0; r < size(); ++r)
