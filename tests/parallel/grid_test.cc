@@ -39,7 +39,7 @@ struct Grid {
   std::unique_ptr<parallel::StageRunner> runner;
 
   Grid() {
-    ctx = parallel::make_mpi_context(*g_mpi, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"));
+    ctx = parallel::make_parallel_context(*g_mpi, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"), nullptr);
     const auto bounds = parallel::pipeline_layer_bounds(4, ctx.topo.pp, {});
     ModelPartition part;
     part.tp = {ctx.topo.tp_rank, ctx.topo.tp};
