@@ -109,15 +109,15 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
   parallel::DeviceBinding binding;
   if (cuda) {
 #ifdef LATTICE_HAVE_CUDA
-    const int visible = kernels::cuda::device_info().count;
-    binding.device_id = parallel::choose_device(mpi ? mpi->local_rank() : 0, visible);
-    e.device = std::make_shared<DeviceContext>(binding.device_id);
+    // One GPU per rank of the node where there are enough (NCCL between them), else ranks share (MPI staging).
+    binding.index = mpi ? parallel::choose_device_communicator(*mpi).device_id : 0;
+    e.device = std::make_shared<DeviceContext>(binding.index);
     binding.stream = e.device->stream();
     exec = e.device->exec();
 #endif
   }
   if (mpi) {
-    e.ctx = parallel::make_parallel_context(*mpi, options.tp, options.pp, cuda ? &binding : nullptr);
+    e.ctx = parallel::make_parallel_context(*mpi, options.tp, options.pp, e.device ? &binding : nullptr);
     // Ranks sharing a node share its cores, unless the user chose a thread count.
     if (!std::getenv("OMP_NUM_THREADS"))
       omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / mpi->local_size()));
@@ -147,13 +147,13 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
   if (report) {
 #ifdef LATTICE_HAVE_CUDA
     if (e.device)
-      std::fprintf(stderr, "device: %s (cuda:%d), %s\n", e.device->name().c_str(), binding.device_id,
+      std::fprintf(stderr, "device: %s (cuda:%d), %s\n", e.device->name().c_str(), binding.index,
                    dtype_name(load.dtype));
 #endif
     if (!e.device) std::fprintf(stderr, "device: cpu, f32\n");
     if (topo.world_size > 1)
       std::fprintf(stderr, "parallel: %d ranks as tp %d x pp %d; communicator: %s\n", topo.world_size, topo.tp,
-                   topo.pp, e.ctx.describe_backend().c_str());
+                   topo.pp, e.ctx.comm.describe().c_str());
   }
 
   const bool tty = isatty(STDERR_FILENO);

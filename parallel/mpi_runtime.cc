@@ -145,10 +145,6 @@ ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, con
   return ctx;
 }
 
-ParallelContext make_mpi_context(const MpiRuntime& mpi, int tp, int pp) {
-  return make_parallel_context(mpi, tp, pp, nullptr);
-}
-
 void ParallelContext::synchronize() {
   for (Communicator* c : {tp.get(), prev.get(), next.get()})
     if (c) c->synchronize();

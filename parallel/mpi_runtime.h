@@ -55,8 +55,6 @@ CommunicatorChoice choose_device_communicator(const MpiRuntime& mpi);
 // With a device (which must be choose_device_communicator(mpi).device_id): NCCL on device->stream where every
 // rank of every node has its own GPU, else MPI with host staging on device->stream. Control stays on MPI.
 ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, const DeviceBinding* device);
-// CPU ranks: make_parallel_context(mpi, tp, pp, nullptr) (the launcher's call until it binds a device).
-ParallelContext make_mpi_context(const MpiRuntime& mpi, int tp, int pp);
 // One process, no MPI: single-rank communicators.
 ParallelContext make_single_process_context();
 

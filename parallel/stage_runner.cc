@@ -35,6 +35,9 @@ std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::
     ctx_.prev->recv(hidden, 0);
   runner_.run_layers();
   if (!t.is_last_stage()) {
+    // The per-step watchdog (a failed or stalled peer becomes an error, not a hang); it also makes the stage's
+    // time on a GPU the time its kernels took. The plan goes first: the next stage receives it before the states.
+    ctx_.synchronize();
     const double own = elapsed();
     ctx_.control->send(wire + encode_stage_time({t.rank, own}), t.world_rank(t.pp_rank + 1, t.tp_rank), kPlanTag);
     ctx_.next->send(hidden, 1);
@@ -42,6 +45,7 @@ std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::
     return std::nullopt;
   }
   std::optional<StepOutput> out = runner_.head();
+  ctx_.synchronize();
   if (seconds) *seconds = elapsed();
   return out;
 }

@@ -27,13 +27,18 @@ void* allocate(size_t bytes, int device) {
 
 void release(void* p, int /*device*/) { cudaFree(p); }
 
+// cudaMemcpy from pageable host memory may return before the data reaches the device, and cudaMemset returns
+// at once; both run on the legacy stream, which the engine's non-blocking streams do not wait for. These are
+// the synchronous set-up copies, so they wait for the device.
 void copy(void* dst, Device, const void* src, Device, size_t bytes) {
   CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void zero(void* p, size_t bytes, int device) {
   CUDA_CHECK(cudaSetDevice(device));
   CUDA_CHECK(cudaMemset(p, 0, bytes));
+  CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 }  // namespace
