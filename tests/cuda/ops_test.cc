@@ -229,10 +229,10 @@ TEST_P(OpsOnCuda, RopeWriteKv) {
 TEST_P(OpsOnCuda, GatherRows) {
   SCOPED_TRACE(trace());
   const Tensor x = random_rounded({6, 333}, dtype(), rng_);
-  const Tensor index = Tensor::from_vector(std::vector<int32_t>{5, 0, 5, 2, 3}, {5});
-  Tensor want = poisoned_tensor({5, 333});
+  const Tensor index = Tensor::from_vector(std::vector<int32_t>{5, 0, 5, 2, 3, 6, -1}, {7});  // 6, -1: zero rows
+  Tensor want = poisoned_tensor({7, 333});
   ops::gather_rows(kCpu, x, index, want);
-  Tensor out = gpu_poisoned({5, 333}, dtype());
+  Tensor out = gpu_poisoned({7, 333}, dtype());
   ops::gather_rows(gpu(), to_gpu(x, dtype()), index.to(kGpu), out);
   EXPECT_TRUE(matches(out, want, {0, 0}));
 }

@@ -198,15 +198,17 @@ TEST(Ops, EmbeddingOfAWholeTableAndOfAVocabularyShard) {
   EXPECT_TRUE(all_close(out.data<float>() + 4 * 9, zeros.data(), 9, 0, 0));
 }
 
-// The rows a step samples from: any order, repeats allowed.
+// The rows a step samples from: any order, repeats allowed; an index outside the rows gives zeros.
 TEST(Ops, GatherRowsCopiesTheIndexedRows) {
   std::mt19937 rng(7);
   Tensor x = random_tensor({6, 13}, rng);
-  const std::vector<int32_t> index = {5, 0, 5, 2};
-  Tensor out = poisoned_tensor({4, 13});
-  ops::gather_rows(kCpu, x, Tensor::from_vector(index, {4}), out);
+  const std::vector<int32_t> index = {5, 0, 5, 2, 6, -1};
+  Tensor out = poisoned_tensor({6, 13});
+  ops::gather_rows(kCpu, x, Tensor::from_vector(index, {6}), out);
   for (int64_t i = 0; i < 4; ++i)
     EXPECT_TRUE(all_close(out.data<float>() + i * 13, x.data<float>() + index[i] * 13, 13, 0, 0)) << "row " << i;
+  const std::vector<float> zeros(2 * 13, 0.0f);
+  EXPECT_TRUE(all_close(out.data<float>() + 4 * 13, zeros.data(), 2 * 13, 0, 0));
 }
 
 // Values each format holds exactly survive every conversion unchanged; others round to nearest even
