@@ -19,17 +19,18 @@ void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_ca
   const kernels::PagedLayout layout{q.dim(1), k_cache.dim(2), q.dim(2), k_cache.dim(1)};
   const int64_t seqs = in.block_tables.dim(0), max_blocks = in.block_tables.dim(1);
   if (in.max_q_len == 1) {
-    LATTICE_CHECK(q.dim(0) >= seqs, "paged_attention: a decode step of ", seqs, " sequences needs as many q rows, q has ",
-                  q.dim(0));
+    LATTICE_CHECK(q.dim(0) >= seqs, "paged_attention: a decode step of ", seqs,
+                  " sequences needs as many q rows, q has ", q.dim(0));
     const size_t needed = attention_scratch_bytes(seqs, layout.heads, layout.head_dim, in.max_context_len);
-    LATTICE_CHECK(ctx.scratch.nbytes() >= needed, "paged_attention: decode of ", seqs, " sequences x ", layout.heads,
-                  " heads up to ", in.max_context_len, " positions needs ", needed, " bytes of scratch, ctx.scratch has ",
-                  ctx.scratch.nbytes(), " (reserve attention_scratch_bytes(...) at start-up)");
+    const size_t have = ctx.scratch.raw() != nullptr ? ctx.scratch.nbytes() : 0;
+    LATTICE_CHECK(have >= needed, "paged_attention: decode of ", seqs, " sequences x ", layout.heads,
+                  " heads up to ", in.max_context_len, " positions needs ", needed,
+                  " bytes of scratch, ctx.scratch has ", have, " (reserve attention_scratch_bytes(...) at start-up)");
     with_float_type("paged_attention", q.dtype(), [&]<typename T>(std::type_identity<T>) {
       gpu::paged_attention_decode(ptr<const T>(q), ptr<const T>(k_cache), ptr<const T>(v_cache),
                                   ptr<const int32_t>(in.block_tables), max_blocks, ptr<const int32_t>(in.context_lens),
-                                  seqs, in.max_context_len, ptr<T>(out), layout, scale, ctx.scratch.raw(),
-                                  ctx.scratch.nbytes(), ctx.stream);
+                                  seqs, in.max_context_len, ptr<T>(out), layout, scale, ctx.scratch.raw(), have,
+                                  ctx.stream);
     });
     return;
   }

@@ -260,6 +260,13 @@ TEST(Ops, RejectMismatchedOperandsNamingBothSizes) {
   });
   EXPECT_NE(rope_error.find("qkv rows have 60 elements, 4 + 2 * 2 heads of 8 need 64"), std::string::npos)
       << rope_error;
+  // A slot past the cache's 2 blocks of 4.
+  Tensor good_qkv = Tensor::zeros({3, 64}, DType::f32);
+  const std::string slot_error = error_of([&] {
+    ops::rope_write_kv(kCpu, good_qkv, Tensor::zeros({3}, DType::i32), Tensor::zeros({4}, DType::f32),
+                       Tensor::from_vector(std::vector<int64_t>{0, 8, 1}, {3}), cache, cache, q_out);
+  });
+  EXPECT_NE(slot_error.find("token 1 has slot 8, the cache has 8"), std::string::npos) << slot_error;
   Tensor gate_up = Tensor::zeros({2, 10}, DType::f32), small = Tensor::zeros({2, 4}, DType::f32);
   EXPECT_NE(error_of([&] { ops::silu_mul(kCpu, gate_up, small); }).find("should be [2, 5]"), std::string::npos);
 }
