@@ -89,6 +89,7 @@ class OpsOnCuda : public ::testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
     LATTICE_SKIP_WITHOUT_CUDA();
+    device();  // registers cuda memory before any tensor is made there
     seed_ = fresh_seed();
     rng_.seed(seed_);
   }
@@ -329,6 +330,7 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, OpsOnCuda, ::testing::Values(DType::f32, DType:
 // including f16's overflow to infinity, its subnormals, and ties.
 TEST(ConvertOnCuda, EveryPairMatchesTheCpuBitForBit) {
   LATTICE_SKIP_WITHOUT_CUDA();
+  const ops::ExecContext& gpu = device().exec();  // registers cuda memory before any tensor is made there
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937 rng(seed);
@@ -342,7 +344,7 @@ TEST(ConvertOnCuda, EveryPairMatchesTheCpuBitForBit) {
       Tensor want = Tensor::empty({1000}, to);
       ops::convert(kCpu, source, want);
       Tensor out = Tensor::empty({1000}, to, kGpu);
-      ops::convert(device().exec(), source.to(kGpu), out);
+      ops::convert(gpu, source.to(kGpu), out);
       device().synchronize();
       const Tensor got = out.to(Device::cpu());
       EXPECT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << dtype_name(from) << " -> " << dtype_name(to);
