@@ -20,9 +20,11 @@ struct AttentionInputs {
 };
 
 // q, out: [tokens, heads, head_dim]; k_cache, v_cache: [num_blocks, block_size, kv_heads, head_dim], one dtype.
-// Row j of sequence s sees cache positions [0, context_lens[s] - q_lens[s] + j]. A step where every q_len is 1
-// (pure decode) takes the split-K decode kernel on the GPU, which needs ctx.scratch of
-// decode_scratch_bytes(...) bytes.
+// Row j of sequence s sees cache positions [0, context_lens[s] - q_lens[s] + j]; rows no sequence owns are not
+// written. A step with max_q_len == 1 (pure decode; q_lens[s] <= 1 and q_begins[s] == s, as a packed decode
+// step has them) takes the split-K decode kernel on the GPU, which needs ctx.scratch of
+// attention_scratch_bytes(seqs, heads, head_dim, max_context_len) bytes. On the CPU the metadata values are
+// checked (block ids inside the cache, lengths within the bounds); on a GPU they are trusted.
 void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                      const AttentionInputs& in, float scale, Tensor& out);
 
