@@ -36,6 +36,8 @@ class ModelRunner {
   static size_t buffer_bytes(const LmShape& shape, DType activation, const RunnerLimits& limits);
 
   const ops::ExecContext& exec() const { return exec_; }
+  // The exec context when it is a GPU (for the sampler), else null; valid as long as the runner.
+  const ops::ExecContext* gpu() const { return exec_.device.is_cpu() ? nullptr : &exec_; }
   CausalLM& model() { return model_; }
 
  private:

@@ -7,7 +7,7 @@
 namespace lattice::parallel {
 
 StageRunner::StageRunner(ParallelContext& ctx, ModelRunner& runner)
-    : ctx_(ctx), runner_(runner), sampler_(runner.exec()) {}
+    : ctx_(ctx), runner_(runner), sampler_(runner.gpu()) {}
 
 std::string StageRunner::receive_plan() {
   const Topology& t = ctx_.topo;

@@ -9,6 +9,8 @@
 
 #include "engine/ops/exec_context.h"
 
+struct CUevent_st;  // cudaEvent_t, without the CUDA headers
+
 namespace lattice {
 
 class DeviceContext {
@@ -75,7 +77,7 @@ class UploadBuffer {
   PinnedBuffer host_;
   Tensor device_;
   CUstream_st* stream_;
-  struct CUevent_st* done_ = nullptr;
+  CUevent_st* done_ = nullptr;
   bool pending_ = false;
 };
 

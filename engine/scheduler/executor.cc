@@ -4,10 +4,10 @@
 
 namespace lattice {
 
-LocalExecutor::LocalExecutor(ModelRunner& runner) : runner_(runner), sampler_(runner.exec()) {}
+LocalExecutor::LocalExecutor(ModelRunner& runner) : runner_(runner), sampler_(runner.gpu()) {}
 
 LocalExecutor::LocalExecutor(CausalLM& model, KvCache& cache, const ops::ExecContext& exec, const RunnerLimits& limits)
-    : owned_(std::make_unique<ModelRunner>(model, cache, exec, limits)), runner_(*owned_), sampler_(exec) {}
+    : owned_(std::make_unique<ModelRunner>(model, cache, exec, limits)), runner_(*owned_), sampler_(runner_.gpu()) {}
 
 void LocalExecutor::submit(const StepPlan& plan) {
   const StepOutput out = runner_.forward(plan.batch);
