@@ -22,6 +22,8 @@ SamplerBank::SamplerBank(const ops::ExecContext* gpu) {
 }
 
 SamplerBank::~SamplerBank() = default;
+SamplerBank::SamplerBank(SamplerBank&&) noexcept = default;
+SamplerBank& SamplerBank::operator=(SamplerBank&&) noexcept = default;
 
 StepResult SamplerBank::sample(const StepPlan& plan, const StepOutput& out, int64_t vocab_size) {
   for (int64_t id : plan.released) states_.erase(id);

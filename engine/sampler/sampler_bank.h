@@ -23,8 +23,8 @@ class SamplerBank {
   // the bank. Without it, the logits must be on the CPU.
   explicit SamplerBank(const ops::ExecContext* gpu = nullptr);
   ~SamplerBank();
-  SamplerBank(const SamplerBank&) = delete;
-  SamplerBank& operator=(const SamplerBank&) = delete;
+  SamplerBank(SamplerBank&&) noexcept;
+  SamplerBank& operator=(SamplerBank&&) noexcept;
 
   // Samples the sequences the plan marks, from `out` (the model's output for plan.batch, on the CPU or on the
   // bank's GPU).

@@ -93,15 +93,26 @@ TEST(Sampler, LogprobsAreTheRawLogSoftmax) {
   for (const auto& e : t.top) EXPECT_NEAR(e.logprob, lp(e.token), 1e-6);
 }
 
-// The uniform is splitmix64's output (published test vector: seeded with 0 it yields 0xe220a8397b1dcdaf,
-// 0x6e789e6aa1b965f4, 0x06c45d188009454f), top 53 bits: offset k is the (k+1)-th output of a stream seeded with
-// `seed`, so it needs no state.
+// The uniform is splitmix64 (published test vector: seeded with 0 it yields 0xe220a8397b1dcdaf,
+// 0x6e789e6aa1b965f4, 0x06c45d188009454f): at offset k, output k + 1 of the stream seeded with the mixed seed,
+// top 53 bits. It needs no state.
 TEST(Sampler, UniformIsSplitmix64OfSeedAndOffset) {
   const uint64_t outputs[] = {0xe220a8397b1dcdafull, 0x6e789e6aa1b965f4ull, 0x06c45d188009454full};
   for (uint64_t k = 0; k < 3; ++k)
-    EXPECT_EQ(kernels::sampling_uniform(0, k), static_cast<double>(outputs[k] >> 11) * 0x1.0p-53) << "offset " << k;
-  // Seed s at offset k is the stream seeded with s + 0x9e3779b97f4a7c15 * k at offset 0.
-  EXPECT_EQ(kernels::sampling_uniform(12345, 7), kernels::sampling_uniform(12345 + 0x9e3779b97f4a7c15ull * 7, 0));
+    EXPECT_EQ(kernels::splitmix64_finalize(kernels::kSplitmix64Increment * (k + 1)), outputs[k]) << "output " << k;
+  const uint64_t key = kernels::splitmix64_finalize(12345);
+  for (uint64_t k = 0; k < 3; ++k)
+    EXPECT_EQ(kernels::sampling_uniform(12345, k),
+              static_cast<double>(kernels::splitmix64_finalize(key + kernels::kSplitmix64Increment * (k + 1)) >> 11) *
+                  0x1.0p-53);
+  // Seeds one increment apart (the scheduler's derived seeds for consecutive request ids) are not one stream
+  // shifted by one draw.
+  const uint64_t derived = 7 * kernels::kSplitmix64Increment + 1;
+  int same = 0;
+  for (uint64_t k = 0; k < 100; ++k)
+    same += kernels::sampling_uniform(derived + kernels::kSplitmix64Increment, k) ==
+            kernels::sampling_uniform(derived, k + 1);
+  EXPECT_EQ(same, 0);
 }
 
 // Known answers from the documented walks, with u taken from the shared uniform: the whole vocabulary is walked
