@@ -11,6 +11,7 @@
 #include "engine/core/error.h"
 #include "engine/sampler/sampler.h"
 #include "engine/sampler/sampler_bank.h"
+#include "engine/scheduler/scheduler.h"
 #include "kernels/cpu/penalties.h"
 #include "kernels/sampling_rng.h"
 
@@ -249,6 +250,28 @@ TEST(Sampler, InvalidParametersAreNamed) {
     EXPECT_EQ(error_of(p), "") << "top_k " << k;
   }
   EXPECT_EQ(error_of(SamplingParams{}), "");
+}
+
+// The scheduler refuses, at add(), what the samplers cannot do (the serve front end turns this into a 400).
+TEST(Sampler, SchedulerRefusesTopKBeyondTheKernels) {
+  LmShape shape;
+  shape.vocab_size = 1000;
+  shape.max_positions = 64;
+  Scheduler scheduler(shape, 8, 4);
+  Request r;
+  r.id = 5;
+  r.prompt = {1, 2};
+  r.params.top_k = 100;
+  try {
+    scheduler.add(r);
+    FAIL() << "top_k = 100 was accepted";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("request 5: "), std::string::npos) << what;
+    EXPECT_NE(what.find("top_k must be at most 64"), std::string::npos) << what;
+  }
+  r.params.top_k = 1000;  // the whole vocabulary
+  EXPECT_NO_THROW(scheduler.add(r));
 }
 
 // A sequence's draws depend only on (seed, tokens generated so far): the same tokens whether it is batched with
