@@ -1,7 +1,8 @@
 // The counter-based uniform every sampler draws from, identical on the host (kernels/cpu/sampling.h,
-// engine/sampler) and the GPU (kernels/cuda/sample_top_k.cu): u = splitmix64 over (seed, offset), where offset is the draw's index within the sequence (the number of tokens generated so
-// far). A draw depends on (seed, offset) only: not on the batch, the row, the backend, or how often the
-// sequence was recomputed. Header-only so that .cc and .cu files compile the same arithmetic.
+// engine/sampler) and the GPU (kernels/cuda/sample_top_k.cu): u = splitmix64 over (seed, offset), where offset
+// is the draw's index within the sequence (the number of tokens generated so far). A draw depends on
+// (seed, offset) only: not on the batch, the row, the backend, or how often the sequence was recomputed.
+// Header-only so that .cc and .cu files compile the same arithmetic.
 #pragma once
 
 #include <cstdint>

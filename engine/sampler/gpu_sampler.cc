@@ -53,7 +53,10 @@ void reserve(Tensor& buffer, size_t bytes, Device device) {
   buffer = Tensor::empty({static_cast<int64_t>(grown)}, DType::u8, device);
 }
 
-template <typename T> T* at(void* base, size_t offset) { return reinterpret_cast<T*>(static_cast<char*>(base) + offset); }
+template <typename T>
+T* at(void* base, size_t offset) {
+  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
+}
 
 }  // namespace
 
@@ -104,8 +107,9 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
     const SamplingParams& p = *r.params;
     const uint64_t offset = r.context->size() - static_cast<size_t>(r.prompt_len);  // tokens generated so far
     // A greedy row inside a drawn batch is top_k = 1: the first maximum, as greedy_sample picks.
-    sampling_rows[i] = p.temperature == 0.0f ? gpu::SamplingRow{1.0f, 1, 1.0f, 0.0f, r.seed, offset}
-                                             : gpu::SamplingRow{p.temperature, p.top_k, p.top_p, p.min_p, r.seed, offset};
+    sampling_rows[i] = p.temperature == 0.0f
+                           ? gpu::SamplingRow{1.0f, 1, 1.0f, 0.0f, r.seed, offset}
+                           : gpu::SamplingRow{p.temperature, p.top_k, p.top_p, p.min_p, r.seed, offset};
     const bool penalised = has_penalties(p);
     const int32_t len = penalised ? static_cast<int32_t>(r.context->size()) : 0;
     penalty_rows[i] = {p.repetition_penalty, p.presence_penalty, p.frequency_penalty, token_count, len,

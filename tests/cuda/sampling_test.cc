@@ -132,8 +132,9 @@ void check_top_k(int64_t rows, int64_t vocab) {
     const float* row = logits.data() + r * vocab;
     // f32 weights on the GPU against f64 here: a draw within ~1e-6 of a bucket edge could differ; with 53-bit
     // uniforms that happens with probability ~1e-6 per row.
-    EXPECT_EQ(tokens[r], reference_draw(row, vocab, params[r])) << "row " << r << " (k " << params[r].top_k << ", p "
-                                                               << params[r].top_p << ", T " << params[r].temperature << ")";
+    EXPECT_EQ(tokens[r], reference_draw(row, vocab, params[r]))
+        << "row " << r << " (k " << params[r].top_k << ", p " << params[r].top_p << ", T " << params[r].temperature
+        << ")";
     if (tokens[r] >= 0 && tokens[r] < vocab) {
       EXPECT_NEAR(logprobs[r], log_softmax(row, vocab, tokens[r]), 1e-5 + 1e-5 * std::fabs(logprobs[r])) << "row " << r;
     }
