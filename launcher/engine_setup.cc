@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "kernels/cpu/sampling.h"
 #include "parallel/sharding.h"
 
 #ifdef LATTICE_HAVE_CUDA
@@ -101,6 +102,8 @@ std::string LoadedEngine::device_name() const {
 #endif
   return "cpu";
 }
+
+int32_t LoadedEngine::max_top_k() const { return device ? kernels::cpu::kMaxTopK : 0; }
 
 LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi, bool quiet) {
   LoadedEngine e;

@@ -52,6 +52,8 @@ struct LoadedEngine {
   std::unique_ptr<ModelRunner> runner;
 
   std::string device_name() const;  // "NVIDIA H200 (cuda:0)" or "cpu"
+  // The largest top_k (short of the vocabulary) requests may ask for: the GPU sampler's limit, none on the CPU.
+  int32_t max_top_k() const;
 };
 
 // `mpi` is null outside mpirun. Prints the device, loading progress (bytes and %), the grid and the cache size

@@ -121,6 +121,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
 
   options.eos_token_ids = engine.model->config().eos_token_ids;
+  options.max_top_k = engine.max_top_k();
   if (tokenizer && tokenizer->eos_id()) options.eos_token_ids.push_back(*tokenizer->eos_id());
   Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
                       static_cast<int32_t>(engine.cache->shape().block_size), options);

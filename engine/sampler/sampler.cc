@@ -11,12 +11,12 @@
 
 namespace lattice {
 
-void SamplingParams::validate(int64_t vocab_size) const {
+void SamplingParams::validate(int64_t vocab_size, int32_t max_top_k) const {
   LATTICE_CHECK(max_tokens > 0, "max_tokens must be > 0, got ", max_tokens);
   LATTICE_CHECK(std::isfinite(temperature) && temperature >= 0, "temperature must be >= 0, got ", temperature);
   LATTICE_CHECK(top_k >= 0, "top_k must be >= 0 (0 disables it), got ", top_k);
-  LATTICE_CHECK(top_k <= kernels::cpu::kMaxTopK || top_k >= vocab_size, "top_k must be at most ",
-                kernels::cpu::kMaxTopK, " (or 0, or the vocabulary size ", vocab_size, ", for no limit), got ", top_k);
+  LATTICE_CHECK(max_top_k <= 0 || top_k <= max_top_k || top_k >= vocab_size, "top_k must be at most ", max_top_k,
+                " when sampling on a GPU (or 0, or the vocabulary size ", vocab_size, ", for no limit), got ", top_k);
   LATTICE_CHECK(top_p > 0 && top_p <= 1, "top_p must be in (0, 1], got ", top_p);
   LATTICE_CHECK(min_p >= 0 && min_p <= 1, "min_p must be in [0, 1], got ", min_p);
   LATTICE_CHECK(std::isfinite(repetition_penalty) && repetition_penalty > 0, "repetition_penalty must be > 0, got ",

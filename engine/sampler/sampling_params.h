@@ -21,8 +21,9 @@ struct SamplingParams {
   int32_t max_tokens = 16;
   int32_t logprobs = 0;             // top-K log-probabilities reported per generated token
 
-  // Throws naming the first invalid field. Both samplers (CPU and GPU) accept exactly what this accepts.
-  void validate(int64_t vocab_size) const;
+  // Throws naming the first invalid field. `max_top_k` > 0 (an engine sampling on a GPU: its kMaxTopK): the
+  // sampler selects by rank only up to that many candidates, so a larger top_k short of the vocabulary is refused.
+  void validate(int64_t vocab_size, int32_t max_top_k = 0) const;
 };
 
 }  // namespace lattice

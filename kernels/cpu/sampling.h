@@ -7,13 +7,13 @@
 
 namespace lattice::kernels::cpu {
 
-// The largest top_k that selects candidates by rank; larger values must reach the whole vocabulary
-// (SamplingParams::validate refuses kMaxTopK < top_k < vocab).
+// The largest top_k the GPU kernel selects by rank (k passes over the row); an engine sampling on a GPU refuses
+// kMaxTopK < top_k < vocab (SamplingParams::validate's max_top_k). This reference takes any top_k.
 inline constexpr int32_t kMaxTopK = 64;
 
 struct SamplingRule {
   float temperature = 1.0f;  // 0: greedy
-  int32_t top_k = 0;         // [1, kMaxTopK]; <= 0 or >= vocab: the whole vocabulary
+  int32_t top_k = 0;         // [1, vocab): by rank; <= 0 or >= vocab: the whole vocabulary
   float top_p = 1.0f;        // (0, 1]
   float min_p = 0.0f;        // [0, 1]
 };

@@ -65,7 +65,8 @@ std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, 
   if (info->name.empty()) info->name = std::filesystem::path(engine_flags.model_dir).parent_path().filename().string();
   const LmShape shape = engine.model->lm_shape();
   info->limits = {shape.vocab_size, shape.max_positions,
-                  static_cast<int64_t>(engine.cache->num_blocks()) * engine.cache->shape().block_size};
+                  static_cast<int64_t>(engine.cache->num_blocks()) * engine.cache->shape().block_size,
+                  engine.max_top_k()};
   if (std::filesystem::exists(std::filesystem::path(engine_flags.model_dir) / "tokenizer.json")) {
     info->tokenizer = Tokenizer::from_dir(engine_flags.model_dir);
     info->chat_template = serve::ChatTemplate::from_dir(engine_flags.model_dir);
@@ -142,6 +143,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     return 0;
   }
   options.eos_token_ids = engine.model->config().eos_token_ids;
+  options.max_top_k = engine.max_top_k();
   std::unique_ptr<serve::ModelInfo> info = model_info(engine_flags, engine, served_name);
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
   context.set_model(std::move(info));

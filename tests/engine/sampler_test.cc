@@ -240,14 +240,25 @@ TEST(Sampler, InvalidParametersAreNamed) {
   p = {};
   p.stop_token_ids = {100};
   EXPECT_NE(error_of(p).find("stop token id 100"), std::string::npos);
-  // top_k selects by rank up to 64; beyond, only the whole vocabulary (what the GPU kernels do).
+  // Any top_k on the CPU; with a GPU sampler's limit, by rank up to it, beyond only the whole vocabulary.
   p = {};
-  p.top_k = 65;
-  EXPECT_NE(error_of(p).find("top_k must be at most 64 (or 0, or the vocabulary size 100, for no limit), got 65"),
-            std::string::npos);
-  for (int32_t k : {0, 1, 64, 100, 1000}) {
+  for (int32_t k : {0, 1, 64, 65, 99, 100, 1000}) {
     p.top_k = k;
     EXPECT_EQ(error_of(p), "") << "top_k " << k;
+  }
+  p.top_k = 65;
+  try {
+    p.validate(100, 64);
+    ADD_FAILURE() << "top_k 65 accepted with a limit of 64";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("top_k must be at most 64 when sampling on a GPU (or 0, or the vocabulary "
+                                         "size 100, for no limit), got 65"),
+              std::string::npos)
+        << e.what();
+  }
+  for (int32_t k : {0, 64, 100, 1000}) {
+    p.top_k = k;
+    EXPECT_NO_THROW(p.validate(100, 64)) << "top_k " << k;
   }
   EXPECT_EQ(error_of(SamplingParams{}), "");
 }
@@ -257,7 +268,9 @@ TEST(Sampler, SchedulerRefusesTopKBeyondTheKernels) {
   LmShape shape;
   shape.vocab_size = 1000;
   shape.max_positions = 64;
-  Scheduler scheduler(shape, 8, 4);
+  SchedulerOptions gpu;
+  gpu.max_top_k = 64;
+  Scheduler scheduler(shape, 8, 4, gpu);
   Request r;
   r.id = 5;
   r.prompt = {1, 2};
