@@ -26,7 +26,7 @@ struct StepBatch {
 };
 
 struct StepOutput {
-  Tensor logits;                   // f32 [rows, vocab]
+  Tensor logits;                   // f32 [rows, vocab], on the device the step ran on (a view of the runner's buffer)
   std::vector<int64_t> row_begin;  // sequence i owns rows [row_begin[i], row_begin[i + 1]); size seqs + 1
 
   // The logits that predict sequence i's next token (its last row): f32 [vocab], a view.

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
-#include "engine/kv_cache/block_manager.h"
+#include "engine/scheduler/scheduler.h"
 #include "kernels/cpu/gemm.h"
 #include "launcher/runtime_env.h"
 #include "launcher/commands.h"
@@ -23,15 +23,15 @@ namespace {
 struct ModelCost {
   double total_params;   // every weight, the embedding included
   double matmul_params;  // weights multiplied per token (all layers + lm_head)
-  double weight_bytes;   // bytes of weights read per step (f32)
+  double weight_bytes;   // bytes of weights read per step (in the model's dtype)
 };
 
-ModelCost model_cost(const ModelConfig& c) {
+ModelCost model_cost(const ModelConfig& c, DType dtype) {
   const double h = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   const double per_layer = h * q * 2 + h * kv * 2 + 3 * h * c.intermediate_size + 2 * h;
   const double params = c.num_layers * per_layer + c.vocab_size * h;
   const double embedding = c.tie_word_embeddings ? 0 : c.vocab_size * h;
-  return {params + embedding + h, params, (params + h) * 4};
+  return {params + embedding + h, params, (params + h) * static_cast<double>(dtype_size(dtype))};
 }
 
 // Attention FLOPs of `tokens` new tokens following `past` cached ones (QK^T and PV, every layer).
@@ -44,13 +44,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+
 }  // namespace
 
 int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"json", "help"});
+  const CliArgs args(argv, {"json", "help", "dummy-weights"});
   if (args.has("help")) {
     std::puts("usage: lattice bench --model DIR [--batch B] [--input-len I] [--output-len O] [--json]\n"
-              "  defaults: batch 1, input 128, output 128; also --kv-cache-mb, --block-size, --seed");
+              "  B requests of I random prompt tokens each generate O tokens (greedy, EOS ignored) through the\n"
+              "  scheduler, as a server would run them; defaults: batch 1, input 128, output 128.\n"
+              "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs, ...) and --seed");
     return 0;
   }
   const int64_t batch = args.get_int("batch", 1), input_len = args.get_int("input-len", 128),
@@ -65,86 +68,104 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const ModelConfig& c = e.model->config();
   LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
                 " exceeds the model's ", c.max_position_embeddings, " positions");
+  const bool gpu = e.device != nullptr;
+  const DType dtype = e.model->activation_dtype();
 
-  const double bandwidth = measure_read_bandwidth_gbs();
-  const double sgemm = measure_sgemm_gflops(1024, 1024, 1024);
+  // The ceilings the results are read against, measured in this run on the device that ran the model.
+  const double bandwidth = gpu ? measure_device_read_bandwidth_gbs(*e.device) : measure_read_bandwidth_gbs();
+  const double sgemm = gpu ? 0 : measure_sgemm_gflops(1024, 1024, 1024);
 
-  BlockManager blocks(e.cache->num_blocks(), static_cast<int32_t>(e.cache->shape().block_size));
+  SchedulerOptions options;
+  options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
+  options.max_seqs = engine_flags.limits.max_seqs;
+  Scheduler scheduler(e.model->lm_shape(), e.cache->num_blocks(), static_cast<int32_t>(e.cache->shape().block_size),
+                      options);
   std::mt19937 rng(static_cast<uint32_t>(seed));
-  StepBatch prefill;
   for (int64_t s = 0; s < batch; ++s) {
-    SequenceStep step;
-    step.seq_id = s;
-    for (int64_t i = 0; i < input_len; ++i) step.tokens.push_back(static_cast<int32_t>(rng() % c.vocab_size));
-    LATTICE_CHECK(blocks.grow(s, input_len + output_len), "the KV cache cannot hold ", batch, " x ",
-                  input_len + output_len, " tokens; raise --kv-cache-mb");
-    step.block_table = blocks.table(s);
-    prefill.seqs.push_back(std::move(step));
+    Request r;
+    r.id = s;
+    for (int64_t i = 0; i < input_len; ++i) r.prompt.push_back(static_cast<int32_t>(rng() % c.vocab_size));
+    r.params.temperature = 0;
+    r.params.ignore_eos = true;
+    r.params.max_tokens = static_cast<int32_t>(output_len);
+    scheduler.add(std::move(r));
   }
-  auto start = std::chrono::steady_clock::now();
-  StepOutput out = e.model->forward(prefill, *e.cache);
-  const double prefill_s = seconds_since(start);
+  LocalExecutor executor(*e.runner);
+  // Prefill ends when the last request has its first token; decode is everything after.
+  std::vector<char> has_first(static_cast<size_t>(batch), 0);
+  int64_t firsts = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double prefill_s = 0;
+  scheduler.run(executor, [&](const TokenEvent& ev) {
+    if (!ev.token || has_first[static_cast<size_t>(ev.request_id)]) return;
+    has_first[static_cast<size_t>(ev.request_id)] = 1;
+    if (++firsts == batch) prefill_s = seconds_since(start);
+  });
+  const double total_s = seconds_since(start);
+  const double decode_s = total_s - prefill_s;
+  const SchedulerStats& stats = scheduler.stats();
 
-  StepBatch decode = prefill;
-  start = std::chrono::steady_clock::now();
-  for (int64_t t = 0; t < output_len; ++t) {
-    for (int64_t s = 0; s < batch; ++s) {
-      const Tensor logits = out.next_token_logits(s);
-      const float* l = logits.data<float>();
-      decode.seqs[s].start_pos = input_len + t;
-      decode.seqs[s].tokens = {static_cast<int32_t>(std::max_element(l, l + c.vocab_size) - l)};
-    }
-    out = e.model->forward(decode, *e.cache);
-  }
-  const double decode_s = seconds_since(start);
-
-  const ModelCost cost = model_cost(c);
+  const ModelCost cost = model_cost(c, dtype);
   const double prefill_tokens = static_cast<double>(batch * input_len);
   const double prefill_gflops = (2 * cost.matmul_params * prefill_tokens +
                                  batch * attention_flops(c, 0, static_cast<double>(input_len))) / prefill_s / 1e9;
-  // Decode reads every weight once per step plus each sequence's K/V so far.
-  const double kv_bytes_per_step = static_cast<double>(batch) * (input_len + output_len / 2.0) *
-                                   e.cache->shape().bytes_per_block(DType::f32) / e.cache->shape().block_size;
-  const double decode_gbs = (cost.weight_bytes + kv_bytes_per_step) * output_len / decode_s / 1e9;
+  // Decode reads every weight once per step plus each sequence's K/V so far (steps counted by the scheduler).
+  const double decode_steps = static_cast<double>(std::max<int64_t>(1, stats.steps)) * decode_s / total_s;
+  const double kv_bytes_per_token = static_cast<double>(e.cache->shape().bytes_per_block(dtype)) /
+                                    static_cast<double>(e.cache->shape().block_size);
+  const double decode_tokens = static_cast<double>(batch * (output_len - 1));
+  const double kv_bytes = decode_tokens * (input_len + output_len / 2.0) * kv_bytes_per_token;
+  const double decode_gbs = (cost.weight_bytes * decode_steps + kv_bytes) / decode_s / 1e9;
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   const double peak_mib = usage.ru_maxrss / 1024.0;
 
   nlohmann::ordered_json j = {
       {"model", engine_flags.model_dir},
+      {"device", gpu ? e.device_name() : "cpu"},
+      {"dtype", dtype_name(dtype)},
       {"params_millions", cost.total_params / 1e6},
       {"matmul_params_millions", cost.matmul_params / 1e6},
+      {"weight_gb", cost.weight_bytes / 1e9},
       {"threads", omp_get_max_threads()},
-      {"blas_core", blas_selection_note(kernels::cpu::blas_core_name())},
       {"batch", batch},
       {"input_len", input_len},
       {"output_len", output_len},
+      {"steps", stats.steps},
       {"prefill_tokens_per_s", prefill_tokens / prefill_s},
       {"prefill_gflops", prefill_gflops},
-      {"sgemm_gflops", sgemm},
-      {"prefill_vs_sgemm", prefill_gflops / sgemm},
-      {"decode_tokens_per_s", batch * output_len / decode_s},
+      {"decode_tokens_per_s", decode_tokens / decode_s},
+      {"output_tokens_per_s", static_cast<double>(batch * output_len) / total_s},
       {"decode_gb_per_s", decode_gbs},
       {"read_bandwidth_gb_per_s", bandwidth},
       {"decode_vs_bandwidth", decode_gbs / bandwidth},
-      {"peak_memory_mib", peak_mib},
+      {"peak_host_memory_mib", peak_mib},
   };
+  if (!gpu) {
+    j["blas_core"] = blas_selection_note(kernels::cpu::blas_core_name());
+    j["sgemm_gflops"] = sgemm;
+    j["prefill_vs_sgemm"] = prefill_gflops / sgemm;
+  }
   if (json_out) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model %s: %.1fM params (%.1fM in matmuls), %d threads, BLAS core %s\n", engine_flags.model_dir.c_str(),
-              cost.total_params / 1e6, cost.matmul_params / 1e6, omp_get_max_threads(), blas_selection_note(kernels::cpu::blas_core_name()).c_str());
+  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s\n", engine_flags.model_dir.c_str(),
+              cost.total_params / 1e6, cost.matmul_params / 1e6, cost.weight_bytes / 1e9, dtype_name(dtype),
+              j["device"].get<std::string>().c_str());
   std::printf("%-28s %12s\n", "metric", "value");
   std::printf("%-28s %12.1f\n", "prefill tokens/s", prefill_tokens / prefill_s);
   std::printf("%-28s %12.1f\n", "prefill GFLOP/s", prefill_gflops);
-  std::printf("%-28s %12.1f\n", "sgemm GFLOP/s (1024^3)", sgemm);
-  std::printf("%-28s %11.0f%%\n", "prefill / sgemm", 100 * prefill_gflops / sgemm);
-  std::printf("%-28s %12.2f\n", "decode tokens/s", batch * output_len / decode_s);
+  if (!gpu) {
+    std::printf("%-28s %12.1f\n", "sgemm GFLOP/s (1024^3)", sgemm);
+    std::printf("%-28s %11.0f%%\n", "prefill / sgemm", 100 * prefill_gflops / sgemm);
+  }
+  std::printf("%-28s %12.2f\n", "decode tokens/s", decode_tokens / decode_s);
+  std::printf("%-28s %12.2f\n", "output tokens/s (all)", static_cast<double>(batch * output_len) / total_s);
   std::printf("%-28s %12.2f\n", "decode GB/s", decode_gbs);
-  std::printf("%-28s %12.2f\n", "read bandwidth GB/s", bandwidth);
+  std::printf("%-28s %12.2f\n", gpu ? "device read GB/s" : "read bandwidth GB/s", bandwidth);
   std::printf("%-28s %11.0f%%\n", "decode / bandwidth", 100 * decode_gbs / bandwidth);
-  std::printf("%-28s %12.1f\n", "peak memory MiB", peak_mib);
+  std::printf("%-28s %12.1f\n", "peak host memory MiB", peak_mib);
   return 0;
 }
 

@@ -8,32 +8,119 @@
 #include <filesystem>
 #include <thread>
 
+#include "kernels/cpu/sampling.h"
 #include "parallel/sharding.h"
+
+#ifdef LATTICE_HAVE_CUDA
+#include "engine/cuda/device_context.h"
+#include "kernels/cuda/device_info.h"
+#endif
 
 namespace lattice::launcher {
 
 EngineOptions engine_options(const CliArgs& args) {
   EngineOptions o;
   o.model_dir = args.require("model");
-  o.kv_cache_mb = args.get_int("kv-cache-mb", o.kv_cache_mb);
+  o.device = args.get("device", o.device);
+  o.dtype = args.get("dtype", o.dtype);
+  o.gpu_memory_utilization = args.get_double("gpu-memory-utilization", o.gpu_memory_utilization);
+  o.kv_cache_mb = args.get_int("kv-cache-mb", 0);
   o.kv_cache_blocks = args.get_int("kv-cache-blocks", 0);
   o.block_size = args.get_int("block-size", o.block_size);
+  o.limits.max_tokens_per_step = args.get_int("max-tokens-per-step", o.limits.max_tokens_per_step);
+  o.limits.max_seqs = args.get_int("max-seqs", o.limits.max_seqs);
+  o.dummy_weights = args.has("dummy-weights");
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
   if (auto layers = args.maybe("pp-layers"))
     for (int32_t n : parse_int_list(*layers, "--pp-layers")) o.pp_layers.push_back(n);
-  LATTICE_CHECK(o.kv_cache_mb > 0, "--kv-cache-mb must be > 0, got ", o.kv_cache_mb);
+  LATTICE_CHECK(o.device == "auto" || o.device == "cuda" || o.device == "cpu", "--device must be cuda or cpu, got '",
+                o.device, "'");
+  LATTICE_CHECK(o.dtype == "auto" || o.dtype == "bf16" || o.dtype == "f16" || o.dtype == "f32",
+                "--dtype must be auto, bf16, f16 or f32, got '", o.dtype, "'");
+  LATTICE_CHECK(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1,
+                "--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization);
+  LATTICE_CHECK(o.kv_cache_mb >= 0, "--kv-cache-mb must be > 0, got ", o.kv_cache_mb);
   LATTICE_CHECK(o.kv_cache_blocks >= 0 && o.kv_cache_blocks <= INT32_MAX,
                 "--kv-cache-blocks must be >= 0 (0: size from --kv-cache-mb), got ", o.kv_cache_blocks);
   LATTICE_CHECK(o.block_size > 0 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);
+  LATTICE_CHECK(o.limits.max_tokens_per_step > 0, "--max-tokens-per-step must be > 0, got ",
+                o.limits.max_tokens_per_step);
+  LATTICE_CHECK(o.limits.max_seqs > 0, "--max-seqs must be > 0, got ", o.limits.max_seqs);
   LATTICE_CHECK(o.tp >= 1 && o.pp >= 1, "--tp and --pp must be >= 1");
   return o;
 }
 
+DType resolve_dtype(const std::string& flag, bool cuda, DType checkpoint_half_type) {
+  if (!cuda) {
+    LATTICE_CHECK(flag == "auto" || flag == "f32", "the CPU backend computes in f32; --dtype ", flag,
+                  " needs --device cuda");
+    return DType::f32;
+  }
+  if (flag == "bf16") return DType::bf16;
+  if (flag == "f16") return DType::f16;
+  if (flag == "f32") return DType::f32;
+  return checkpoint_half_type == DType::f32 ? DType::bf16 : checkpoint_half_type;
+}
+
+namespace {
+
+// Whether this rank runs on a GPU: --device, or with auto whether the build has CUDA and a GPU is visible.
+bool use_cuda(const std::string& device) {
+#ifdef LATTICE_HAVE_CUDA
+  const kernels::cuda::DeviceInfo& info = kernels::cuda::device_info();
+  if (device == "cuda")
+    LATTICE_CHECK(info.count > 0, "--device cuda: no usable GPU (", info.reason, ")");
+  return device == "cuda" || (device == "auto" && info.count > 0);
+#else
+  LATTICE_CHECK(device != "cuda", "--device cuda: this build has no CUDA backend (configure with nvcc present)");
+  return false;
+#endif
+}
+
+// KV cache blocks per rank: --kv-cache-blocks, --kv-cache-mb, or on a GPU the share of device memory that
+// --gpu-memory-utilization leaves after the weights, the workspaces and the step buffers (already allocated).
+int64_t kv_blocks(const EngineOptions& o, const KvCacheShape& kv, DType dtype, const DeviceContext* device,
+                  size_t runner_bytes) {
+  if (o.kv_cache_blocks > 0) return o.kv_cache_blocks;
+  if (o.kv_cache_mb > 0 || !device) return kv.blocks_in(static_cast<size_t>(o.kv_cache_mb > 0 ? o.kv_cache_mb : 512) << 20, dtype);
+#ifdef LATTICE_HAVE_CUDA
+  return kv.blocks_in(gpu_kv_budget(device->total_bytes(), device->free_bytes(), o.gpu_memory_utilization,
+                                    runner_bytes, kv.bytes_per_block(dtype)),
+                      dtype);
+#else
+  (void)runner_bytes;
+  LATTICE_THROW("a GPU KV cache needs the CUDA backend");
+#endif
+}
+
+}  // namespace
+
+std::string LoadedEngine::device_name() const {
+#ifdef LATTICE_HAVE_CUDA
+  if (device) return device->name() + " (" + device->device().str() + ")";
+#endif
+  return "cpu";
+}
+
+int32_t LoadedEngine::max_top_k() const { return device ? kernels::cpu::kMaxTopK : 0; }
+
 LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi, bool quiet) {
   LoadedEngine e;
+  const bool cuda = use_cuda(options.device);
+  ops::ExecContext exec = ops::ExecContext::cpu();
+  parallel::DeviceBinding binding;
+  if (cuda) {
+#ifdef LATTICE_HAVE_CUDA
+    // One GPU per rank of the node where there are enough (NCCL between them), else ranks share (MPI staging).
+    binding.index = mpi ? parallel::choose_device_communicator(*mpi).device_id : 0;
+    e.device = std::make_shared<DeviceContext>(binding.index);
+    binding.stream = e.device->stream();
+    exec = e.device->exec();
+#endif
+  }
   if (mpi) {
-    e.ctx = parallel::make_mpi_context(*mpi, options.tp, options.pp);
+    e.ctx = parallel::make_parallel_context(*mpi, options.tp, options.pp, e.device ? &binding : nullptr);
     // Ranks sharing a node share its cores, unless the user chose a thread count.
     if (!std::getenv("OMP_NUM_THREADS"))
       omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / mpi->local_size()));
@@ -44,9 +131,33 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
   }
   const parallel::Topology& topo = e.ctx.topo;
   const bool report = !quiet && topo.is_coordinator();
-  if (report && topo.world_size > 1)
-    std::fprintf(stderr, "parallel: %d ranks as tp %d x pp %d; communicator: %s (CPU tensors)\n", topo.world_size,
-                 topo.tp, topo.pp, e.ctx.tp->backend());
+
+  LATTICE_CHECK(std::filesystem::is_directory(options.model_dir), "model directory '", options.model_dir,
+                "' does not exist");
+  const ModelConfig config = ModelConfig::from_file(options.model_dir + "/config.json");
+#ifdef LATTICE_HAVE_CUDA
+  if (e.device) {  // the attention's split-K scratch, before anything else takes the memory
+    e.device->reserve_scratch(ops::attention_scratch_bytes(options.limits.max_seqs, config.num_heads / topo.tp,
+                                                          config.head_dim, config.max_position_embeddings));
+    exec = e.device->exec();
+  }
+#endif
+  LoadOptions load;
+  load.exec = exec;
+  load.dummy_weights = options.dummy_weights;
+  load.dtype = resolve_dtype(options.dtype, cuda,
+                             options.dummy_weights ? DType::f32 : checkpoint_half_type(Checkpoint::open(options.model_dir)));
+  if (report) {
+#ifdef LATTICE_HAVE_CUDA
+    if (e.device)
+      std::fprintf(stderr, "device: %s (cuda:%d), %s\n", e.device->name().c_str(), binding.index,
+                   dtype_name(load.dtype));
+#endif
+    if (!e.device) std::fprintf(stderr, "device: cpu, f32\n");
+    if (topo.world_size > 1)
+      std::fprintf(stderr, "parallel: %d ranks as tp %d x pp %d; communicator: %s\n", topo.world_size, topo.tp,
+                   topo.pp, e.ctx.comm.describe().c_str());
+  }
 
   const bool tty = isatty(STDERR_FILENO);
   int last_percent = -1;
@@ -54,28 +165,36 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
     const int percent = total ? static_cast<int>(100 * done / total) : 100;
     if (!report || percent == last_percent || (!tty && percent % 25 != 0 && done != total)) return;
     last_percent = percent;
-    std::fprintf(stderr, "%sloading weights: %.1f / %.1f MiB (%d%%)%s", tty ? "\r" : "", done / 1048576.0,
-                 total / 1048576.0, percent, tty && done != total ? "" : "\n");
+    std::fprintf(stderr, "%s%s weights: %.1f / %.1f MiB (%d%%)%s", tty ? "\r" : "",
+                 options.dummy_weights ? "generating" : "loading", done / 1048576.0, total / 1048576.0, percent,
+                 tty && done != total ? "" : "\n");
   };
-  LATTICE_CHECK(std::filesystem::is_directory(options.model_dir), "model directory '", options.model_dir,
-                "' does not exist");
-  const ModelConfig config = ModelConfig::from_file(options.model_dir + "/config.json");
   const std::vector<int64_t> bounds = parallel::pipeline_layer_bounds(config.num_layers, topo.pp, options.pp_layers);
   ModelPartition part;
   part.tp = {topo.tp_rank, topo.tp};
   part.layer_begin = bounds[topo.pp_rank];
   part.layer_end = bounds[topo.pp_rank + 1];
-  e.model = LlamaModel::load(options.model_dir, part, e.ctx.tp.get(), progress);
+  e.model = LlamaModel::load(options.model_dir, part, e.ctx.tp.get(), load, progress);
 
   KvCacheShape kv = e.model->lm_shape().kv;
   kv.block_size = options.block_size;
-  int64_t blocks = options.kv_cache_blocks > 0 ? options.kv_cache_blocks
-                                               : kv.blocks_in(static_cast<size_t>(options.kv_cache_mb) << 20, DType::f32);
+  size_t runner_bytes = 0;
+#ifdef LATTICE_HAVE_CUDA
+  if (e.device) {
+    // Everything a step needs besides the cache, allocated before the cache takes the rest.
+    e.model->reserve(options.limits.max_tokens_per_step);
+    runner_bytes = ModelRunner::buffer_bytes(e.model->lm_shape(), load.dtype, options.limits);
+  }
+#endif
+  int64_t blocks = kv_blocks(options, kv, load.dtype, e.device.get(), runner_bytes);
   if (e.ctx.control) blocks = e.ctx.control->world_min(blocks);  // one block layout valid on every rank
-  e.cache = std::make_unique<KvCache>(kv, static_cast<int32_t>(blocks));
+  e.cache = std::make_unique<KvCache>(kv, static_cast<int32_t>(blocks), load.dtype, exec.device);
+  e.runner = std::make_unique<ModelRunner>(*e.model, *e.cache, exec, options.limits);
   if (report)
-    std::fprintf(stderr, "KV cache: %lld blocks of %lld tokens (%lld tokens) per rank\n", static_cast<long long>(blocks),
-                 static_cast<long long>(options.block_size), static_cast<long long>(blocks * options.block_size));
+    std::fprintf(stderr, "KV cache: %lld blocks of %lld tokens (%lld tokens, %.2f GiB %s) per rank\n",
+                 static_cast<long long>(blocks), static_cast<long long>(options.block_size),
+                 static_cast<long long>(blocks * options.block_size),
+                 static_cast<double>(blocks * kv.bytes_per_block(load.dtype)) / (1 << 30), dtype_name(load.dtype));
   return e;
 }
 

@@ -1,23 +1,37 @@
-// Loading a model (or this rank's part of it) and sizing its KV cache from the shared command-line flags:
-//   --model DIR  --kv-cache-mb MB (default 512, per rank) or --kv-cache-blocks N  --block-size TOKENS (16)
+// Loading a model (or this rank's part of it) onto its device and sizing its KV cache from the shared flags:
+//   --model DIR  --device cuda|cpu (default: cuda when a GPU is visible)  --dtype auto|bf16|f16|f32
+//   --gpu-memory-utilization F (default 0.90: the KV cache takes what is left of that share of the GPU)
+//   --kv-cache-mb MB or --kv-cache-blocks N (override; on the CPU the default is 512 MB per rank)
+//   --block-size TOKENS (16)  --max-tokens-per-step N (512)  --max-seqs N (256)  --dummy-weights
 //   --tp N --pp N (default 1; their product must be the number of MPI ranks)  --pp-layers 10,11,11
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/kv_cache/kv_cache.h"
+#include "engine/model_runner.h"
 #include "launcher/cli_args.h"
 #include "models/llama.h"
 #include "parallel/mpi_runtime.h"
+
+namespace lattice {
+class DeviceContext;
+}
 
 namespace lattice::launcher {
 
 struct EngineOptions {
   std::string model_dir;
-  int64_t kv_cache_mb = 512;
+  std::string device = "auto";  // auto | cuda | cpu
+  std::string dtype = "auto";   // auto | bf16 | f16 | f32
+  double gpu_memory_utilization = 0.90;
+  int64_t kv_cache_mb = 0;      // 0: 512 on the CPU, from gpu_memory_utilization on a GPU
   int64_t kv_cache_blocks = 0;  // when > 0, overrides kv_cache_mb
   int64_t block_size = 16;
+  RunnerLimits limits;
+  bool dummy_weights = false;
   int tp = 1;
   int pp = 1;
   std::vector<int64_t> pp_layers;
@@ -26,14 +40,24 @@ struct EngineOptions {
 // Reads and checks the flags above (so that unknown flags can be rejected before a slow load).
 EngineOptions engine_options(const CliArgs& args);
 
+// The activation dtype for a device: --dtype, or with auto the checkpoint's half type on a GPU (bf16 for f32
+// checkpoints and dummy weights) and f32 on the CPU, which computes in f32 only.
+DType resolve_dtype(const std::string& flag, bool cuda, DType checkpoint_half_type);
+
 struct LoadedEngine {
   parallel::ParallelContext ctx;
+  std::shared_ptr<DeviceContext> device;  // null on the CPU
   std::unique_ptr<LlamaModel> model;
-  std::unique_ptr<KvCache> cache;  // every rank has the same number of blocks
+  std::unique_ptr<KvCache> cache;         // every rank has the same number of blocks
+  std::unique_ptr<ModelRunner> runner;
+
+  std::string device_name() const;  // "NVIDIA H200 (cuda:0)" or "cpu"
+  // The largest top_k (short of the vocabulary) requests may ask for: the GPU sampler's limit, none on the CPU.
+  int32_t max_top_k() const;
 };
 
-// `mpi` is null outside mpirun. Prints loading progress (bytes and %), the grid and the cache size to
-// stderr on rank 0 unless quiet.
+// `mpi` is null outside mpirun. Prints the device, loading progress (bytes and %), the grid and the cache size
+// to stderr on rank 0 unless quiet.
 LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi, bool quiet);
 
 }  // namespace lattice::launcher

@@ -29,6 +29,8 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
   --logprobs K            report the top-K log-probabilities of each generated token
   --json                  one JSON object per request on stdout
   --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N
+  --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
+                          half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
 )";
 
@@ -72,7 +74,7 @@ nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& ou
 }  // namespace
 
 int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"json", "ignore-eos", "help"});
+  const CliArgs args(argv, {"json", "ignore-eos", "help", "dummy-weights"});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -84,9 +86,9 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   LATTICE_CHECK(!!prompt_ids + !!requests_path + !!prompt_text == 1,
                 "give exactly one of --prompt, --prompt-ids or --requests (see lattice generate --help)");
   SchedulerOptions options;
-  options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
-  options.max_seqs = args.get_int("max-seqs", options.max_seqs);
   const EngineOptions engine_flags = engine_options(args);
+  options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
+  options.max_seqs = engine_flags.limits.max_seqs;
   args.reject_unknown();
   std::vector<GenerateRequest> requests;
   if (prompt_ids)
@@ -109,7 +111,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   LoadedEngine engine = load_engine(engine_flags, mpi, false);
   const parallel::Topology& topo = engine.ctx.topo;
   std::unique_ptr<parallel::StageRunner> runner;
-  if (topo.world_size > 1) runner = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.model, *engine.cache);
+  if (topo.world_size > 1) runner = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.runner);
   if (!topo.is_coordinator()) {
     parallel::run_worker(*runner, fault_hook(topo.rank));
     std::fprintf(stderr, "rank %d: %.3f s in communication\n", topo.rank,
@@ -119,6 +121,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
 
   options.eos_token_ids = engine.model->config().eos_token_ids;
+  options.max_top_k = engine.max_top_k();
   if (tokenizer && tokenizer->eos_id()) options.eos_token_ids.push_back(*tokenizer->eos_id());
   Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
                       static_cast<int32_t>(engine.cache->shape().block_size), options);
@@ -127,7 +130,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   if (runner)
     executor = std::make_unique<parallel::PipelineExecutor>(*runner);
   else
-    executor = std::make_unique<LocalExecutor>(*engine.model, *engine.cache);
+    executor = std::make_unique<LocalExecutor>(*engine.runner);
   // One text request streams its text as tokens arrive; otherwise results print when all are done.
   const bool stream = tokenizer && !json_out && requests.size() == 1;
   std::optional<IncrementalDetokenizer> detokenizer;

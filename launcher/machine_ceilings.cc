@@ -8,6 +8,11 @@
 #include "engine/core/tensor.h"
 #include "kernels/cpu/gemm.h"
 
+#ifdef LATTICE_HAVE_CUDA
+#include "engine/cuda/device_context.h"
+#include "kernels/cuda/read_bandwidth.cuh"
+#endif
+
 namespace lattice::launcher {
 
 namespace {
@@ -36,6 +41,26 @@ double measure_read_bandwidth_gbs() {
     best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
   }
   return best;
+}
+
+double measure_device_read_bandwidth_gbs(DeviceContext& device) {
+#ifdef LATTICE_HAVE_CUDA
+  const int64_t bytes = int64_t{2} << 30;  // far beyond the L2 (50-60 MB on Hopper)
+  Tensor buf = Tensor::zeros({bytes}, DType::u8, device.device());
+  Tensor partial = Tensor::empty({kernels::cuda::read_all_blocks()}, DType::f32, device.device());
+  double best = 0;
+  for (int pass = 0; pass < 6; ++pass) {
+    device.synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    kernels::cuda::read_all(buf.raw(), static_cast<size_t>(bytes), static_cast<float*>(partial.raw()), device.stream());
+    device.synchronize();
+    if (pass > 0) best = std::max(best, static_cast<double>(bytes) / seconds_since(start) / 1e9);  // pass 0 warms up
+  }
+  return best;
+#else
+  (void)device;
+  LATTICE_THROW("measuring device bandwidth needs the CUDA backend");
+#endif
 }
 
 double measure_sgemm_gflops(int m, int n, int k) {

@@ -1,59 +1,63 @@
 #include "models/weight_loader.h"
 
-#include <cstdint>
-#include <cstring>
-#include <vector>
+#include <numeric>
 
-#include "kernels/cpu/convert.h"
+#ifdef LATTICE_HAVE_CUDA
+#include "engine/weights/device_upload.h"
+#endif
 
 namespace lattice {
 
-void convert_to_f32(const void* src, DType dtype, float* dst, int64_t count, const std::string& name) {
-  const size_t elem = dtype_size(dtype);
-  std::vector<uint16_t> aligned;
-  if (reinterpret_cast<uintptr_t>(src) % elem != 0 && dtype != DType::f32) {  // checkpoints need not be aligned
-    aligned.resize(static_cast<size_t>(count));
-    std::memcpy(aligned.data(), src, static_cast<size_t>(count) * elem);
-    src = aligned.data();
-  }
-  switch (dtype) {
-    case DType::f32:
-      std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
-      return;
-    case DType::bf16:
-      kernels::cpu::bf16_to_f32(static_cast<const uint16_t*>(src), dst, count);
-      return;
-    case DType::f16:
-      kernels::cpu::f16_to_f32(static_cast<const uint16_t*>(src), dst, count);
-      return;
-    default:
-      LATTICE_THROW("weight '", name, "' has dtype ", dtype_name(dtype), "; weights must be F32, BF16 or F16");
-  }
+namespace {
+
+#ifdef LATTICE_HAVE_CUDA
+constexpr size_t kStagingBytes = size_t{64} << 20;  // two 32 MiB halves of pinned memory per loader
+#endif
+
+void check_load_dtype(DType dtype, const std::string& name) {
+  LATTICE_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16, "weight '", name,
+                "' cannot be loaded as ", dtype_name(dtype), " (f32, bf16 or f16 only)");
 }
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+}
+
+}  // namespace
+
+WeightLoader::WeightLoader(const WeightSource& source, std::vector<WeightSpec> table, int64_t num_layers,
+                           int64_t kv_heads, TensorParallelRank tp, const std::vector<WeightRef>& wanted,
+                           Progress progress)
+    : WeightLoader(nullptr, &source, std::move(table), num_layers, kv_heads, tp, wanted, std::move(progress)) {}
 
 WeightLoader::WeightLoader(const Checkpoint& checkpoint, std::vector<WeightSpec> table, int64_t num_layers,
                            int64_t kv_heads, TensorParallelRank tp, const std::vector<WeightRef>& wanted,
                            Progress progress)
-    : checkpoint_(checkpoint), table_(std::move(table)), kv_heads_(kv_heads), tp_(tp), progress_(std::move(progress)) {
-  // Check the whole table up front so a bad checkpoint fails before any conversion work.
-  for (const WeightSpec& s : table_) {
-    for (int64_t layer = 0; layer < (s.per_layer ? num_layers : 1); ++layer) {
-      const std::string name = weight_name(s, layer);
-      LATTICE_CHECK(checkpoint_.has(name), "checkpoint is missing weight '", name, "'");
-      const TensorInfo& info = checkpoint_.info(name);
-      LATTICE_CHECK(info.shape == s.shape, checkpoint_.file_of(name), ": weight '", name, "' has shape ",
-                    shape_str(info.shape), ", config.json expects ", shape_str(s.shape));
-    }
-  }
+    : WeightLoader(std::make_unique<CheckpointWeights>(checkpoint), nullptr, std::move(table), num_layers, kv_heads,
+                   tp, wanted, std::move(progress)) {}
+
+WeightLoader::WeightLoader(std::unique_ptr<WeightSource> owned, const WeightSource* source,
+                           std::vector<WeightSpec> table, int64_t num_layers, int64_t kv_heads, TensorParallelRank tp,
+                           const std::vector<WeightRef>& wanted, Progress progress)
+    : owned_source_(std::move(owned)),
+      source_(owned_source_ ? *owned_source_ : *source),
+      table_(std::move(table)),
+      num_layers_(num_layers),
+      kv_heads_(kv_heads),
+      tp_(tp),
+      progress_(std::move(progress)) {
+  // Check the whole table up front so a bad checkpoint fails before any copying.
+  for (const WeightSpec& s : table_)
+    for (int64_t layer = 0; layer < (s.per_layer ? num_layers : 1); ++layer) source_.check(weight_name(s, layer), s.shape);
   for (const WeightRef& w : wanted) {
     const WeightSpec& s = spec(w.pattern);
-    const std::string name = weight_name(s, w.layer);
+    const std::string name = name_of(s, w.layer);
     const auto shape = parallel::sliced_shape(s.shape, slice_of(s, name));
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    bytes_total_ += static_cast<size_t>(n) * dtype_size(checkpoint_.info(name).dtype);
+    bytes_total_ += static_cast<size_t>(numel_of(shape)) * dtype_size(source_.stored_dtype(name));
   }
 }
+
+WeightLoader::~WeightLoader() = default;
 
 const WeightSpec& WeightLoader::spec(const std::string& pattern) const {
   for (const WeightSpec& s : table_)
@@ -61,34 +65,97 @@ const WeightSpec& WeightLoader::spec(const std::string& pattern) const {
   LATTICE_THROW("weight '", pattern, "' is not in this architecture's table");
 }
 
+std::string WeightLoader::name_of(const WeightSpec& spec, int64_t layer) const {
+  if (spec.per_layer)
+    LATTICE_CHECK(0 <= layer && layer < num_layers_, "weight '", spec.pattern, "' needs a layer in [0, ",
+                  num_layers_, "), got ", layer);
+  return weight_name(spec, layer);
+}
+
 parallel::Slice WeightLoader::slice_of(const WeightSpec& spec, const std::string& name) const {
   return parallel::shard_slice(spec.split, spec.shape, tp_.rank, tp_.size, kv_heads_, name);
 }
 
-Tensor WeightLoader::load(const std::string& pattern, int64_t layer) {
+bool WeightLoader::holds(const std::string& pattern) const {
   const WeightSpec& s = spec(pattern);
-  const std::string name = weight_name(s, layer);
-  const std::string where = checkpoint_.file_of(name) + ": " + name;
-  const Tensor stored = checkpoint_.tensor(name);
+  return slice_of(s, s.pattern).held;
+}
+
+Tensor WeightLoader::load(const std::string& pattern, int64_t layer, DType dtype, Device device) {
+  const WeightSpec& s = spec(pattern);
+  const std::string name = name_of(s, layer);
   const parallel::Slice slice = slice_of(s, name);
-  Tensor out = Tensor::empty(parallel::sliced_shape(s.shape, slice), DType::f32);
-  const size_t elem = dtype_size(stored.dtype());
-  const auto* src = static_cast<const char*>(stored.raw());
-  if (slice.dim < 0) {
-    convert_to_f32(src, stored.dtype(), out.data<float>(), out.numel(), where);
-  } else if (slice.dim == 0) {  // a contiguous block of rows
-    const int64_t row = stored.numel() / stored.dim(0);
-    convert_to_f32(src + static_cast<size_t>(slice.begin * row) * elem, stored.dtype(), out.data<float>(),
-                   out.numel(), where);
-  } else {  // the same column range out of every row
-    const int64_t rows = stored.dim(0), cols = stored.dim(1), width = slice.end - slice.begin;
-    for (int64_t r = 0; r < rows; ++r)
-      convert_to_f32(src + static_cast<size_t>(r * cols + slice.begin) * elem, stored.dtype(),
-                     out.data<float>() + r * width, width, where);
-  }
-  bytes_done_ += static_cast<size_t>(out.numel()) * elem;
-  if (progress_) progress_(bytes_done_, bytes_total_);
+  if (!slice.held) return {};
+  check_load_dtype(dtype, name);
+  Tensor out = Tensor::empty(parallel::sliced_shape(s.shape, slice), dtype, device);
+  write_slice(s, name, slice, out);
   return out;
+}
+
+Tensor WeightLoader::load_fused(const std::vector<std::string>& patterns, int64_t layer, DType dtype,
+                                Device device) {
+  LATTICE_CHECK(!patterns.empty(), "load_fused needs at least one weight");
+  struct Part {
+    const WeightSpec* spec;
+    std::string name;
+    parallel::Slice slice;
+    std::vector<int64_t> shape;
+  };
+  std::vector<Part> parts;
+  int64_t rows = 0;
+  for (const std::string& pattern : patterns) {
+    const WeightSpec& s = spec(pattern);
+    Part p{&s, name_of(s, layer), {}, {}};
+    p.slice = slice_of(s, p.name);
+    p.shape = parallel::sliced_shape(s.shape, p.slice);
+    LATTICE_CHECK(p.slice.held, "cannot fuse '", p.name, "': TP rank ", tp_.rank, " does not hold it");
+    LATTICE_CHECK(p.slice.dim <= 0, "cannot fuse '", p.name, "' along dimension 0: its ",
+                  parallel::split_rule_name(s.split), " split cuts dimension ", p.slice.dim);
+    if (!parts.empty()) {
+      const std::vector<int64_t>& first = parts.front().shape;
+      LATTICE_CHECK(std::equal(p.shape.begin() + 1, p.shape.end(), first.begin() + 1, first.end()), "cannot fuse '",
+                    p.name, "' ", shape_str(p.shape), " with '", parts.front().name, "' ", shape_str(first),
+                    ": the dimensions after the first differ");
+    }
+    rows += p.shape.at(0);
+    parts.push_back(std::move(p));
+  }
+  check_load_dtype(dtype, parts.front().name);
+  std::vector<int64_t> shape = parts.front().shape;
+  shape[0] = rows;
+  Tensor out = Tensor::empty(shape, dtype, device);
+  int64_t at = 0;
+  for (const Part& p : parts) {
+    write_slice(*p.spec, p.name, p.slice, out.rows(at, at + p.shape[0]));
+    at += p.shape[0];
+  }
+  return out;
+}
+
+void WeightLoader::write_slice(const WeightSpec& spec, const std::string& name, const parallel::Slice& slice,
+                               const Tensor& dst) {
+  const SliceLayout layout = SliceLayout::of(spec.shape, slice);
+  if (dst.device().is_cpu()) {
+    source_.read(name, spec.shape, layout, 0, layout.count, dst.dtype(), dst.raw());
+  } else {
+#ifdef LATTICE_HAVE_CUDA
+    if (!uploader_ || uploader_->device() != dst.device().index)
+      uploader_ = std::make_unique<DeviceUploader>(dst.device().index, kStagingBytes);
+    if (source_.fill_device(name, spec.shape, layout, dst.dtype(), dst.raw(), uploader_->stream())) {
+      uploader_->synchronize();
+    } else {
+      const size_t elem = dtype_size(dst.dtype());
+      uploader_->upload(dst.raw(), dst.nbytes(), elem, [&](void* host, size_t offset, size_t bytes) {
+        source_.read(name, spec.shape, layout, static_cast<int64_t>(offset / elem), static_cast<int64_t>(bytes / elem),
+                     dst.dtype(), host);
+      });
+    }
+#else
+    LATTICE_THROW("cannot load '", name, "' onto ", dst.device().str(), ": this build has no CUDA backend");
+#endif
+  }
+  bytes_done_ += static_cast<size_t>(layout.count) * dtype_size(source_.stored_dtype(name));
+  if (progress_) progress_(bytes_done_, bytes_total_);
 }
 
 }  // namespace lattice

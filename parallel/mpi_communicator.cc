@@ -5,6 +5,7 @@
 #include <deque>
 #include <vector>
 
+#include "kernels/cpu/convert.h"
 #include "parallel/mpi_check.h"
 #include "parallel/scoped_timer.h"
 
@@ -25,8 +26,8 @@ MPI_Datatype mpi_type(DType dtype) {
 }
 
 void require_host(const Tensor& t, const char* op) {
-  LATTICE_CHECK(t.device().is_cpu(), "MPI ", op, " on ", t.device().str(),
-                " tensors needs host staging, which arrives with the CUDA backend");
+  LATTICE_CHECK(t.device().is_cpu(), "MPI ", op, " on ", t.describe(),
+                ": GPU tensors go through the host-staged communicator (host_staged_communicator.h)");
 }
 
 int count_of(const Tensor& t) {
@@ -52,8 +53,23 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(Tensor& t) override {
     ScopedTimer timed(seconds_);
     require_host(t, "all_reduce");
-    LATTICE_CHECK(t.dtype() == DType::f32, "all_reduce_sum needs f32, got ", t.describe());
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count_of(t), MPI_FLOAT, MPI_SUM, comm_));
+    if (t.dtype() == DType::f32) {
+      MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count_of(t), MPI_FLOAT, MPI_SUM, comm_));
+      return;
+    }
+    LATTICE_CHECK(t.dtype() == DType::bf16 || t.dtype() == DType::f16, "all_reduce_sum needs f32, bf16 or f16, got ",
+                  t.describe());
+    // Widen to f32, sum in f32 (MPI_Allreduce gives every rank the same sum) and round once per element.
+    const int n = count_of(t);
+    uint16_t* half = static_cast<uint16_t*>(t.raw());
+    widened_.resize(static_cast<size_t>(n));
+    if (t.dtype() == DType::bf16)
+      kernels::cpu::bf16_to_f32(half, widened_.data(), n);
+    else
+      kernels::cpu::f16_to_f32(half, widened_.data(), n);
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, widened_.data(), n, MPI_FLOAT, MPI_SUM, comm_));
+    for (int i = 0; i < n; ++i)
+      half[i] = t.dtype() == DType::bf16 ? kernels::cpu::f32_to_bf16(widened_[i]) : kernels::cpu::f32_to_f16(widened_[i]);
   }
   void all_gather(const Tensor& in, Tensor& out) override {
     ScopedTimer timed(seconds_);
@@ -64,8 +80,21 @@ class MpiCommunicator final : public Communicator {
     MPI_CHECK(MPI_Allgather(in.raw(), count_of(in), mpi_type(in.dtype()), out.raw(), count_of(in),
                             mpi_type(in.dtype()), comm_));
   }
+  void gather(const Tensor& in, Tensor& out, int root) override {
+    ScopedTimer timed(seconds_);
+    require_root(root, "gather");
+    require_host(in, "gather");
+    if (rank_ == root) {
+      require_host(out, "gather");
+      LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "gather: out ", out.describe(),
+                    " must hold ", size_, " x ", in.describe());
+    }
+    MPI_CHECK(MPI_Gather(in.raw(), count_of(in), mpi_type(in.dtype()), rank_ == root ? out.raw() : nullptr,
+                         count_of(in), mpi_type(in.dtype()), root, comm_));
+  }
   void broadcast(Tensor& t, int root) override {
     ScopedTimer timed(seconds_);
+    require_root(root, "broadcast");
     require_host(t, "broadcast");
     MPI_CHECK(MPI_Bcast(t.raw(), count_of(t), mpi_type(t.dtype()), root, comm_));
   }
@@ -88,11 +117,17 @@ class MpiCommunicator final : public Communicator {
     ScopedTimer timed(seconds_);
     MPI_CHECK(MPI_Barrier(comm_));
   }
+  void synchronize() override {}  // every call has completed by the time it returns
   double seconds() const override { return seconds_; }
 
  private:
+  void require_root(int root, const char* op) const {
+    LATTICE_CHECK(root >= 0 && root < size_, op, " root ", root, " is outside a group of ", size_);
+  }
+
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
+  std::vector<float> widened_;  // bf16 / f16 all-reduce in f32
   double seconds_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "parallel/communicator.h"
+#include "parallel/communicator_choice.h"
 #include "parallel/control_channel.h"
 #include "parallel/topology.h"
 
@@ -34,14 +35,26 @@ class MpiRuntime {
 // Everything a rank needs to talk to the others.
 struct ParallelContext {
   Topology topo;
+  CommunicatorChoice comm;             // what carries tp/prev/next and why (the start-up line prints describe())
   std::unique_ptr<Communicator> tp;    // this rank's TP group
   std::unique_ptr<Communicator> prev;  // link to stage pp_rank - 1 (this rank is 1 in it), or null
   std::unique_ptr<Communicator> next;  // link to stage pp_rank + 1 (this rank is 0 in it), or null
   std::unique_ptr<ControlChannel> control;  // null in a single process
+
+  // Once per step: waits for everything the TP group and the PP links enqueued (see
+  // Communicator::synchronize); a failed or stalled peer becomes a lattice::Error.
+  void synchronize();
 };
 
-// Builds the TP groups and PP links over MPI (collective over the world).
-ParallelContext make_mpi_context(const MpiRuntime& mpi, int tp, int pp);
+// This rank's communicator choice for computing on a GPU (choose_device_communicator with the node's rank
+// count from MPI and the GPUs the CUDA runtime shows). The launcher creates its DeviceContext on
+// choice.device_id, then passes it to make_parallel_context. An error in a build without CUDA.
+CommunicatorChoice choose_device_communicator(const MpiRuntime& mpi);
+
+// Builds the TP groups and the PP links (collective over the world). `device` null: CPU tensors over MPI.
+// With a device (which must be choose_device_communicator(mpi).device_id): NCCL on device->stream where every
+// rank of every node has its own GPU, else MPI with host staging on device->stream. Control stays on MPI.
+ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, const DeviceBinding* device);
 // One process, no MPI: single-rank communicators.
 ParallelContext make_single_process_context();
 

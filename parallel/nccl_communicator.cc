@@ -12,7 +12,7 @@
 #include "parallel/scoped_timer.h"
 
 // Routes an NCCL failure to lattice's error helper with the call, file:line and NCCL's messages.
-// ncclInProgress is not a failure: a non-blocking communicator is still working (see NcclCommunicator::wait).
+// ncclInProgress is not a failure: a non-blocking communicator is still working (see NcclCommunicator::wait_for_comm).
 #define NCCL_CHECK(call)                                                                                   \
   do {                                                                                                     \
     const ncclResult_t nccl_status_ = (call);                                                              \
@@ -39,7 +39,7 @@ ncclDataType_t nccl_type(DType dtype) {
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(MPI_Comm comm, const NcclOptions& options)
-      : device_(options.device), stream_(options.stream), timeout_(options.timeout_seconds) {
+      : device_(options.device), stream_(options.stream), timeout_(options.timeout_seconds), label_(options.label) {
     MPI_CHECK(MPI_Comm_rank(comm, &rank_));
     MPI_CHECK(MPI_Comm_size(comm, &size_));
     // Rank 0 sends a status with the id, so that its failure ends every rank's set-up instead of leaving the
@@ -55,7 +55,7 @@ class NcclCommunicator final : public Communicator {
       if (!message.ok) failure = ncclGetErrorString(got);
     }
     MPI_CHECK(MPI_Bcast(&message, sizeof(message), MPI_BYTE, 0, comm));
-    LATTICE_CHECK(message.ok, "nccl rank ", rank_, "/", size_, ": rank 0 could not create an ncclUniqueId",
+    LATTICE_CHECK(message.ok, who(), ": rank 0 could not create an ncclUniqueId",
                   failure.empty() ? "" : ": ", failure);
 
     CUDA_CHECK(cudaSetDevice(device_));
@@ -98,8 +98,10 @@ class NcclCommunicator final : public Communicator {
   void all_reduce_sum(Tensor& t) override {
     ScopedTimer timed(seconds_);
     require_device(t, "all_reduce_sum");
-    LATTICE_CHECK(t.dtype() == DType::f32, "all_reduce_sum needs f32, got ", t.describe());
-    enqueue("ncclAllReduce", ncclAllReduce(t.raw(), t.raw(), count(t), ncclFloat32, ncclSum, comm(), stream_));
+    LATTICE_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16 || t.dtype() == DType::f16,
+                  "all_reduce_sum needs f32, bf16 or f16, got ", t.describe());
+    enqueue("ncclAllReduce",
+            ncclAllReduce(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), ncclSum, comm(), stream_));
   }
   void all_gather(const Tensor& in, Tensor& out) override {
     ScopedTimer timed(seconds_);
@@ -109,6 +111,34 @@ class NcclCommunicator final : public Communicator {
                   out.describe(), " must hold ", size_, " x ", in.describe());
     enqueue("ncclAllGather",
             ncclAllGather(in.raw(), out.raw(), count(in), nccl_type(in.dtype()), comm(), stream_));
+  }
+  // NCCL has no gather: the root receives from every peer in one group and copies its own part on the stream.
+  void gather(const Tensor& in, Tensor& out, int root) override {
+    ScopedTimer timed(seconds_);
+    require_device(in, "gather");
+    LATTICE_CHECK(root >= 0 && root < size_, "gather root ", root, " is outside a group of ", size_);
+    const ncclDataType_t type = nccl_type(in.dtype());
+    if (rank_ != root) {
+      enqueue("ncclSend (gather)", ncclSend(in.raw(), count(in), type, root, comm(), stream_));
+      return;
+    }
+    require_device(out, "gather");
+    LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "gather: out ", out.describe(),
+                  " must hold ", size_, " x ", in.describe());
+    auto* slots = static_cast<std::byte*>(out.raw());
+    if (slots + root * in.nbytes() != in.raw())
+      CUDA_CHECK(cudaMemcpyAsync(slots + root * in.nbytes(), in.raw(), in.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+    ncclComm_t c = comm();
+    enqueue("ncclGroupStart (gather)", ncclGroupStart());
+    for (int peer = 0; peer < size_; ++peer) {
+      if (peer == root) continue;
+      const ncclResult_t got = ncclRecv(slots + peer * in.nbytes(), count(in), type, peer, c, stream_);
+      if (got != ncclSuccess && got != ncclInProgress) {
+        ncclGroupEnd();
+        fail("ncclRecv (gather)", ncclGetErrorString(got));
+      }
+    }
+    enqueue("ncclGroupEnd (gather)", ncclGroupEnd());
   }
   void broadcast(Tensor& t, int root) override {
     ScopedTimer timed(seconds_);
@@ -129,10 +159,16 @@ class NcclCommunicator final : public Communicator {
     // NCCL cannot report a size mismatch: both sides must agree on the shape (the step plan carries it).
     enqueue("ncclRecv", ncclRecv(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
   }
+  // A host rendezvous: an all-reduce of one word, waited for.
   void barrier() override {
     ScopedTimer timed(seconds_);
     enqueue("ncclAllReduce (barrier)",
             ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm(), stream_));
+    wait_for_stream("barrier");
+  }
+  void synchronize() override {
+    ScopedTimer timed(seconds_);
+    wait_for_stream("synchronize");
   }
   double seconds() const override { return seconds_; }
 
@@ -142,9 +178,13 @@ class NcclCommunicator final : public Communicator {
   }
 
   ncclComm_t comm() const {
-    LATTICE_CHECK(comm_ != nullptr, "nccl rank ", rank_, "/", size_,
-                  ": the communicator was aborted after an earlier error; the job must end");
+    LATTICE_CHECK(comm_ != nullptr, who(), ": the communicator was aborted after an earlier error; the job must end");
     return comm_;
+  }
+
+  // "nccl tp group of world rank 3, rank 1/2"
+  std::string who() const {
+    return "nccl " + label_ + ", rank " + std::to_string(rank_) + "/" + std::to_string(size_);
   }
 
   size_t count(const Tensor& t) const { return static_cast<size_t>(t.numel()); }
@@ -154,7 +194,7 @@ class NcclCommunicator final : public Communicator {
                   ": this rank's communicator works on cuda:", device_);
   }
   void require_peer(int peer) const {
-    LATTICE_CHECK(peer >= 0 && peer < size_ && peer != rank_, "nccl rank ", rank_, ": peer ", peer,
+    LATTICE_CHECK(peer >= 0 && peer < size_ && peer != rank_, who(), ": peer ", peer,
                   " is not another rank of a group of ", size_);
   }
 
@@ -163,7 +203,7 @@ class NcclCommunicator final : public Communicator {
     const std::string detail = comm_ ? ncclGetLastError(comm_) : "";
     if (comm_) ncclCommAbort(comm_);
     comm_ = nullptr;
-    LATTICE_THROW("nccl rank ", rank_, "/", size_, ": ", what, " failed: ", reason,
+    LATTICE_THROW(who(), ": ", what, " failed: ", reason,
                   detail.empty() ? "" : " (", detail, detail.empty() ? "" : ")");
   }
 
@@ -181,24 +221,29 @@ class NcclCommunicator final : public Communicator {
     }
   }
 
-  // Checks the enqueue result, then waits for the stream, polling for asynchronous NCCL errors (a dead or
-  // stuck peer) and giving up after the timeout. The wait covers whatever was queued on the stream before
-  // the operation too (the layer that produced the tensor).
+  // Checks the result of an enqueueing call; a non-blocking communicator may still be enqueueing
+  // (ncclInProgress), which is host-side work: wait for that, never for the stream.
   void enqueue(const char* what, ncclResult_t result) {
     if (result != ncclSuccess && result != ncclInProgress) fail(what, ncclGetErrorString(result));
+    if (result == ncclInProgress) wait_for_comm(what);
+  }
+
+  // Waits for everything queued on the stream (this communicator's operations and the work before them),
+  // polling for asynchronous NCCL errors (a dead or stuck peer) and giving up after the timeout.
+  void wait_for_stream(const char* what) {
+    ncclComm_t c = comm();
     const auto start = std::chrono::steady_clock::now();
-    wait_for_comm(what);
     for (int polls = 0;; ++polls) {
       const cudaError_t status = cudaStreamQuery(stream_);
       if (status == cudaSuccess) return;
       if (status != cudaErrorNotReady) fail(what, std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status));
       ncclResult_t state = ncclSuccess;
-      const ncclResult_t query = ncclCommGetAsyncError(comm_, &state);
+      const ncclResult_t query = ncclCommGetAsyncError(c, &state);
       if (query != ncclSuccess) fail(what, std::string("ncclCommGetAsyncError: ") + ncclGetErrorString(query));
       if (state != ncclSuccess && state != ncclInProgress) fail(what, ncclGetErrorString(state));
       if (elapsed(start) > timeout_)
-        fail(what, "not complete after " + std::to_string(timeout_) + " s (a peer failed or stalled)");
-      // Spin briefly for latency (a TP all-reduce takes microseconds), then stop burning the core.
+        fail(what, "the stream is not done after " + std::to_string(timeout_) + " s (a peer failed or stalled)");
+      // Spin briefly for latency, then stop burning the core.
       if (polls < 1000)
         std::this_thread::yield();
       else
@@ -209,6 +254,7 @@ class NcclCommunicator final : public Communicator {
   int device_;
   cudaStream_t stream_;
   double timeout_;
+  std::string label_;
   int rank_ = 0, size_ = 1;
   ncclComm_t comm_ = nullptr;
   float* barrier_word_ = nullptr;

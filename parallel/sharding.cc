@@ -11,6 +11,7 @@ const char* split_rule_name(SplitRule rule) {
     case SplitRule::kv_heads: return "kv_heads";
     case SplitRule::row: return "row";
     case SplitRule::vocab: return "vocab";
+    case SplitRule::first_rank: return "first_rank";
   }
   return "unknown";
 }
@@ -29,6 +30,7 @@ Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank
                   const std::string& name) {
   if (tp == 1 || rule == SplitRule::replicated) return {};
   switch (rule) {
+    case SplitRule::first_rank: return tp_rank == 0 ? Slice{} : Slice{0, 0, 0, false};
     case SplitRule::column: return even(0, shape.at(0), tp_rank, tp, name, "output dimension");
     case SplitRule::vocab: return even(0, shape.at(0), tp_rank, tp, name, "vocabulary size");
     case SplitRule::row: return even(1, shape.at(1), tp_rank, tp, name, "input dimension");

@@ -8,21 +8,25 @@
 namespace lattice::parallel {
 
 enum class SplitRule {
-  replicated,  // every rank holds the whole tensor (norms, the o_proj bias)
+  replicated,  // every rank holds the whole tensor (norms)
   column,      // dimension 0 (output features) split evenly: q_proj, gate/up, their biases
   kv_heads,    // dimension 0 split by KV head: evenly when tp divides the KV heads, else each rank takes
                // the one KV head its query heads use (replicated over tp / kv_heads ranks)
   row,         // dimension 1 (input features) split evenly: o_proj, down_proj (followed by an all-reduce)
   vocab,       // dimension 0 (the vocabulary) split evenly: the embedding and the lm_head
+  first_rank,  // only TP rank 0 holds it, whole: a row-parallel layer's bias (o_proj's), which must join the
+               // partial sums once before the all-reduce; the other ranks hold nothing
 };
 
 const char* split_rule_name(SplitRule rule);
 
-// The part of a tensor one rank owns: [begin, end) along `dim`; dim = -1 means the whole tensor.
+// The part of a tensor one rank owns: [begin, end) along `dim`; dim = -1 means the whole tensor. A rank that
+// holds none of it (first_rank on ranks other than 0) gets held = false and the empty range [0, 0) of dim 0.
 struct Slice {
   int dim = -1;
   int64_t begin = 0;
   int64_t end = 0;
+  bool held = true;
 };
 
 // The slice of a weight of `shape` that `tp_rank` of `tp` owns under `rule`. `kv_heads` is the number of

@@ -6,6 +6,9 @@
 
 namespace lattice::parallel {
 
+StageRunner::StageRunner(ParallelContext& ctx, ModelRunner& runner)
+    : ctx_(ctx), runner_(runner), sampler_(runner.gpu()) {}
+
 std::string StageRunner::receive_plan() {
   const Topology& t = ctx_.topo;
   if (t.is_first_stage()) {
@@ -25,23 +28,24 @@ std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::
   const Topology& t = ctx_.topo;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  const int64_t tokens = plan.batch.num_tokens();
-  Tensor hidden;
-  if (t.is_first_stage()) {
-    hidden = model_.embed(plan.batch);
-  } else {
-    hidden = Tensor::empty({tokens, model_.lm_shape().hidden_size}, DType::f32);
+  Tensor& hidden = runner_.begin(plan.batch);
+  if (t.is_first_stage())
+    runner_.embed();
+  else
     ctx_.prev->recv(hidden, 0);
-  }
-  model_.run_layers(hidden, plan.batch, cache_);
+  runner_.run_layers();
   if (!t.is_last_stage()) {
+    // The per-step watchdog (a failed or stalled peer becomes an error, not a hang); it also makes the stage's
+    // time on a GPU the time its kernels took. The plan goes first: the next stage receives it before the states.
+    ctx_.synchronize();
     const double own = elapsed();
     ctx_.control->send(wire + encode_stage_time({t.rank, own}), t.world_rank(t.pp_rank + 1, t.tp_rank), kPlanTag);
     ctx_.next->send(hidden, 1);
     if (seconds) *seconds = own;
     return std::nullopt;
   }
-  StepOutput out = model_.head(hidden, plan.batch);
+  std::optional<StepOutput> out = runner_.head();
+  ctx_.synchronize();
   if (seconds) *seconds = elapsed();
   return out;
 }
@@ -50,7 +54,7 @@ std::optional<StepResult> StageRunner::run(const StepPlan& plan, const std::stri
   double own = 0;
   std::optional<StepOutput> out = forward(plan, wire, &own);
   if (!out || ctx_.topo.rank != ctx_.topo.sampler_rank()) return std::nullopt;
-  StepResult result = sampler_.sample(plan, *out, model_.lm_shape().vocab_size);
+  StepResult result = sampler_.sample(plan, *out, runner_.model().lm_shape().vocab_size);
   result.stage_times = std::move(upstream);
   result.stage_times.push_back({ctx_.topo.rank, own});
   return result;

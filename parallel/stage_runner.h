@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "engine/causal_lm.h"
+#include "engine/model_runner.h"
 #include "engine/sampler/sampler_bank.h"
 #include "parallel/mpi_runtime.h"
 
@@ -15,7 +15,7 @@ namespace lattice::parallel {
 
 class StageRunner {
  public:
-  StageRunner(ParallelContext& ctx, CausalLM& model, KvCache& cache) : ctx_(ctx), model_(model), cache_(cache) {}
+  StageRunner(ParallelContext& ctx, ModelRunner& runner);
 
   // The stage's part of `plan` (`wire` is its encoding, forwarded with this stage's time appended). Returns
   // the logits on the last stage, nothing elsewhere; `seconds` (if given) receives this stage's time.
@@ -34,8 +34,7 @@ class StageRunner {
 
  private:
   ParallelContext& ctx_;
-  CausalLM& model_;
-  KvCache& cache_;
+  ModelRunner& runner_;
   SamplerBank sampler_;
 };
 

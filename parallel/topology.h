@@ -16,7 +16,8 @@ struct Topology {
   int pp_rank = 0;
   int local_rank = 0;  // among the ranks on this node
   int local_size = 1;
-  int device_id = 0;   // the GPU this rank uses on its node: local_rank (one rank per GPU); unused on CPU
+  int device_id = 0;   // the GPU this rank uses on its node: local_rank here; make_parallel_context sets the
+                     // communicator choice's (local_rank % GPUs when ranks share them); unused on CPU
 
   // Validates world_size == tp * pp (naming what to pass otherwise) and derives tp_rank / pp_rank.
   static Topology make(int world_size, int rank, int tp, int pp, int local_rank = 0, int local_size = 1);

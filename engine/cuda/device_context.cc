@@ -27,13 +27,18 @@ void* allocate(size_t bytes, int device) {
 
 void release(void* p, int /*device*/) { cudaFree(p); }
 
+// cudaMemcpy from pageable host memory may return before the data reaches the device, and cudaMemset returns
+// at once; both run on the legacy stream, which the engine's non-blocking streams do not wait for. These are
+// the synchronous set-up copies, so they wait for the device.
 void copy(void* dst, Device, const void* src, Device, size_t bytes) {
   CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void zero(void* p, size_t bytes, int device) {
   CUDA_CHECK(cudaSetDevice(device));
   CUDA_CHECK(cudaMemset(p, 0, bytes));
+  CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 }  // namespace
@@ -101,6 +106,33 @@ PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
   std::swap(data_, other.data_);
   std::swap(bytes_, other.bytes_);
   return *this;
+}
+
+UploadBuffer::UploadBuffer(size_t bytes, Device device, CUstream_st* stream)
+    : host_(bytes), device_(Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, device)), stream_(stream) {
+  cudaEvent_t event = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  done_ = event;
+}
+
+UploadBuffer::~UploadBuffer() {
+  if (done_) {
+    cudaEventSynchronize(done_);
+    cudaEventDestroy(done_);
+  }
+}
+
+void* UploadBuffer::host() {
+  if (pending_) CUDA_CHECK(cudaEventSynchronize(done_));
+  pending_ = false;
+  return host_.data();
+}
+
+void UploadBuffer::upload(size_t bytes) {
+  LATTICE_CHECK(bytes <= host_.size(), "upload of ", bytes, " bytes into a buffer of ", host_.size());
+  copy_async(device_.raw(), host_.data(), bytes, stream_);
+  CUDA_CHECK(cudaEventRecord(done_, stream_));
+  pending_ = true;
 }
 
 void copy_async(void* dst, const void* src, size_t bytes, CUstream_st* stream) {

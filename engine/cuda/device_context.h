@@ -9,6 +9,8 @@
 
 #include "engine/ops/exec_context.h"
 
+struct CUevent_st;  // cudaEvent_t, without the CUDA headers
+
 namespace lattice {
 
 class DeviceContext {
@@ -55,6 +57,28 @@ class PinnedBuffer {
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// A pinned host buffer and its device mirror, for data the host writes every step (step metadata): write through
+// host(), then upload() enqueues one copy on the stream; the next host() waits until that copy has run, so the
+// host never overwrites bytes still being read.
+class UploadBuffer {
+ public:
+  UploadBuffer(size_t bytes, Device device, CUstream_st* stream);
+  ~UploadBuffer();
+  UploadBuffer(const UploadBuffer&) = delete;
+  UploadBuffer& operator=(const UploadBuffer&) = delete;
+
+  void* host();
+  void* device() const { return device_.raw(); }
+  void upload(size_t bytes);
+
+ private:
+  PinnedBuffer host_;
+  Tensor device_;
+  CUstream_st* stream_;
+  CUevent_st* done_ = nullptr;
+  bool pending_ = false;
 };
 
 // Enqueues a copy of `bytes` on `stream` (either direction; host memory should be pinned to overlap).

@@ -14,6 +14,18 @@ int32_t KvCacheShape::blocks_in(size_t bytes, DType dtype) const {
   return static_cast<int32_t>(std::min<int64_t>(blocks, INT32_MAX));
 }
 
+size_t gpu_kv_budget(size_t total, size_t free, double utilization, size_t reserved, int64_t block_bytes) {
+  constexpr double kGiB = 1 << 30;
+  LATTICE_CHECK(free <= total, "free device memory (", free, ") exceeds the total (", total, ")");
+  const double used = static_cast<double>(total - free) + static_cast<double>(reserved);
+  const double budget = static_cast<double>(total) * utilization - used;
+  LATTICE_CHECK(budget >= static_cast<double>(block_bytes), "no room for the KV cache: --gpu-memory-utilization ",
+                utilization, " of ", total / kGiB, " GiB leaves ", budget / kGiB, " GiB once weights and workspaces (",
+                used / kGiB, " GiB) are in place, less than one block (", block_bytes,
+                " bytes); raise it, lower --max-tokens-per-step/--max-seqs, or spread the model over more GPUs");
+  return static_cast<size_t>(budget);
+}
+
 KvCache::KvCache(const KvCacheShape& shape, int32_t num_blocks, DType dtype, Device device)
     : shape_(shape), num_blocks_(num_blocks) {
   for (int64_t l = 0; l < shape.layers; ++l) {

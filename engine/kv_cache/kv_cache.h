@@ -20,6 +20,11 @@ struct KvCacheShape {
   int32_t blocks_in(size_t bytes, DType dtype) const;
 };
 
+// Bytes the KV cache may take on a GPU of `total` bytes with `free` free now: `utilization` of the device, less
+// what is already in use (weights, workspaces) and `reserved` bytes still to be allocated besides the cache.
+// Throws naming every number when no block of `block_bytes` fits.
+size_t gpu_kv_budget(size_t total, size_t free, double utilization, size_t reserved, int64_t block_bytes);
+
 class KvCache {
  public:
   KvCache(const KvCacheShape& shape, int32_t num_blocks, DType dtype = DType::f32, Device device = Device::cpu());

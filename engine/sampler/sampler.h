@@ -1,10 +1,12 @@
-// Turns one sequence's next-token logits into a token: penalties, temperature, top-k, top-p, min-p, then a
-// draw from the sequence's own seeded generator (so results do not depend on batch composition).
+// Turns one sequence's next-token logits into a token on the CPU: the penalties of kernels/cpu/penalties.h,
+// then the sampling rules of kernels/cpu/sampling.h (temperature, top-k, top-p, min-p) with the counter-based
+// uniform of kernels/sampling_rng.h. The draw depends only on (seed, tokens generated so far), so results do not
+// depend on batch composition, a preempted and recomputed sequence draws what it would have, and the GPU
+// sampler (gpu_sampler.h) draws the same tokens from the same seed.
 // Log-probabilities are the model's: log-softmax of the raw logits, before penalties and temperature.
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include "engine/sampler/sampling_params.h"
@@ -26,12 +28,13 @@ class SequenceSampler {
  public:
   SequenceSampler(const SamplingParams& params, uint64_t seed);
 
-  // `context` is every token so far (prompt then generated); `prompt_len` splits the two.
+  // `context` is every token so far (prompt then generated); `prompt_len` splits the two. The draw's offset is
+  // the number of generated tokens, context.size() - prompt_len.
   SampledToken sample(const float* logits, int64_t vocab, const std::vector<int32_t>& context, size_t prompt_len);
 
  private:
   SamplingParams params_;
-  std::mt19937_64 rng_;
+  uint64_t seed_;
   std::vector<float> scratch_;
 };
 

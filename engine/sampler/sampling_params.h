@@ -9,7 +9,7 @@ namespace lattice {
 
 struct SamplingParams {
   float temperature = 1.0f;         // 0 selects greedy decoding
-  int32_t top_k = 0;                // keep the k most likely tokens; 0 = all
+  int32_t top_k = 0;                // keep the k <= 64 most likely tokens; 0 (or >= the vocabulary) = all
   float top_p = 1.0f;               // keep the smallest set whose probability reaches top_p
   float min_p = 0.0f;               // drop tokens below min_p x the top token's probability
   float repetition_penalty = 1.0f;  // HF-style, over prompt and generated tokens
@@ -21,8 +21,9 @@ struct SamplingParams {
   int32_t max_tokens = 16;
   int32_t logprobs = 0;             // top-K log-probabilities reported per generated token
 
-  // Throws naming the first invalid field.
-  void validate(int64_t vocab_size) const;
+  // Throws naming the first invalid field. `max_top_k` > 0 (an engine sampling on a GPU: its kMaxTopK): the
+  // sampler selects by rank only up to that many candidates, so a larger top_k short of the vocabulary is refused.
+  void validate(int64_t vocab_size, int32_t max_top_k = 0) const;
 };
 
 }  // namespace lattice

@@ -4,9 +4,14 @@
 
 namespace lattice {
 
+LocalExecutor::LocalExecutor(ModelRunner& runner) : runner_(runner), sampler_(runner.gpu()) {}
+
+LocalExecutor::LocalExecutor(CausalLM& model, KvCache& cache, const ops::ExecContext& exec, const RunnerLimits& limits)
+    : owned_(std::make_unique<ModelRunner>(model, cache, exec, limits)), runner_(*owned_), sampler_(runner_.gpu()) {}
+
 void LocalExecutor::submit(const StepPlan& plan) {
-  const StepOutput out = model_.forward(plan.batch, cache_);
-  done_.push_back(sampler_.sample(plan, out, model_.lm_shape().vocab_size));
+  const StepOutput out = runner_.forward(plan.batch);
+  done_.push_back(sampler_.sample(plan, out, runner_.model().lm_shape().vocab_size));
 }
 
 StepResult LocalExecutor::collect() {

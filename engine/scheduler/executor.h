@@ -3,8 +3,9 @@
 #pragma once
 
 #include <deque>
+#include <memory>
 
-#include "engine/causal_lm.h"
+#include "engine/model_runner.h"
 #include "engine/sampler/sampler_bank.h"
 #include "engine/scheduler/step_plan.h"
 
@@ -18,17 +19,20 @@ class StepExecutor {
   virtual StepResult collect() = 0;  // the oldest submitted plan's result
 };
 
-// One process: runs each plan at submission through the model and samples it.
+// One process: runs each plan at submission through the model and samples it (on the model's device).
 class LocalExecutor final : public StepExecutor {
  public:
-  LocalExecutor(CausalLM& model, KvCache& cache) : model_(model), cache_(cache) {}
+  explicit LocalExecutor(ModelRunner& runner);
+  // With a runner of its own, on the CPU unless `exec` says otherwise.
+  LocalExecutor(CausalLM& model, KvCache& cache, const ops::ExecContext& exec = ops::ExecContext::cpu(),
+                const RunnerLimits& limits = {});
   int max_in_flight() const override { return 1; }
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
 
  private:
-  CausalLM& model_;
-  KvCache& cache_;
+  std::unique_ptr<ModelRunner> owned_;
+  ModelRunner& runner_;
   SamplerBank sampler_;
   std::deque<StepResult> done_;
 };

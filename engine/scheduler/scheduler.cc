@@ -38,7 +38,7 @@ void Scheduler::add(Request request) {
                     std::none_of(running_.begin(), running_.end(), same_id),
                 "request id ", request.id, " is already in use");
   try {
-    request.params.validate(shape_.vocab_size);
+    request.params.validate(shape_.vocab_size, options_.max_top_k);
   } catch (const Error& e) {
     LATTICE_THROW("request ", request.id, ": ", e.what());
   }

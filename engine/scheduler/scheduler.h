@@ -29,6 +29,7 @@ struct SchedulerOptions {
   int64_t max_tokens_per_step = 512;   // prefill chunk + decode tokens per step
   int64_t max_seqs = 256;              // sequences per step
   std::vector<int32_t> eos_token_ids;  // end a request (finish reason "stop") unless it sets ignore_eos
+  int32_t max_top_k = 0;               // > 0: refuse larger top_k short of the vocabulary (GPU sampling)
 };
 
 struct SchedulerStats {

@@ -5,9 +5,15 @@
 
 namespace lattice::kernels::cpu {
 
-void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > (1 << 14))
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+void silu_mul_f32(const float* gate, const float* up, float* out, int64_t rows, int64_t inter, int64_t in_stride) {
+#pragma omp parallel for schedule(static) if (rows * inter > (1 << 14))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate + r * in_stride;
+    const float* u = up + r * in_stride;
+    float* o = out + r * inter;
+#pragma omp simd
+    for (int64_t i = 0; i < inter; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
 }
 
 void embedding_f32(const float* table, int64_t first_id, int64_t rows, const int32_t* ids, float* out, int64_t tokens,

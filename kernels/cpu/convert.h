@@ -27,5 +27,7 @@ uint16_t f32_to_f16(float f);
 
 void bf16_to_f32(const uint16_t* in, float* out, int64_t n);
 void f16_to_f32(const uint16_t* in, float* out, int64_t n);
+void f32_to_bf16(const float* in, uint16_t* out, int64_t n);
+void f32_to_f16(const float* in, uint16_t* out, int64_t n);
 
 }  // namespace lattice::kernels::cpu

@@ -4,15 +4,30 @@
 
 namespace lattice::kernels::cpu {
 
+namespace {
+
+void rms_norm_row(const float* x, const float* weight, float* out, int64_t dim, float eps) {
+  double sum = 0;  // accumulate in double: dim can be 8k and the reference is float64
+  for (int64_t i = 0; i < dim; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float inv = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(dim) + eps));
+  for (int64_t i = 0; i < dim; ++i) out[i] = x[i] * inv * weight[i];
+}
+
+}  // namespace
+
 void rms_norm_f32(const float* x, const float* weight, float* out, int64_t rows, int64_t dim, float eps) {
 #pragma omp parallel for schedule(static) if (rows > 1)
+  for (int64_t r = 0; r < rows; ++r) rms_norm_row(x + r * dim, weight, out + r * dim, dim, eps);
+}
+
+void add_rms_norm_f32(const float* x, float* residual, const float* weight, float* out, int64_t rows, int64_t dim,
+                      float eps) {
+#pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
+    float* res = residual + r * dim;
     const float* xr = x + r * dim;
-    float* yr = out + r * dim;
-    double sum = 0;  // accumulate in double: dim can be 8k and the reference is float64
-    for (int64_t i = 0; i < dim; ++i) sum += static_cast<double>(xr[i]) * xr[i];
-    const float inv = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(dim) + eps));
-    for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv * weight[i];
+    for (int64_t i = 0; i < dim; ++i) res[i] += xr[i];
+    rms_norm_row(res, weight, out + r * dim, dim, eps);
   }
 }
 

@@ -2,19 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 namespace lattice::kernels::cpu {
-
-void write_kv_f32(const float* k, const float* v, const int64_t* slots, float* k_cache, float* v_cache,
-                  int64_t tokens, const PagedLayout& layout) {
-  const int64_t row = layout.kv_heads * layout.head_dim;
-  for (int64_t t = 0; t < tokens; ++t) {
-    std::memcpy(k_cache + slots[t] * row, k + t * row, sizeof(float) * row);
-    std::memcpy(v_cache + slots[t] * row, v + t * row, sizeof(float) * row);
-  }
-}
 
 namespace {
 
@@ -52,15 +42,17 @@ void attend_one(const float* q, const float* k_cache, const float* v_cache, cons
 
 }  // namespace
 
-void paged_attention_f32(const float* q, const float* k_cache, const float* v_cache, const AttentionSeq* seqs,
-                         int64_t num_seqs, float* out, const PagedLayout& layout, float scale) {
+void paged_attention_f32(const float* q, const float* k_cache, const float* v_cache, const int32_t* block_tables,
+                         int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
+                         const int32_t* context_lens, int64_t num_seqs, float* out, const PagedLayout& layout,
+                         float scale) {
   // Flatten (sequence, token, head) into one index space so that decode batches and prefill chunks
   // spread evenly over threads.
   std::vector<std::pair<int64_t, int64_t>> rows;  // (sequence, index of the token inside its chunk)
   int64_t max_context = 0;
   for (int64_t s = 0; s < num_seqs; ++s) {
-    for (int64_t j = 0; j < seqs[s].q_len; ++j) rows.emplace_back(s, j);
-    max_context = std::max(max_context, seqs[s].context_len);
+    for (int64_t j = 0; j < q_lens[s]; ++j) rows.emplace_back(s, j);
+    max_context = std::max<int64_t>(max_context, context_lens[s]);
   }
   const int64_t tokens = static_cast<int64_t>(rows.size());
   const int64_t heads = layout.heads, hd = layout.head_dim;
@@ -72,11 +64,10 @@ void paged_attention_f32(const float* q, const float* k_cache, const float* v_ca
     for (int64_t work = 0; work < tokens * heads; ++work) {
       const auto [s, j] = rows[work / heads];
       const int64_t h = work % heads;
-      const AttentionSeq& seq = seqs[s];
-      const int64_t t = seq.q_begin + j;
-      const int64_t visible = seq.context_len - seq.q_len + j + 1;
-      attend_one(q + (t * heads + h) * hd, k_cache, v_cache, seq.block_table, visible, h / group, layout, scale,
-                 scores.data(), out + (t * heads + h) * hd);
+      const int64_t t = q_begins[s] + j;
+      const int64_t visible = context_lens[s] - q_lens[s] + j + 1;
+      attend_one(q + (t * heads + h) * hd, k_cache, v_cache, block_tables + s * max_blocks_per_seq, visible,
+                 h / group, layout, scale, scores.data(), out + (t * heads + h) * hd);
     }
   }
 }

@@ -1,11 +1,19 @@
 // Device-side helpers shared by the kernels (included only from .cu files): element conversion to and
-// from f32, warp and block reductions, and the paged-cache slot of a position.
+// from f32, warp and block reductions, the paged-cache slot of a position, and the largest head_dim.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+
+namespace lattice::kernels::cuda {
+
+// Largest head_dim the attention and RoPE kernels take (a head's q row and accumulators live in shared memory
+// and registers sized by it).
+inline constexpr int64_t kMaxHeadDim = 256;
+
+}  // namespace lattice::kernels::cuda
 
 namespace lattice::kernels::cuda::detail {
 

@@ -1,5 +1,5 @@
 // Matrix products through cuBLASLt (CUDA), mirroring kernels/cpu/gemm.h gemm_nt_f32: row-major
-// c[m, n] = a[m, k] @ b[n, k]^T with b a weight in the HF [out, in] layout; f32 accumulation.
+// c[m, n] = a[m, k] @ b[n, k]^T (+ bias[n]) with b a weight in the HF [out, in] layout; f32 accumulation.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -25,10 +25,12 @@ class GemmLt {
   GemmLt(const GemmLt&) = delete;
   GemmLt& operator=(const GemmLt&) = delete;
 
+  // bias: null, or [n] of the output type added to every row of c (a cuBLASLt epilogue, no extra pass).
   // Instantiated for (TIn, TOut) in {(float, float), (__half, __half), (__half, float),
   // (__nv_bfloat16, __nv_bfloat16), (__nv_bfloat16, float)}. f32 inputs use full f32 math (no TF32).
   template <typename TIn, typename TOut>
-  void gemm_nt(const TIn* a, const TIn* b, TOut* c, int64_t m, int64_t n, int64_t k, cudaStream_t stream);
+  void gemm_nt(const TIn* a, const TIn* b, TOut* c, int64_t m, int64_t n, int64_t k, cudaStream_t stream,
+               const TOut* bias = nullptr);
 
   size_t cached_plans() const;
 

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cuda/paged_layout.h"
+#include "kernels/paged_layout.h"
 
 namespace lattice::kernels::cuda {
 

@@ -17,7 +17,7 @@ __device__ __forceinline__ bool claim(uint32_t* bitmap, int32_t i) {
 }
 
 // One block per row: copy, then each distinct context token is penalised by the thread that claimed it, with
-// the CPU sampler's arithmetic (no fused multiply-add, so the two agree to the last bit or close to it).
+// the reference's arithmetic (kernels/cpu/penalties.cc, no fused multiply-add on either side: the same bits).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 penalties_kernel(const T* __restrict__ logits, float* __restrict__ out, int64_t vocab,

@@ -1,6 +1,7 @@
-// Sampling penalties on the GPU (CUDA), the same rules as engine/sampler/sampler.cc: HF repetition penalty
-// over every token of the context (prompt and generated), then OpenAI presence/frequency penalties over the
-// generated tokens. The raw logits stay untouched (log-probabilities are the model's; see token_logprobs).
+// Sampling penalties on the GPU (CUDA), the rules of kernels/cpu/penalties.h (the reference, which the engine's
+// CPU sampler runs): HF repetition penalty over every token of the context (prompt and generated), then OpenAI
+// presence/frequency penalties over the generated tokens. The raw logits stay untouched (log-probabilities are
+// the model's; see token_logprobs).
 #pragma once
 
 #include <cuda_bf16.h>

@@ -2,21 +2,13 @@
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/sample_top_k.cuh"
 #include "kernels/cuda/top_candidates.cuh"
+#include "kernels/sampling_rng.h"
 
 namespace lattice::kernels::cuda {
 
 namespace {
 
 constexpr int kThreads = 1024;
-
-// splitmix64 finaliser over (seed, offset): a counter-based draw, identical on host and device.
-__host__ __device__ __forceinline__ double uniform_from(uint64_t seed, uint64_t offset) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (offset + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;  // 53 random bits in [0, 1)
-}
 
 // Inclusive prefix sum of one float per thread over the block; *block_total gets the block's sum. scratch holds
 // 32 floats of shared memory; every thread must call.
@@ -60,8 +52,8 @@ __device__ float kept_mass(const T* row, int64_t vocab, float top, float tempera
 
 // A draw over the whole vocabulary (top_k = 0): tokens with temperature weight w = exp((x - top) / T) >= floor,
 // where floor is the largest weight whose set {w >= floor} still holds top_p of the mass (found by bisection on
-// log w), raised to min_p (the top token's weight is 1). The draw walks that set in index order. Unlike the CPU
-// sampler, tokens tied at the top-p boundary are all kept. Returns the token (every thread), -1 for an all-NaN row.
+// log w), raised to min_p (the top token's weight is 1). The draw walks that set in index order, as
+// kernels/cpu/sampling.h defines it. Returns the token (every thread), -1 for an all-NaN row.
 template <typename T>
 __device__ int32_t draw_full_vocab(const T* row, int64_t vocab, const SamplingRow& p, float top, float* scratch,
                                    int32_t* shared_pick) {
@@ -84,7 +76,7 @@ __device__ int32_t draw_full_vocab(const T* row, int64_t vocab, const SamplingRo
   }
   floor = fmaxf(floor, p.min_p);
   const float kept = kept_mass(row, vocab, top, p.temperature, floor, scratch);
-  const float target = static_cast<float>(uniform_from(p.seed, p.offset)) * kept;
+  const float target = static_cast<float>(sampling_uniform(p.seed, p.offset)) * kept;
 
   if (threadIdx.x == 0) *shared_pick = INT32_MAX;
   int32_t last_kept = -1;  // per thread: the fallback when rounding leaves target past the scanned total
@@ -180,7 +172,7 @@ sample_top_k_kernel(const T* __restrict__ logits, int64_t vocab, const SamplingR
     kept = 0.0f;
     for (int i = 0; i < keep; ++i) kept += weights[i];
   }
-  const float target = static_cast<float>(uniform_from(p.seed, p.offset)) * kept;
+  const float target = static_cast<float>(sampling_uniform(p.seed, p.offset)) * kept;
   int pick = keep - 1;
   float running = 0.0f;
   for (int i = 0; i < keep; ++i) {
@@ -214,8 +206,6 @@ top_logprobs_kernel(const T* __restrict__ logits, int64_t vocab, int n, int32_t*
 }
 
 }  // namespace
-
-double sampling_uniform(uint64_t seed, uint64_t offset) { return uniform_from(seed, offset); }
 
 template <typename T>
 void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRow* params, int32_t* tokens,

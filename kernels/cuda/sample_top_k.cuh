@@ -10,9 +10,11 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/sampling.h"
+
 namespace lattice::kernels::cuda {
 
-inline constexpr int kMaxTopK = 64;
+inline constexpr int kMaxTopK = cpu::kMaxTopK;
 
 // Per row, in device memory (so that a captured CUDA graph reads the current values).
 struct SamplingRow {
@@ -26,16 +28,15 @@ struct SamplingRow {
                       // on (seed, offset) only, never on the row's place in the batch
 };
 
-// logits: [rows, vocab]. The top_k candidates are the largest logits (lower index first among equals, NaNs
-// never), their probabilities softmax(logit / temperature) restricted to the top-p prefix and then the min-p
-// prefix (engine/sampler/sampler.cc's order), and one uniform draw
-// u = hash(seed, offset) picks the token. tokens[r] is the token, logprobs[r] (may be null) its
-// log-softmax. Cost: top_k passes over the row (fine for k <= 64 and vocabularies of ~10^5; a radix select
-// would replace it for larger k). Whole-vocabulary rows (top_k <= 0) keep every token whose weight
-// exp((x - top) / T) is at least a floor: the top-p cut found by a 30-step bisection on log(weight) (about 35
-// passes over the row), raised to min_p; the draw walks the kept tokens in index order (the CPU sampler walks
-// them by logit, so the same uniform picks differently, with the same distribution), and tokens tied at the
-// top-p boundary are all kept. Instantiated for T in {float, __half, __nv_bfloat16}.
+// logits: [rows, vocab]. Draws each row's token by the rules of kernels/cpu/sampling.h (the reference), in f32,
+// with the uniform u = kernels::sampling_uniform(seed, offset) (kernels/sampling_rng.h); NaN logits are never
+// drawn. tokens[r] is the token, logprobs[r] (may be null) its log-softmax under the given logits.
+// Rows with top_k in [1, kMaxTopK]: top_k passes over the row select the candidates (fine for vocabularies of
+// ~10^5; a radix select would replace it for larger k). Whole-vocabulary rows (top_k <= 0 or >= vocab): the
+// top-p floor is found by a 30-step bisection on log(weight) (about 35 passes over the row), so a token whose
+// weight is within ~1e-7 (relative) of the reference floor may be kept or dropped differently; the draw walks
+// the kept tokens in index order as the reference does. A row with kMaxTopK < top_k < vocab gets token -1 and a
+// NaN logprob. Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>
 void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRow* params, int32_t* tokens,
                   float* logprobs, cudaStream_t stream);
@@ -46,8 +47,5 @@ void sample_top_k(const T* logits, int64_t rows, int64_t vocab, const SamplingRo
 template <typename T>
 void top_logprobs(const T* logits, int64_t rows, int64_t vocab, int n, int32_t* tokens, float* logprobs,
                   cudaStream_t stream);
-
-// The uniform in [0, 1) that sample_top_k draws for (seed, offset), for tests and host-side replay.
-double sampling_uniform(uint64_t seed, uint64_t offset);
 
 }  // namespace lattice::kernels::cuda

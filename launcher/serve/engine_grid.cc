@@ -6,12 +6,12 @@ namespace lattice::launcher {
 
 EngineGrid::EngineGrid(LoadedEngine& engine) : engine_(engine) {
   if (engine.ctx.topo.world_size > 1)
-    runner_ = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.model, *engine.cache);
+    runner_ = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.runner);
   if (!is_coordinator()) return;
   if (runner_)
     executor_ = std::make_unique<parallel::PipelineExecutor>(*runner_);
   else
-    executor_ = std::make_unique<LocalExecutor>(*engine.model, *engine.cache);
+    executor_ = std::make_unique<LocalExecutor>(*engine.runner);
 }
 
 void EngineGrid::run_worker() { parallel::run_worker(*runner_, {}); }

@@ -214,7 +214,7 @@ void check_against_model(const ApiRequest& r, const ModelLimits& limits) {
     if (t >= limits.vocab_size)
       throw invalid_field("stop", "stop token id " + std::to_string(t) + " is out of range for vocabulary size " + std::to_string(limits.vocab_size));
   try {
-    r.params.validate(limits.vocab_size);
+    r.params.validate(limits.vocab_size, limits.max_top_k);
   } catch (const Error& e) {
     throw ApiError(400, "invalid_request_error", e.what(), {}, "invalid_value");
   }

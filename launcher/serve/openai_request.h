@@ -18,6 +18,7 @@ struct ModelLimits {
   int64_t vocab_size = 0;
   int64_t max_positions = 0;
   int64_t kv_tokens = 0;  // tokens the whole KV cache holds
+  int32_t max_top_k = 0;  // > 0: the largest top_k short of the vocabulary (the engine samples on a GPU)
 };
 
 struct ApiRequest {

@@ -30,6 +30,8 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --max-body-kb N         request body limit (default 4096; larger bodies get 413)
   --max-wait-ms N         dynamic batching window from an idle engine (default 2)
   --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N  --pp-layers L
+  --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
+                          half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
 
@@ -63,7 +65,8 @@ std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, 
   if (info->name.empty()) info->name = std::filesystem::path(engine_flags.model_dir).parent_path().filename().string();
   const LmShape shape = engine.model->lm_shape();
   info->limits = {shape.vocab_size, shape.max_positions,
-                  static_cast<int64_t>(engine.cache->num_blocks()) * engine.cache->shape().block_size};
+                  static_cast<int64_t>(engine.cache->num_blocks()) * engine.cache->shape().block_size,
+                  engine.max_top_k()};
   if (std::filesystem::exists(std::filesystem::path(engine_flags.model_dir) / "tokenizer.json")) {
     info->tokenizer = Tokenizer::from_dir(engine_flags.model_dir);
     info->chat_template = serve::ChatTemplate::from_dir(engine_flags.model_dir);
@@ -74,7 +77,7 @@ std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, 
 }  // namespace
 
 int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"help"});
+  const CliArgs args(argv, {"help", "dummy-weights"});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -89,9 +92,9 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
   const auto max_wait = std::chrono::milliseconds(args.get_int("max-wait-ms", 2));
   SchedulerOptions options;
-  options.max_tokens_per_step = args.get_int("max-tokens-per-step", options.max_tokens_per_step);
-  options.max_seqs = args.get_int("max-seqs", options.max_seqs);
   const EngineOptions engine_flags = engine_options(args);
+  options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
+  options.max_seqs = engine_flags.limits.max_seqs;
   args.reject_unknown();
   LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
@@ -140,6 +143,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     return 0;
   }
   options.eos_token_ids = engine.model->config().eos_token_ids;
+  options.max_top_k = engine.max_top_k();
   std::unique_ptr<serve::ModelInfo> info = model_info(engine_flags, engine, served_name);
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
   context.set_model(std::move(info));

@@ -29,14 +29,14 @@ struct Seq {
 // A batch of sequences over one randomly filled cache, blocks handed out in shuffled order.
 template <typename T>
 struct Batch {
-  cpu::PagedLayout layout;
+  kernels::PagedLayout layout;
   std::vector<Seq> seqs;
   int64_t max_blocks = 0, tokens = 0;
   std::vector<float> q, k_cache, v_cache;
   std::vector<int32_t> block_tables;  // [seqs, max_blocks]
   std::vector<int32_t> q_begins, q_lens, context_lens;
 
-  Batch(const cpu::PagedLayout& l, std::vector<Seq> s, std::mt19937& rng) : layout(l), seqs(std::move(s)) {
+  Batch(const kernels::PagedLayout& l, std::vector<Seq> s, std::mt19937& rng) : layout(l), seqs(std::move(s)) {
     int64_t total_blocks = 0;
     for (const auto& seq : seqs) {
       const int64_t blocks = (seq.context_len + layout.block_size - 1) / layout.block_size;
@@ -64,20 +64,16 @@ struct Batch {
   }
 
   std::vector<float> reference(float scale) const {
-    std::vector<cpu::AttentionSeq> cpu_seqs;
-    for (size_t s = 0; s < seqs.size(); ++s)
-      cpu_seqs.push_back({q_begins[s], seqs[s].q_len, seqs[s].context_len, block_tables.data() + s * max_blocks});
     std::vector<float> out(q.size());
-    cpu::paged_attention_f32(q.data(), k_cache.data(), v_cache.data(), cpu_seqs.data(),
-                             static_cast<int64_t>(cpu_seqs.size()), out.data(), layout, scale);
+    cpu::paged_attention_f32(q.data(), k_cache.data(), v_cache.data(), block_tables.data(), max_blocks,
+                             q_begins.data(), q_lens.data(), context_lens.data(), static_cast<int64_t>(seqs.size()),
+                             out.data(), layout, scale);
     return out;
   }
 };
 
-gpu::PagedLayout to_gpu(const cpu::PagedLayout& l) { return {l.heads, l.kv_heads, l.head_dim, l.block_size}; }
-
 template <typename T>
-void check_decode(const cpu::PagedLayout& layout, const std::vector<int64_t>& context_lens) {
+void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>& context_lens) {
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
                                     << "/" << layout.kv_heads << ", head_dim " << layout.head_dim);
@@ -96,10 +92,10 @@ void check_decode(const cpu::PagedLayout& layout, const std::vector<int64_t>& co
   DeviceBuffer<T> d_out(batch.q.size());
   const int64_t num_seqs = static_cast<int64_t>(seqs.size());
   const int64_t max_len = *std::max_element(context_lens.begin(), context_lens.end());
-  const size_t workspace_bytes = gpu::paged_attention_decode_workspace_bytes(num_seqs, to_gpu(layout), max_len);
+  const size_t workspace_bytes = gpu::paged_attention_decode_workspace_bytes(num_seqs, layout, max_len);
   DeviceBuffer<float> workspace(workspace_bytes / sizeof(float));
   gpu::paged_attention_decode(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_lens.get(),
-                              num_seqs, max_len, d_out.get(), to_gpu(layout), scale, workspace.get(),
+                              num_seqs, max_len, d_out.get(), layout, scale, workspace.get(),
                               workspace_bytes, nullptr);
   const auto got = d_out.download();
   EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), Tolerance<T>::rtol,
@@ -126,7 +122,7 @@ TEST(CudaPagedAttentionDecode, F16HeadDim256) {
 }
 
 template <typename T>
-void check_prefill(const cpu::PagedLayout& layout, const std::vector<Seq>& seqs) {
+void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& seqs) {
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
                                     << "/" << layout.kv_heads << ", head_dim " << layout.head_dim);
@@ -147,7 +143,7 @@ void check_prefill(const cpu::PagedLayout& layout, const std::vector<Seq>& seqs)
   for (const auto& s : seqs) max_q_len = std::max(max_q_len, s.q_len);
   gpu::paged_attention_prefill(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_begins.get(),
                                d_q_lens.get(), d_lens.get(), static_cast<int64_t>(seqs.size()), max_q_len,
-                               d_out.get(), to_gpu(layout), scale, nullptr);
+                               d_out.get(), layout, scale, nullptr);
   const auto got = d_out.download();
   EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), Tolerance<T>::rtol,
                         Tolerance<T>::atol));

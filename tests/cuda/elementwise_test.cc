@@ -100,7 +100,7 @@ void check_silu_mul(int64_t rows, int64_t inter, bool fused_layout) {
   const auto gate = round_to<T>(random_values(static_cast<size_t>(rows * inter), rng, 3.0f));
   const auto up = round_to<T>(random_values(gate.size(), rng));
   std::vector<float> want(gate.size());
-  cpu::silu_mul_f32(gate.data(), up.data(), want.data(), static_cast<int64_t>(gate.size()));
+  cpu::silu_mul_f32(gate.data(), up.data(), want.data(), rows, inter, inter);
 
   DeviceBuffer<T> d_out(gate.size());
   if (fused_layout) {

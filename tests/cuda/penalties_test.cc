@@ -1,10 +1,10 @@
-// Sampling penalties and raw-logit log-probabilities on the GPU against a host copy of the rules in
-// engine/sampler/sampler.cc (repetition over the whole context, then presence/frequency over generated tokens).
+// Sampling penalties and raw-logit log-probabilities on the GPU against the reference rules of
+// kernels/cpu/penalties.h (repetition over the whole context, then presence/frequency over generated tokens).
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <map>
 
+#include "kernels/cpu/penalties.h"
 #include "kernels/cuda/penalties.cuh"
 #include "tests/cuda/cuda_test_utils.h"
 
@@ -13,20 +13,12 @@ namespace {
 
 namespace gpu = kernels::cuda;
 
-// engine/sampler/sampler.cc's penalty step for one row.
-std::vector<float> penalised(std::vector<float> x, const std::vector<int32_t>& context, size_t prompt_len,
-                             float repetition, float presence, float frequency) {
-  if (repetition != 1.0f) {
-    std::vector<bool> seen(x.size(), false);
-    for (int32_t t : context) seen[t] = true;
-    for (size_t i = 0; i < x.size(); ++i)
-      if (seen[i]) x[i] = x[i] > 0 ? x[i] / repetition : x[i] * repetition;
-  }
-  if (presence != 0.0f || frequency != 0.0f) {
-    std::map<int32_t, int> counts;
-    for (size_t i = prompt_len; i < context.size(); ++i) ++counts[context[i]];
-    for (const auto& [token, n] : counts) x[token] -= presence + frequency * static_cast<float>(n);
-  }
+// The reference rules (kernels/cpu/penalties.h, what the engine's CPU sampler runs) for one row.
+std::vector<float> penalised(std::vector<float> x, const std::vector<int32_t>& context, int32_t prompt_len,
+                             const gpu::PenaltyRow& p) {
+  kernels::cpu::apply_penalties_f32(x.data(), static_cast<int64_t>(x.size()), context.data(),
+                                    static_cast<int64_t>(context.size()), prompt_len, p.repetition, p.presence,
+                                    p.frequency);
   return x;
 }
 
@@ -52,8 +44,7 @@ void check_penalties(int64_t vocab) {
                       static_cast<int32_t>(context.size()), prompt_len});
     tokens.insert(tokens.end(), context.begin(), context.end());
     const std::vector<float> row(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
-    const auto adjusted = penalised(row, context, static_cast<size_t>(prompt_len), settings[r][0], settings[r][1],
-                                    settings[r][2]);
+    const auto adjusted = penalised(row, context, prompt_len, params.back());
     want.insert(want.end(), adjusted.begin(), adjusted.end());
   }
 
@@ -67,8 +58,8 @@ void check_penalties(int64_t vocab) {
   gpu::apply_penalties(d_logits.get(), d_out.get(), rows, vocab, d_params.get(), d_tokens.get(), workspace.get(),
                        workspace_bytes, nullptr);
   const auto got = d_out.download();
-  // The same f32 operations in the same order on both sides (the GPU avoids FMA contraction): 1 ulp at most.
-  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), 1e-6, 1e-6));
+  // The same correctly rounded f32 operations on both sides, neither contracting to FMA: the same bits.
+  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), 0.0, 0.0));
   EXPECT_TRUE(all_close(d_logits.download().data(), logits.data(), static_cast<int64_t>(logits.size()), 0.0, 0.0))
       << "the raw logits must stay untouched";
 }

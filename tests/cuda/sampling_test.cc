@@ -1,6 +1,7 @@
 // Sampling on the GPU against f64 host references: greedy (the argmax, lowest index among ties, NaNs never
-// chosen) and seeded top-k / top-p / min-p / temperature draws replayed on the host from the same uniform; both with
-// the chosen token's log-softmax log-probability.
+// chosen) and seeded top-k / top-p / min-p / temperature draws against the reference rules of
+// kernels/cpu/sampling.h (what the engine's CPU sampler runs) with the same uniform; both with the chosen
+// token's log-softmax log-probability.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,8 +10,10 @@
 #include <numeric>
 #include <utility>
 
+#include "kernels/cpu/sampling.h"
 #include "kernels/cuda/sample_top_k.cuh"
 #include "kernels/cuda/sampling.cuh"
+#include "kernels/sampling_rng.h"
 #include "tests/cuda/cuda_test_utils.h"
 
 namespace lattice::testing::cuda {
@@ -73,37 +76,14 @@ TEST(CudaGreedySample, TokensOnly) {
   EXPECT_EQ(d_tokens.download_raw<int32_t>(), (std::vector<int32_t>{1, 0}));
 }
 
-// The host replay of one top-k / top-p / temperature draw: candidates by (value desc, index asc), weights
-// exp((x - top) / T), the smallest prefix reaching top_p, then the prefix within min_p of the top, and the pick
-// by the shared uniform.
-int32_t replay_top_k(const float* row, int64_t vocab, const gpu::SamplingRow& p) {
-  std::vector<int32_t> order;
-  for (int64_t i = 0; i < vocab; ++i)
-    if (!std::isnan(row[i])) order.push_back(static_cast<int32_t>(i));
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
-  order.resize(std::min<size_t>(order.size(), static_cast<size_t>(p.top_k)));
-  std::vector<double> w;
-  for (int32_t i : order) w.push_back(std::exp((static_cast<double>(row[i]) - row[order[0]]) / p.temperature));
-  const double total = std::accumulate(w.begin(), w.end(), 0.0);
-  size_t keep = 0;
-  double kept = 0;
-  while (keep < w.size()) {
-    kept += w[keep++];
-    if (kept >= p.top_p * total) break;
-  }
-  if (p.min_p > 0.0f) {
-    size_t n = 1;
-    while (n < keep && w[n] >= p.min_p * w[0]) ++n;
-    keep = n;
-    kept = std::accumulate(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
-  }
-  const double target = gpu::sampling_uniform(p.seed, p.offset) * kept;
-  double running = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    running += w[i];
-    if (target < running) return order[i];
-  }
-  return order[keep - 1];
+// The reference draw (kernels/cpu/sampling.h, f64) for one row with the shared uniform; NaN logits, which the
+// kernel never draws, enter as -inf (weight 0).
+int32_t reference_draw(const float* row, int64_t vocab, const gpu::SamplingRow& p) {
+  std::vector<float> x(row, row + vocab);
+  for (float& v : x)
+    if (std::isnan(v)) v = -INFINITY;
+  return kernels::cpu::sample_token(x.data(), vocab, {p.temperature, p.top_k, p.top_p, p.min_p},
+                                    kernels::sampling_uniform(p.seed, p.offset));
 }
 
 double log_softmax(const float* row, int64_t vocab, int32_t token) {
@@ -152,8 +132,9 @@ void check_top_k(int64_t rows, int64_t vocab) {
     const float* row = logits.data() + r * vocab;
     // f32 weights on the GPU against f64 here: a draw within ~1e-6 of a bucket edge could differ; with 53-bit
     // uniforms that happens with probability ~1e-6 per row.
-    EXPECT_EQ(tokens[r], replay_top_k(row, vocab, params[r])) << "row " << r << " (k " << params[r].top_k << ", p "
-                                                               << params[r].top_p << ", T " << params[r].temperature << ")";
+    EXPECT_EQ(tokens[r], reference_draw(row, vocab, params[r]))
+        << "row " << r << " (k " << params[r].top_k << ", p " << params[r].top_p << ", T " << params[r].temperature
+        << ")";
     if (tokens[r] >= 0 && tokens[r] < vocab) {
       EXPECT_NEAR(logprobs[r], log_softmax(row, vocab, tokens[r]), 1e-5 + 1e-5 * std::fabs(logprobs[r])) << "row " << r;
     }
@@ -182,8 +163,8 @@ TEST(CudaSampleTopK, DrawDependsOnSeedAndOffsetOnly) {
   gpu::sample_top_k(d_logits.get(), 4, vocab, d_params.get(), d_tokens.get(), nullptr, nullptr);
   const auto tokens = d_tokens.download_raw<int32_t>();
   EXPECT_EQ(tokens[0], tokens[2]);
-  EXPECT_EQ(tokens[0], replay_top_k(row.data(), vocab, params[0]));
-  EXPECT_EQ(tokens[1], replay_top_k(row.data(), vocab, params[1]));
+  EXPECT_EQ(tokens[0], reference_draw(row.data(), vocab, params[0]));
+  EXPECT_EQ(tokens[1], reference_draw(row.data(), vocab, params[1]));
   EXPECT_EQ(tokens[3], -1);
 }
 
@@ -272,46 +253,9 @@ TEST(CudaTopLogprobs, F32) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<flo
 TEST(CudaTopLogprobs, Bf16LargeVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<__nv_bfloat16>(2, 128257, 5); }
 TEST(CudaTopLogprobs, PadsShortRows) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_logprobs<__half>(2, 40, 64); }
 
-// The host replay of a whole-vocabulary draw (top_k = 0): weights exp((x - top) / T) in f32 as the kernel
-// computes them, the top-p floor (the weight of the last token the sorted walk needs, ties kept), raised to
-// min_p, then the kept tokens walked in index order with the shared uniform.
-int32_t replay_full_vocab(const float* row, int64_t vocab, const gpu::SamplingRow& p) {
-  float top = -INFINITY;
-  for (int64_t i = 0; i < vocab; ++i)
-    if (!std::isnan(row[i])) top = std::max(top, row[i]);
-  std::vector<double> w(static_cast<size_t>(vocab), 0.0);
-  for (int64_t i = 0; i < vocab; ++i)
-    if (!std::isnan(row[i])) w[i] = std::exp((row[i] - top) / p.temperature);
-  double floor = 0;
-  if (p.top_p < 1.0f) {
-    std::vector<double> sorted = w;
-    std::sort(sorted.begin(), sorted.end(), std::greater<>());
-    const double target = p.top_p * std::accumulate(w.begin(), w.end(), 0.0);
-    double mass = 0;
-    for (double x : sorted) {
-      mass += x;
-      floor = x;
-      if (mass >= target) break;
-    }
-  }
-  floor = std::max(floor, static_cast<double>(p.min_p));
-  double kept = 0;
-  for (double x : w)
-    if (x > 0 && x >= floor) kept += x;
-  const double target = gpu::sampling_uniform(p.seed, p.offset) * kept;
-  double running = 0;
-  int32_t last = -1;
-  for (int64_t i = 0; i < vocab; ++i) {
-    if (!(w[i] > 0 && w[i] >= floor)) continue;
-    running += w[i];
-    last = static_cast<int32_t>(i);
-    if (target < running) return last;
-  }
-  return last;
-}
-
-// top_k = 0: plain temperature, top-p, min-p and both, replayed on the host. A draw within ~1e-6 of a bucket
-// edge, or a weight within 1e-7 of the top-p floor, could differ (f32 sums on the GPU): rare at these sizes.
+// top_k = 0: plain temperature, top-p, min-p and both, against the reference. A draw within ~1e-6 of a bucket
+// edge, or a weight within 1e-7 of the top-p floor (which the kernel bisects for), could differ (f32 on the GPU):
+// rare at these sizes.
 TEST(CudaSampleTopK, WholeVocabulary) {
   LATTICE_SKIP_WITHOUT_CUDA();
   const uint32_t seed = fresh_seed();
@@ -327,7 +271,7 @@ TEST(CudaSampleTopK, WholeVocabulary) {
   const auto [tokens, logprobs] = sample_on_gpu(logits, vocab, params);
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = logits.data() + r * vocab;
-    EXPECT_EQ(tokens[r], replay_full_vocab(row, vocab, params[r])) << "row " << r;
+    EXPECT_EQ(tokens[r], reference_draw(row, vocab, params[r])) << "row " << r;
     if (tokens[r] >= 0 && tokens[r] < vocab) {
       EXPECT_NEAR(logprobs[r], log_softmax(row, vocab, tokens[r]), 1e-5 + 1e-5 * std::fabs(logprobs[r])) << "row " << r;
     }

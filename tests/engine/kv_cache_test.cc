@@ -56,5 +56,26 @@ TEST(KvCache, SizedFromBytes) {
   EXPECT_EQ(cache.k(3).shape(), (std::vector<int64_t>{3, 16, 2, 8}));
 }
 
+// A GPU of 80 GiB with 20 GiB in use (weights, workspaces) and 1 GiB of step buffers still to come: at 0.9
+// utilisation the cache gets 72 - 21 = 51 GiB; Llama-3-8B's bf16 block (32 layers x 16 tokens x 8 KV heads x 128
+// x 2 (K, V) x 2 bytes = 2 MiB) then fits 26112 times.
+TEST(KvCache, GpuBudgetIsUtilisationLessWhatIsUsedAndReserved) {
+  constexpr size_t GiB = size_t{1} << 30;
+  const KvCacheShape llama3{32, 8, 128, 16};
+  const int64_t block = llama3.bytes_per_block(DType::bf16);
+  EXPECT_EQ(block, 2 << 20);
+  const size_t budget = gpu_kv_budget(80 * GiB, 60 * GiB, 0.9, GiB, block);
+  EXPECT_EQ(budget, 51 * GiB);
+  EXPECT_EQ(llama3.blocks_in(budget, DType::bf16), 51 * 512);
+  // Weights that already take more than the utilisation allows: an error naming the numbers.
+  try {
+    gpu_kv_budget(80 * GiB, 5 * GiB, 0.9, 0, block);
+    ADD_FAILURE() << "no error when the weights fill the device";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--gpu-memory-utilization 0.9 of 80 GiB"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(gpu_kv_budget(GiB, 2 * GiB, 0.9, 0, block), Error);  // free > total: a broken query
+}
+
 }  // namespace
 }  // namespace lattice

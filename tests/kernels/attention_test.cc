@@ -1,5 +1,6 @@
-// Paged attention against a float64 dense causal attention with GQA, over mixed prefill chunks and
-// decode tokens, block sizes that do and do not divide the context, and scrambled block tables.
+// Paged attention against a float64 dense causal attention with GQA, over mixed prefill chunks and decode
+// tokens, block sizes that do and do not divide the context, scrambled block tables, and padded bounds
+// (block tables wider and max_context_len / max_q_len larger than the step needs, as a CUDA graph fixes them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -40,8 +41,47 @@ std::vector<double> reference(const std::vector<float>& q, const std::vector<flo
   return out;
 }
 
+// The metadata of a step as host tensors, with `extra_blocks` unused columns in each block table row and
+// bounds raised by `extra_context` / `extra_q`.
+struct Step {
+  ops::AttentionInputs in;
+  std::vector<std::vector<int32_t>> tables;  // each sequence's blocks
+};
+
+Step make_step(const std::vector<SeqSpec>& specs, int64_t block_size, std::vector<int32_t>& pool, int64_t extra_blocks,
+               int64_t extra_context, int64_t extra_q) {
+  Step step;
+  std::vector<int32_t> q_begins, q_lens, context_lens;
+  int64_t max_blocks = 0, row = 0, max_q = 0, max_context = 0;
+  size_t next_block = 0;
+  for (const SeqSpec& s : specs) {
+    const int64_t ctx = s.past + s.new_tokens;
+    std::vector<int32_t> table;
+    for (int64_t b = 0; b < (ctx + block_size - 1) / block_size; ++b) table.push_back(pool[next_block++]);
+    max_blocks = std::max<int64_t>(max_blocks, static_cast<int64_t>(table.size()));
+    step.tables.push_back(std::move(table));
+    q_begins.push_back(static_cast<int32_t>(row));
+    q_lens.push_back(static_cast<int32_t>(s.new_tokens));
+    context_lens.push_back(static_cast<int32_t>(ctx));
+    row += s.new_tokens;
+    max_q = std::max(max_q, s.new_tokens);
+    max_context = std::max(max_context, ctx);
+  }
+  max_blocks += extra_blocks;
+  std::vector<int32_t> padded(specs.size() * max_blocks, 0);
+  for (size_t s = 0; s < specs.size(); ++s) std::copy(step.tables[s].begin(), step.tables[s].end(), &padded[s * max_blocks]);
+  const int64_t seqs = static_cast<int64_t>(specs.size());
+  step.in.block_tables = Tensor::from_vector(padded, {seqs, max_blocks});
+  step.in.q_begins = Tensor::from_vector(q_begins, {seqs});
+  step.in.q_lens = Tensor::from_vector(q_lens, {seqs});
+  step.in.context_lens = Tensor::from_vector(context_lens, {seqs});
+  step.in.max_q_len = max_q + extra_q;
+  step.in.max_context_len = std::min(max_context + extra_context, max_blocks * block_size);
+  return step;
+}
+
 void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads, int64_t hd, int64_t block_size,
-              uint32_t seed) {
+              uint32_t seed, int64_t extra_blocks = 0, int64_t extra_context = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist;
   const int64_t num_blocks = 64;
@@ -51,53 +91,40 @@ void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads
   std::vector<int32_t> pool(num_blocks);
   std::iota(pool.begin(), pool.end(), 0);
   std::shuffle(pool.begin(), pool.end(), rng);
-  size_t next_block = 0;
+  const Step step = make_step(specs, block_size, pool, extra_blocks, extra_context, /*extra_q=*/extra_blocks);
 
-  // History K/V per sequence (float64 reference sees the same values the cache holds).
+  // The whole K/V history of each sequence, this step's tokens included, sits in the cache (rope_write_kv
+  // wrote the new tokens before attention runs); the float64 reference sees the same values.
+  const int64_t row = kv_heads * hd;
   std::vector<std::vector<float>> hist_k(specs.size()), hist_v(specs.size());
-  StepBatch batch;
   for (size_t s = 0; s < specs.size(); ++s) {
     const int64_t ctx = specs[s].past + specs[s].new_tokens;
-    SequenceStep step;
-    step.seq_id = static_cast<int64_t>(s);
-    step.start_pos = specs[s].past;
-    step.tokens.assign(specs[s].new_tokens, 0);
-    for (int64_t b = 0; b < (ctx + block_size - 1) / block_size; ++b) step.block_table.push_back(pool[next_block++]);
-    hist_k[s].resize(ctx * kv_heads * hd);
-    hist_v[s].resize(ctx * kv_heads * hd);
+    hist_k[s].resize(ctx * row);
+    hist_v[s].resize(ctx * row);
     for (float& x : hist_k[s]) x = dist(rng);
     for (float& x : hist_v[s]) x = dist(rng);
-    // Pre-fill the cache with the past tokens, as earlier steps would have.
-    const int64_t row = kv_heads * hd;
-    for (int64_t p = 0; p < specs[s].past; ++p) {
-      const int64_t slot = static_cast<int64_t>(step.block_table[p / block_size]) * block_size + p % block_size;
+    for (int64_t p = 0; p < ctx; ++p) {
+      const int64_t slot = static_cast<int64_t>(step.tables[s][p / block_size]) * block_size + p % block_size;
       std::copy_n(&hist_k[s][p * row], row, k_cache.data<float>() + slot * row);
       std::copy_n(&hist_v[s][p * row], row, v_cache.data<float>() + slot * row);
     }
-    batch.seqs.push_back(std::move(step));
   }
-  const int64_t tokens = batch.num_tokens();
+  int64_t tokens = 0;
+  for (const SeqSpec& s : specs) tokens += s.new_tokens;
   Tensor q = testing::random_tensor({tokens, heads, hd}, rng);
-  Tensor k = Tensor::empty({tokens, kv_heads, hd}, DType::f32), v = Tensor::empty({tokens, kv_heads, hd}, DType::f32);
-  int64_t row = 0;
-  for (size_t s = 0; s < specs.size(); ++s)
-    for (int64_t j = 0; j < specs[s].new_tokens; ++j, ++row) {
-      std::copy_n(&hist_k[s][(specs[s].past + j) * kv_heads * hd], kv_heads * hd, k.data<float>() + row * kv_heads * hd);
-      std::copy_n(&hist_v[s][(specs[s].past + j) * kv_heads * hd], kv_heads * hd, v.data<float>() + row * kv_heads * hd);
-    }
   Tensor out = testing::poisoned_tensor({tokens, heads, hd});
-  const ops::AttentionMetadata meta(batch, block_size, num_blocks);
-  ops::paged_attention(q, k, v, meta, k_cache, v_cache, static_cast<float>(1.0 / std::sqrt(hd)), out);
+  ops::paged_attention(ops::ExecContext::cpu(), q, k_cache, v_cache, step.in, static_cast<float>(1.0 / std::sqrt(hd)),
+                       out);
 
-  row = 0;
+  int64_t begin = 0;
   for (size_t s = 0; s < specs.size(); ++s) {
     const int64_t n = specs[s].new_tokens;
-    std::vector<float> qs(q.data<float>() + row * heads * hd, q.data<float>() + (row + n) * heads * hd);
+    std::vector<float> qs(q.data<float>() + begin * heads * hd, q.data<float>() + (begin + n) * heads * hd);
     const std::vector<double> want = reference(qs, hist_k[s], hist_v[s], specs[s].past, n, heads, kv_heads, hd);
     // Softmax-weighted sums of unit-normal values over <= 200 positions: f32 error ~1e-6.
-    EXPECT_TRUE(testing::all_close(out.data<float>() + row * heads * hd, want.data(), n * heads * hd, 1e-4, 2e-5))
+    EXPECT_TRUE(testing::all_close(out.data<float>() + begin * heads * hd, want.data(), n * heads * hd, 1e-4, 2e-5))
         << "sequence " << s << " (past " << specs[s].past << ", new " << n << ")";
-    row += n;
+    begin += n;
   }
 }
 
@@ -115,12 +142,40 @@ TEST(PagedAttention, GroupOfEightQueryHeadsShareOneKvHead) {
   run_case({{10, 4}, {0, 9}}, 8, 1, 32, 8, 5);
 }
 
-TEST(PagedAttention, RejectsBlockTablesThatDoNotCoverTheContext) {
-  StepBatch batch;
-  batch.seqs.push_back({0, {1, 2, 3}, 15, {0}, false});  // 18 tokens need 2 blocks of 16
-  EXPECT_THROW(ops::AttentionMetadata(batch, 16, 4), Error);
-  batch.seqs[0].block_table = {0, 9};  // block 9 does not exist
-  EXPECT_THROW(ops::AttentionMetadata(batch, 16, 4), Error);
+// Bounds fixed ahead of the step: three spare block-table columns (zeros), max_context_len and max_q_len above
+// every sequence's. The padding must not change what any sequence sees.
+TEST(PagedAttention, PaddedBoundsGiveTheSameResult) {
+  run_case({{0, 5}, {40, 1}, {7, 3}}, 4, 2, 16, 8, 6, /*extra_blocks=*/3, /*extra_context=*/20);
+  run_case({{63, 1}, {2, 1}}, 2, 1, 8, 4, 7, /*extra_blocks=*/5, /*extra_context=*/17);
+}
+
+TEST(PagedAttention, RejectsMetadataOutsideTheCacheOrTheBounds) {
+  std::vector<int32_t> pool = {0, 1, 2, 3};
+  const Tensor cache = Tensor::zeros({4, 16, 1, 8}, DType::f32);
+  const Tensor q = Tensor::zeros({3, 1, 8}, DType::f32);
+  Tensor out = Tensor::zeros({3, 1, 8}, DType::f32);
+  const auto message = [&](const Step& step) -> std::string {
+    try {
+      ops::paged_attention(ops::ExecContext::cpu(), q, cache, cache, step.in, 1.0f, out);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  Step step = make_step({{15, 3}}, 16, pool, 0, 0, 0);  // 18 tokens in 2 blocks
+  step.in.block_tables.data<int32_t>()[1] = 9;          // block 9 does not exist
+  EXPECT_NE(message(step).find("block 9 is outside the cache's 4 blocks"), std::string::npos) << message(step);
+  step = make_step({{15, 3}}, 16, pool, 0, 0, 0);
+  step.in.max_context_len = 17;  // below the sequence's 18 positions
+  EXPECT_NE(message(step).find("context of 18 (bounds 3 and 17)"), std::string::npos) << message(step);
+  step = make_step({{15, 3}}, 16, pool, 0, 0, 0);
+  step.in.max_context_len = 33;  // more than 2 blocks of 16 hold
+  EXPECT_NE(message(step).find("block tables of 2 blocks of 16 positions cannot hold max_context_len 33"),
+            std::string::npos)
+      << message(step);
+  step = make_step({{15, 3}}, 16, pool, 0, 0, 0);
+  step.in.q_begins.data<int32_t>()[0] = 1;  // rows [1, 4) of a 3-row q
+  EXPECT_NE(message(step).find("owns q rows [1, 4), q has 3"), std::string::npos) << message(step);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Each op against a naive float64 reference on random inputs, over several shapes including odd sizes.
+// Each CPU op against a naive float64 reference on random inputs, over several shapes including odd sizes.
 // Tolerances: f32 ops whose reductions run over <= 4k elements stay within ~1e-6 relative of float64;
 // 1e-5 relative (+ a small absolute floor for values near zero) leaves margin for BLAS blocking orders.
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <complex>
 
 #include "engine/ops/ops.h"
-#include "models/model_config.h"
+#include "kernels/cpu/convert.h"
 #include "tests/test_utils.h"
 
 namespace lattice {
@@ -19,27 +19,67 @@ using testing::random_tensor;
 
 constexpr double kRtol = 1e-5;
 constexpr double kAtol = 1e-6;
+const ops::ExecContext kCpu = ops::ExecContext::cpu();
 
 struct Shape2 {
   int64_t rows, cols;
 };
 const Shape2 kShapes[] = {{1, 1}, {1, 64}, {3, 17}, {7, 128}, {33, 257}, {5, 4096}};
 
+// float64 rms_norm(x) * w of one row.
+std::vector<double> rms_norm_reference(const std::vector<double>& x, const float* w) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + 1e-5);
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] * inv * w[i];
+  return out;
+}
+
+// The error message of `f`, which must throw a lattice::Error.
+template <typename F> std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return "";
+}
+
 TEST(Ops, RmsNormMatchesFloat64) {
   std::mt19937 rng(1);
   for (const Shape2 s : kShapes) {
     Tensor x = random_tensor({s.rows, s.cols}, rng, 3.0f), w = random_tensor({s.cols}, rng);
     Tensor out = poisoned_tensor({s.rows, s.cols});
-    ops::rms_norm(x, w, 1e-5f, out);
-    std::vector<double> want(s.rows * s.cols);
+    ops::rms_norm(kCpu, x, w, 1e-5f, out);
     for (int64_t r = 0; r < s.rows; ++r) {
-      double ss = 0;
-      for (int64_t i = 0; i < s.cols; ++i) ss += std::pow(static_cast<double>(x.data<float>()[r * s.cols + i]), 2);
-      const double inv = 1.0 / std::sqrt(ss / s.cols + 1e-5);
-      for (int64_t i = 0; i < s.cols; ++i)
-        want[r * s.cols + i] = x.data<float>()[r * s.cols + i] * inv * w.data<float>()[i];
+      const float* xr = x.data<float>() + r * s.cols;
+      const auto want = rms_norm_reference(std::vector<double>(xr, xr + s.cols), w.data<float>());
+      EXPECT_TRUE(all_close(out.data<float>() + r * s.cols, want.data(), s.cols, kRtol, kAtol))
+          << s.rows << "x" << s.cols << " row " << r;
     }
-    EXPECT_TRUE(all_close(out.data<float>(), want.data(), out.numel(), kRtol, kAtol)) << s.rows << "x" << s.cols;
+  }
+}
+
+// residual += x, then out = rms_norm(residual) * w, with out in x's buffer as the layer loop uses it.
+TEST(Ops, AddRmsNormUpdatesTheResidualAndNormalisesIt) {
+  std::mt19937 rng(6);
+  for (const Shape2 s : kShapes) {
+    Tensor x = random_tensor({s.rows, s.cols}, rng, 2.0f), residual = random_tensor({s.rows, s.cols}, rng);
+    Tensor w = random_tensor({s.cols}, rng);
+    std::vector<double> sum(x.numel());
+    for (int64_t i = 0; i < x.numel(); ++i)
+      sum[i] = static_cast<double>(x.data<float>()[i]) + residual.data<float>()[i];
+    ops::add_rms_norm(kCpu, x, residual, w, 1e-5f, x);
+    // The residual is one f32 addition of each pair: within half an ulp of the float64 sum.
+    EXPECT_TRUE(all_close(residual.data<float>(), sum.data(), x.numel(), 1e-7, 0)) << s.rows << "x" << s.cols;
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const auto want = rms_norm_reference(std::vector<double>(sum.begin() + r * s.cols, sum.begin() + (r + 1) * s.cols),
+                                           w.data<float>());
+      EXPECT_TRUE(all_close(x.data<float>() + r * s.cols, want.data(), s.cols, kRtol, kAtol))
+          << s.rows << "x" << s.cols << " row " << r;
+    }
   }
 }
 
@@ -51,7 +91,7 @@ TEST(Ops, LinearWithAndWithoutBiasMatchesFloat64) {
     Tensor x = random_tensor({m, k}, rng), w = random_tensor({n, k}, rng), b = random_tensor({n}, rng);
     for (const bool with_bias : {false, true}) {
       Tensor out = poisoned_tensor({m, n});
-      ops::linear(x, w, with_bias ? &b : nullptr, out);
+      ops::linear(kCpu, x, w, with_bias ? &b : nullptr, out);
       std::vector<double> want(m * n);
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) {
@@ -67,77 +107,90 @@ TEST(Ops, LinearWithAndWithoutBiasMatchesFloat64) {
   }
 }
 
-// Independent RoPE reference: complex rotation of (x[i], x[i + d/2]) by position * theta^(-2i/d).
-std::vector<double> rope_reference(const Tensor& x, const std::vector<int32_t>& pos, const std::vector<float>& inv) {
-  const int64_t t = x.dim(0), h = x.dim(1), d = x.dim(2), half = d / 2;
-  std::vector<double> out(x.numel());
-  for (int64_t a = 0; a < t; ++a)
-    for (int64_t b = 0; b < h; ++b)
-      for (int64_t i = 0; i < half; ++i) {
-        const float* v = x.data<float>() + (a * h + b) * d;
-        const double angle = pos[a] * static_cast<double>(inv[i]);
-        const std::complex<double> z(v[i], v[i + half]);
-        const std::complex<double> r = z * std::polar(1.0, angle);
-        out[(a * h + b) * d + i] = r.real();
-        out[(a * h + b) * d + i + half] = r.imag();
-      }
+// Independent RoPE reference: complex rotation of (v[i], v[i + d/2]) by position * inv_freq[i] (the op's f32
+// frequencies, theta^(-2i/d) rounded, taken exactly).
+std::vector<double> rotated(const float* v, int64_t d, int32_t position, const std::vector<float>& inv_freq) {
+  const int64_t half = d / 2;
+  std::vector<double> out(d);
+  for (int64_t i = 0; i < half; ++i) {
+    const double angle = position * static_cast<double>(inv_freq[i]);
+    const std::complex<double> r = std::complex<double>(v[i], v[i + half]) * std::polar(1.0, angle);
+    out[i] = r.real();
+    out[i + half] = r.imag();
+  }
   return out;
 }
 
-TEST(Ops, RopeMatchesComplexRotation) {
+// q rotated into q_out; k rotated and v copied into the cache at each token's slot; a padding token (slot -1)
+// writes nothing to the cache; qkv is left as it was.
+TEST(Ops, RopeWriteKvMatchesComplexRotationAndFillsTheCacheSlots) {
   std::mt19937 rng(3);
+  const double theta = 10000.0;
+  const int64_t tokens = 5, heads = 6, kv_heads = 2, block_size = 3, num_blocks = 4;
   for (const int64_t d : {2, 16, 64, 128}) {
-    ModelConfig c;
-    c.head_dim = d;
-    c.rope_theta = 10000.0;
-    const std::vector<float> inv = c.rope_inv_freq();
-    Tensor x = random_tensor({5, 3, d}, rng);
-    std::vector<int32_t> pos = {0, 1, 7, 511, 4095};
-    const std::vector<double> want = rope_reference(x, pos, inv);
-    Tensor inv_t = Tensor::from_vector(inv, {d / 2}), pos_t = Tensor::from_vector(pos, {5});
-    ops::rope_(x, pos_t, inv_t);
-    // Angles up to 4095 rad: float32 sin/cos of the same double angle agree to ~1e-7.
-    EXPECT_TRUE(all_close(x.data<float>(), want.data(), x.numel(), kRtol, 1e-6)) << "head_dim " << d;
+    const int64_t q_row = heads * d, kv_row = kv_heads * d;
+    Tensor qkv = random_tensor({tokens, q_row + 2 * kv_row}, rng);
+    const Tensor qkv_before = qkv.clone();
+    std::vector<float> inv(d / 2);
+    for (int64_t i = 0; i < d / 2; ++i) inv[i] = static_cast<float>(std::pow(theta, -2.0 * i / d));
+    const std::vector<int32_t> pos = {0, 1, 7, 511, 4095};
+    const std::vector<int64_t> slots = {4, 0, -1, 11, 7};
+    Tensor q_out = poisoned_tensor({tokens, heads, d});
+    Tensor k_cache = poisoned_tensor({num_blocks, block_size, kv_heads, d});
+    Tensor v_cache = poisoned_tensor({num_blocks, block_size, kv_heads, d});
+    ops::rope_write_kv(kCpu, qkv, Tensor::from_vector(pos, {tokens}), Tensor::from_vector(inv, {d / 2}),
+                       Tensor::from_vector(slots, {tokens}), k_cache, v_cache, q_out);
+    for (int64_t t = 0; t < tokens; ++t) {
+      const float* row = qkv_before.data<float>() + t * qkv.dim(1);
+      // Angles up to 4095 rad: float32 sin/cos of the same double angle agree to ~1e-7.
+      for (int64_t h = 0; h < heads; ++h)
+        EXPECT_TRUE(all_close(q_out.data<float>() + (t * heads + h) * d, rotated(row + h * d, d, pos[t], inv).data(),
+                              d, kRtol, 1e-6))
+            << "head_dim " << d << " token " << t << " q head " << h;
+      if (slots[t] < 0) continue;
+      for (int64_t h = 0; h < kv_heads; ++h)
+        EXPECT_TRUE(all_close(k_cache.data<float>() + slots[t] * kv_row + h * d,
+                              rotated(row + q_row + h * d, d, pos[t], inv).data(), d, kRtol, 1e-6))
+            << "head_dim " << d << " token " << t << " k head " << h;
+      EXPECT_TRUE(all_close(v_cache.data<float>() + slots[t] * kv_row, row + q_row + kv_row, kv_row, 0, 0));
+    }
+    // Slots no token names (the padding token's included) stay poisoned.
+    for (const int64_t slot : {1, 2, 3, 5, 6, 8, 9, 10})
+      for (int64_t i = 0; i < kv_row; ++i) {
+        EXPECT_TRUE(std::isnan(k_cache.data<float>()[slot * kv_row + i])) << "slot " << slot;
+        EXPECT_TRUE(std::isnan(v_cache.data<float>()[slot * kv_row + i])) << "slot " << slot;
+      }
+    EXPECT_TRUE(all_close(qkv.data<float>(), qkv_before.data<float>(), qkv.numel(), 0, 0));
   }
 }
 
-TEST(Ops, Llama3RopeScalingMatchesPublishedFormula) {
-  // Values computed independently (Python, float64) from the Llama 3.1 rope_scaling formula with
-  // theta 500000, factor 8, low 1, high 4, original 8192, head_dim 128.
-  ModelConfig c;
-  c.head_dim = 128;
-  c.rope_theta = 500000.0;
-  c.rope_scaling = {"llama3", 8.0, 1.0, 4.0, 8192};
-  const std::vector<float> inv = c.rope_inv_freq();
-  ASSERT_EQ(inv.size(), 64u);
-  // 0 and 20 keep their frequency, 30 and 33 fall in the smoothed band, 45 and 63 are divided by the factor.
-  const std::pair<int, double> want[] = {{0, 1.0},           {20, 0.01656044008},     {30, 0.001371893568},
-                                         {33, 0.0003126937504}, {45, 1.229763868e-05}, {63, 3.068925989e-07}};
-  for (const auto& [i, v] : want) EXPECT_NEAR(inv[i], v, v * 1e-6) << "frequency " << i;
-}
-
-TEST(Ops, SiluMulAndEmbeddingMatchFloat64) {
+// The fused gate/up projection's output: gate in the first half of each row, up in the second.
+TEST(Ops, SiluMulOfTheFusedGateUpLayoutMatchesFloat64) {
   std::mt19937 rng(4);
   for (const Shape2 s : kShapes) {
-    Tensor gate = random_tensor({s.rows, s.cols}, rng, 4.0f), up = random_tensor({s.rows, s.cols}, rng);
+    Tensor gate_up = random_tensor({s.rows, 2 * s.cols}, rng, 4.0f);
     Tensor out = poisoned_tensor({s.rows, s.cols});
-    ops::silu_mul(gate, up, out);
+    ops::silu_mul(kCpu, gate_up, out);
     std::vector<double> want(out.numel());
-    for (int64_t i = 0; i < out.numel(); ++i) {
-      const double g = gate.data<float>()[i];
-      want[i] = g / (1 + std::exp(-g)) * up.data<float>()[i];
-    }
-    EXPECT_TRUE(all_close(out.data<float>(), want.data(), out.numel(), kRtol, kAtol));
+    for (int64_t r = 0; r < s.rows; ++r)
+      for (int64_t i = 0; i < s.cols; ++i) {
+        const double g = gate_up.data<float>()[r * 2 * s.cols + i], u = gate_up.data<float>()[r * 2 * s.cols + s.cols + i];
+        want[r * s.cols + i] = g / (1 + std::exp(-g)) * u;
+      }
+    EXPECT_TRUE(all_close(out.data<float>(), want.data(), out.numel(), kRtol, kAtol)) << s.rows << "x" << s.cols;
   }
+}
+
+TEST(Ops, EmbeddingOfAWholeTableAndOfAVocabularyShard) {
+  std::mt19937 rng(4);
   Tensor table = random_tensor({11, 9}, rng);
   Tensor ids = Tensor::from_vector(std::vector<int32_t>{10, 0, 3, 3, 14}, {5});
   Tensor out = poisoned_tensor({5, 9});
-  ops::embedding(table, ids, 0, out);
+  ops::embedding(kCpu, table, ids, 0, out);
   for (int64_t t = 0; t < 4; ++t)
     EXPECT_TRUE(all_close(out.data<float>() + t * 9, table.data<float>() + ids.data<int32_t>()[t] * 9, 9, 0, 0));
   // A vocabulary shard holding ids [3, 14): rows outside it are zero, inside come from row id - 3.
-  Tensor shard = table.rows(0, 11);
-  ops::embedding(shard, ids, 3, out);
+  ops::embedding(kCpu, table, ids, 3, out);
   const std::vector<float> zeros(9, 0.0f);
   EXPECT_TRUE(all_close(out.data<float>() + 0 * 9, table.data<float>() + 7 * 9, 9, 0, 0));
   EXPECT_TRUE(all_close(out.data<float>() + 1 * 9, zeros.data(), 9, 0, 0));
@@ -145,33 +198,95 @@ TEST(Ops, SiluMulAndEmbeddingMatchFloat64) {
   EXPECT_TRUE(all_close(out.data<float>() + 4 * 9, zeros.data(), 9, 0, 0));
 }
 
+// The rows a step samples from: any order, repeats allowed; an index outside the rows gives zeros.
+TEST(Ops, GatherRowsCopiesTheIndexedRows) {
+  std::mt19937 rng(7);
+  Tensor x = random_tensor({6, 13}, rng);
+  const std::vector<int32_t> index = {5, 0, 5, 2, 6, -1};
+  Tensor out = poisoned_tensor({6, 13});
+  ops::gather_rows(kCpu, x, Tensor::from_vector(index, {6}), out);
+  for (int64_t i = 0; i < 4; ++i)
+    EXPECT_TRUE(all_close(out.data<float>() + i * 13, x.data<float>() + index[i] * 13, 13, 0, 0)) << "row " << i;
+  const std::vector<float> zeros(2 * 13, 0.0f);
+  EXPECT_TRUE(all_close(out.data<float>() + 4 * 13, zeros.data(), 2 * 13, 0, 0));
+}
+
+// Values each format holds exactly survive every conversion unchanged; others round to nearest even
+// (bit-level rounding is covered in convert_test.cc).
+TEST(Ops, ConvertBetweenF32F16AndBf16) {
+  const std::vector<float> exact = {0.0f, 1.0f, -2.0f, 1.5f, 0.375f, -96.0f, 0.0078125f, 256.0f};
+  const int64_t n = static_cast<int64_t>(exact.size());
+  const Tensor src = Tensor::from_vector(exact, {2, n / 2});
+  for (const DType a : {DType::f32, DType::f16, DType::bf16})
+    for (const DType b : {DType::f32, DType::f16, DType::bf16}) {
+      Tensor first = Tensor::empty({n}, a), second = Tensor::empty({2, n / 2}, b);
+      Tensor back = poisoned_tensor({2, n / 2});
+      ops::convert(kCpu, src, first);
+      ops::convert(kCpu, first, second);
+      ops::convert(kCpu, second, back);
+      EXPECT_TRUE(all_close(back.data<float>(), exact.data(), n, 0, 0))
+          << "f32 -> " << dtype_name(a) << " -> " << dtype_name(b) << " -> f32";
+    }
+  // 1 + 2^-9 lies between bf16 neighbours 1 and 1 + 2^-7 (nearest: 1), and is exact in f16.
+  Tensor half = Tensor::empty({1}, DType::f16), brain = Tensor::empty({1}, DType::bf16);
+  ops::convert(kCpu, Tensor::from_vector(std::vector<float>{1.0f + 1.0f / 512}, {1}), half);
+  ops::convert(kCpu, half, brain);
+  EXPECT_EQ(kernels::cpu::f16_to_f32(static_cast<uint16_t*>(half.raw())[0]), 1.0f + 1.0f / 512);
+  EXPECT_EQ(kernels::cpu::bf16_to_f32(static_cast<uint16_t*>(brain.raw())[0]), 1.0f);
+}
+
 TEST(Ops, AddMatchesElementwiseSum) {
   std::mt19937 rng(5);
   Tensor x = random_tensor({3, 1000}, rng), y = random_tensor({3, 1000}, rng);
   std::vector<double> want(x.numel());
   for (int64_t i = 0; i < x.numel(); ++i) want[i] = static_cast<double>(x.data<float>()[i]) + y.data<float>()[i];
-  ops::add_(x, y);
+  ops::add_(kCpu, x, y);
   EXPECT_TRUE(all_close(x.data<float>(), want.data(), x.numel(), 1e-7, 0));
 }
 
 TEST(Ops, RejectMismatchedOperandsNamingBothSizes) {
   Tensor x = Tensor::zeros({2, 8}, DType::f32), w = Tensor::zeros({4, 7}, DType::f32), out = Tensor::zeros({2, 4}, DType::f32);
-  try {
-    ops::linear(x, w, nullptr, out);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("x has 8 features, weight expects 7"), std::string::npos) << e.what();
-  }
+  EXPECT_NE(error_of([&] { ops::linear(kCpu, x, w, nullptr, out); }).find("x has 8 features, weight expects 7"),
+            std::string::npos);
   Tensor ids = Tensor::from_vector(std::vector<int32_t>{0, 4}, {2});
   Tensor table = Tensor::zeros({4, 8}, DType::f32), emb = Tensor::zeros({2, 7}, DType::f32);
-  EXPECT_THROW(ops::embedding(table, ids, 0, emb), Error);
+  EXPECT_THROW(ops::embedding(kCpu, table, ids, 0, emb), Error);
+  // q 4 heads + k/v 2 heads each of 8: rows of 64, not 60.
+  Tensor qkv = Tensor::zeros({3, 60}, DType::f32), q_out = Tensor::zeros({3, 4, 8}, DType::f32);
+  Tensor cache = Tensor::zeros({2, 4, 2, 8}, DType::f32);
+  const std::string rope_error = error_of([&] {
+    ops::rope_write_kv(kCpu, qkv, Tensor::zeros({3}, DType::i32), Tensor::zeros({4}, DType::f32),
+                       Tensor::zeros({3}, DType::i64), cache, cache, q_out);
+  });
+  EXPECT_NE(rope_error.find("qkv rows have 60 elements, 4 + 2 * 2 heads of 8 need 64"), std::string::npos)
+      << rope_error;
+  // A slot past the cache's 2 blocks of 4.
+  Tensor good_qkv = Tensor::zeros({3, 64}, DType::f32);
+  const std::string slot_error = error_of([&] {
+    ops::rope_write_kv(kCpu, good_qkv, Tensor::zeros({3}, DType::i32), Tensor::zeros({4}, DType::f32),
+                       Tensor::from_vector(std::vector<int64_t>{0, 8, 1}, {3}), cache, cache, q_out);
+  });
+  EXPECT_NE(slot_error.find("token 1 has slot 8, the cache has 8"), std::string::npos) << slot_error;
+  Tensor gate_up = Tensor::zeros({2, 10}, DType::f32), small = Tensor::zeros({2, 4}, DType::f32);
+  EXPECT_NE(error_of([&] { ops::silu_mul(kCpu, gate_up, small); }).find("should be [2, 5]"), std::string::npos);
+}
+
+TEST(Ops, RejectHalfDtypesOnTheCpuAndOperandsOnAnotherDevice) {
   Tensor half = Tensor::zeros({2, 8}, DType::bf16);
-  try {
-    ops::rms_norm(half, Tensor::zeros({8}, DType::f32), 1e-5f, half);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bf16 rms_norm is not available on cpu"), std::string::npos) << e.what();
-  }
+  const std::string dtype_error = error_of([&] { ops::rms_norm(kCpu, half, Tensor::zeros({8}, DType::bf16), 1e-5f, half); });
+  EXPECT_NE(dtype_error.find("bf16 rms_norm is not available on cpu"), std::string::npos) << dtype_error;
+  // A cuda:0 tensor (never dereferenced: the device check comes first) handed to a CPU op.
+  float fake;
+  Tensor on_gpu = Tensor::borrow(&fake, {1, 1}, DType::f32, Device::cuda(0));
+  Tensor x = Tensor::zeros({1, 1}, DType::f32);
+  const std::string device_error = error_of([&] { ops::add_(kCpu, x, on_gpu); });
+  EXPECT_NE(device_error.find("add: y is on cuda:0, the op runs on cpu"), std::string::npos) << device_error;
+#ifndef LATTICE_HAVE_CUDA
+  ops::ExecContext gpu_ctx;
+  gpu_ctx.device = Device::cuda(0);
+  const std::string backend_error = error_of([&] { ops::add_(gpu_ctx, on_gpu, on_gpu); });
+  EXPECT_NE(backend_error.find("add on cuda:0: this build has no CUDA backend"), std::string::npos) << backend_error;
+#endif
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "models/llama.h"
+#include "tests/models/run_step.h"
 #include "tests/test_utils.h"
 
 namespace lattice {
@@ -43,7 +44,7 @@ class Batching : public ::testing::Test {
       const int64_t end = std::min<int64_t>(start + chunk, static_cast<int64_t>(seq.size()));
       StepBatch b;
       b.seqs.push_back({0, std::vector<int32_t>(seq.begin() + start, seq.begin() + end), start, table, true});
-      const StepOutput out = model_->forward(b, cache);
+      const StepOutput out = testing::forward(*model_, cache, b);
       for (int64_t r = 0; r < out.logits.dim(0); ++r)
         rows.emplace_back(out.logits.data<float>() + r * 512, out.logits.data<float>() + (r + 1) * 512);
     }
@@ -68,7 +69,7 @@ TEST_F(Batching, MixedPrefillAndDecodeBatchEqualsEachSequenceAlone) {
   StepBatch s1;  // A: 37-token prefill; B: first 5 tokens
   s1.seqs.push_back({0, {a.begin(), a.begin() + 37}, 0, ta, true});
   s1.seqs.push_back({1, {b.begin(), b.begin() + 5}, 0, tb, true});
-  StepOutput o1 = model_->forward(s1, cache);
+  StepOutput o1 = testing::forward(*model_, cache, s1);
   for (int r = 0; r < 37; ++r) expect_close_rows(o1.logits.data<float>() + r * 512, ref_a[r], kBatchRelTol, "A prefill");
   for (int r = 0; r < 5; ++r)
     expect_close_rows(o1.logits.data<float>() + (37 + r) * 512, ref_b[r], kBatchRelTol, "B chunk 1");
@@ -77,7 +78,7 @@ TEST_F(Batching, MixedPrefillAndDecodeBatchEqualsEachSequenceAlone) {
   s2.seqs.push_back({0, {a[37]}, 37, ta, false});
   s2.seqs.push_back({1, {b.begin() + 5, b.end()}, 5, tb, true});
   s2.seqs.push_back({2, c, 0, tc, false});
-  StepOutput o2 = model_->forward(s2, cache);
+  StepOutput o2 = testing::forward(*model_, cache, s2);
   ASSERT_EQ(o2.logits.dim(0), 1 + 18 + 1);
   expect_close_rows(o2.next_token_logits(0).data<float>(), ref_a[37], kBatchRelTol, "A decode");
   for (int r = 0; r < 18; ++r)
@@ -87,7 +88,7 @@ TEST_F(Batching, MixedPrefillAndDecodeBatchEqualsEachSequenceAlone) {
   StepBatch s3;  // decode all three together
   s3.seqs.push_back({0, {a[38]}, 38, ta, false});
   s3.seqs.push_back({2, {b[0]}, 9, tc, false});
-  StepOutput o3 = model_->forward(s3, cache);
+  StepOutput o3 = testing::forward(*model_, cache, s3);
   expect_close_rows(o3.next_token_logits(0).data<float>(), ref_a[38], kBatchRelTol, "A decode 2");
   const auto ref_c2 = alone([&] { auto x = c; x.push_back(b[0]); return x; }(), blocks(0, 4), 64);
   expect_close_rows(o3.next_token_logits(1).data<float>(), ref_c2.back(), kBatchRelTol, "C decode");

@@ -11,6 +11,7 @@
 #include "engine/weights/safetensors_writer.h"
 #include "kernels/cpu/convert.h"
 #include "models/llama.h"
+#include "tests/models/run_step.h"
 #include "tests/test_utils.h"
 
 namespace lattice {
@@ -62,7 +63,7 @@ class Loading : public ::testing::Test {
     KvCache cache(model->lm_shape().kv, 8);
     StepBatch b;
     b.seqs.push_back({0, prompt, 0, {0, 1, 2, 3}, false});
-    const Tensor out = model->forward(b, cache).logits;
+    const Tensor out = testing::forward(*model, cache, b).logits;
     return {out.data<float>(), out.data<float>() + out.numel()};
   }
 
@@ -111,10 +112,10 @@ TEST_F(Loading, ForwardRejectsPositionsPastTheModelAndTokensPastTheVocabulary) {
   std::iota(table.begin(), table.end(), 0);
   StepBatch b;
   b.seqs.push_back({0, std::vector<int32_t>(10, 1), 505, table, false});
-  EXPECT_THROW(model->forward(b, cache), Error);  // reaches position 515 > 512
+  EXPECT_THROW(testing::forward(*model, cache, b), Error);  // reaches position 515 > 512
   b.seqs[0] = {0, {1, 512}, 0, table, false};
   try {
-    model->forward(b, cache);
+    testing::forward(*model, cache, b);
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("token id 512 is out of range for vocabulary size 512"), std::string::npos);

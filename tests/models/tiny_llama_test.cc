@@ -7,6 +7,7 @@
 
 #include "engine/kv_cache/block_manager.h"
 #include "models/llama.h"
+#include "tests/models/run_step.h"
 #include "tests/test_utils.h"
 
 namespace lattice {
@@ -36,7 +37,7 @@ class TinyLlama : public ::testing::TestWithParam<std::string> {
     StepBatch batch;
     EXPECT_TRUE(blocks.grow(0, start + static_cast<int64_t>(tokens.size())));
     batch.seqs.push_back({0, tokens, start, blocks.table(0), true});
-    return model_->forward(batch, cache).logits;
+    return testing::forward(*model_, cache, batch).logits;
   }
 
   // Compares one logit vector against an expected entry (argmax/margin/top5/optional full logits).

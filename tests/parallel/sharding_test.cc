@@ -52,6 +52,17 @@ TEST(Sharding, KvHeadsAreSplitOrReplicated) {
   EXPECT_THROW(shard_slice(SplitRule::kv_heads, {48, 128}, 0, 2, 3, "k"), Error);  // 3 heads over tp 2
 }
 
+TEST(Sharding, FirstRankWeightsAreWholeOnRankZeroAndAbsentElsewhere) {
+  for (int tp : {1, 2, 4}) {
+    for (int rank = 0; rank < tp; ++rank) {
+      const Slice s = shard_slice(SplitRule::first_rank, {128}, rank, tp, 4, "o_bias");
+      EXPECT_EQ(s.held, rank == 0) << "tp " << tp << " rank " << rank;
+      EXPECT_EQ(sliced_shape({128}, s), (std::vector<int64_t>{rank == 0 ? 128 : 0})) << "tp " << tp << " rank " << rank;
+    }
+  }
+  EXPECT_TRUE(shard_slice(SplitRule::kv_heads, {64, 128}, 3, 8, 4, "k").held);  // replicated heads are held
+}
+
 TEST(Sharding, IndivisibleSplitsNameTheNumbers) {
   try {
     shard_slice(SplitRule::column, {352, 128}, 0, 3, 4, "gate");

@@ -1,0 +1,47 @@
+// Sampling on the GPU (CUDA builds only): the same tokens as SequenceSampler (sampler.h) from the same seeds,
+// drawn where the logits are. Per step: the per-row parameters and the contexts of the rows with penalties are
+// packed into one pinned buffer and copied with one async copy; the kernels run penalties -> greedy_sample or
+// sample_top_k -> the raw-logit log-probability of the chosen token -> the top-n list; tokens, log-probabilities
+// and top lists come back in one copy, and the host waits once. Only ids and log-probabilities leave the GPU.
+// Device and pinned buffers are kept between steps and only grow.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/cuda/device_context.h"
+#include "engine/ops/exec_context.h"
+#include "engine/sampler/sampler.h"
+
+namespace lattice {
+
+// One sequence to sample this step.
+struct GpuSampleRequest {
+  int64_t row = 0;                                // its row of the step's logits
+  const SamplingParams* params = nullptr;         // validated (SamplingParams::validate)
+  uint64_t seed = 0;
+  const std::vector<int32_t>* context = nullptr;  // every token so far: prompt, then generated
+  int64_t prompt_len = 0;
+};
+
+class GpuSampler {
+ public:
+  // `exec`: the GPU's context (device, stream); it must outlive the sampler.
+  explicit GpuSampler(const ops::ExecContext& exec);
+
+  // logits: f32 [rows, vocab] on exec's device. One SampledToken per request, in order: the token, logprob and
+  // top list SequenceSampler::sample gives for the same logits, context and seed (log-probabilities to f32
+  // rounding). A request whose chosen token has no finite log-probability (a NaN row, infinite logits) is an
+  // error, as on the CPU; isolated NaN logits are skipped.
+  std::vector<SampledToken> sample(const Tensor& logits, const std::vector<GpuSampleRequest>& requests);
+
+ private:
+  const ops::ExecContext& exec_;
+  PinnedBuffer host_in_, host_out_;  // packed parameters and contexts; tokens and log-probabilities
+  Tensor device_in_, device_out_;    // u8 mirrors of the two
+  Tensor gathered_;                  // f32 [rows, vocab]: the sampled rows when they are not one run of the logits
+  Tensor penalised_;                 // f32 [rows, vocab]
+  Tensor penalty_workspace_;         // u8, kernels::cuda::penalties_workspace_bytes
+};
+
+}  // namespace lattice
