@@ -96,10 +96,13 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   int64_t firsts = 0;
   const auto start = std::chrono::steady_clock::now();
   double prefill_s = 0;
+  int64_t prefill_steps = 0;
   scheduler.run(executor, [&](const TokenEvent& ev) {
     if (!ev.token || has_first[static_cast<size_t>(ev.request_id)]) return;
     has_first[static_cast<size_t>(ev.request_id)] = 1;
-    if (++firsts == batch) prefill_s = seconds_since(start);
+    if (++firsts < batch) return;
+    prefill_s = seconds_since(start);
+    prefill_steps = scheduler.stats().steps;
   });
   const double total_s = seconds_since(start);
   const double decode_s = total_s - prefill_s;
@@ -109,8 +112,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const double prefill_tokens = static_cast<double>(batch * input_len);
   const double prefill_gflops = (2 * cost.matmul_params * prefill_tokens +
                                  batch * attention_flops(c, 0, static_cast<double>(input_len))) / prefill_s / 1e9;
-  // Decode reads every weight once per step plus each sequence's K/V so far (steps counted by the scheduler).
-  const double decode_steps = static_cast<double>(std::max<int64_t>(1, stats.steps)) * decode_s / total_s;
+  // Decode reads every weight once per step plus each sequence's K/V so far.
+  const double decode_steps = static_cast<double>(stats.steps - prefill_steps);
   const double kv_bytes_per_token = static_cast<double>(e.cache->shape().bytes_per_block(dtype)) /
                                     static_cast<double>(e.cache->shape().block_size);
   const double decode_tokens = static_cast<double>(batch * (output_len - 1));
