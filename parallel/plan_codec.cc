@@ -19,6 +19,7 @@ std::string encode_plan(const StepPlan& plan) {
     ws->set_all_logits(s.all_logits);
     ws->set_sample(sm.sample);
     ws->set_prompt_len(sm.prompt_len);
+    ws->mutable_context_prefix()->Add(sm.context_prefix.begin(), sm.context_prefix.end());
     wire::SamplingParams* p = ws->mutable_sampling();
     p->set_temperature(sm.params.temperature);
     p->set_top_k(sm.params.top_k);
@@ -66,6 +67,7 @@ DecodedPlan decode_plan(const std::string& bytes) {
     SequenceSampling sm;
     sm.sample = ws.sample();
     sm.prompt_len = ws.prompt_len();
+    sm.context_prefix.assign(ws.context_prefix().begin(), ws.context_prefix().end());
     const wire::SamplingParams& p = ws.sampling();
     sm.params.temperature = p.temperature();
     sm.params.top_k = p.top_k();

@@ -37,7 +37,14 @@ StepResult SamplerBank::sample(const StepPlan& plan, const StepOutput& out, int6
   for (size_t i = 0; i < plan.batch.seqs.size(); ++i) {
     const SequenceStep& seq = plan.batch.seqs[i];
     State& state = states_[seq.seq_id];
-    // Recomputation after preemption re-feeds earlier positions: the context is rebuilt from start_pos.
+    // Recomputation after preemption re-feeds earlier positions: the context is rebuilt from start_pos. A
+    // prefix-cache hit skips positions the sampler may never have seen: the plan carries them.
+    const std::vector<int32_t>& prefix = plan.sampling[i].context_prefix;
+    if (!prefix.empty()) {
+      LATTICE_CHECK(static_cast<int64_t>(prefix.size()) == seq.start_pos, "sequence ", seq.seq_id, " starts at ",
+                    seq.start_pos, " after a cached prefix of ", prefix.size(), " tokens");
+      state.context = prefix;
+    }
     LATTICE_CHECK(seq.start_pos <= static_cast<int64_t>(state.context.size()), "sequence ", seq.seq_id,
                   " starts at position ", seq.start_pos, " but the sampler has seen only ", state.context.size(),
                   " tokens");

@@ -32,6 +32,7 @@ struct TokenEvent {
 struct RequestOutput {
   int64_t id = 0;
   int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;  // prompt tokens whose K/V came from the prefix cache at first admission
   std::vector<SampledToken> tokens;
   FinishReason finish = FinishReason::none;
 };

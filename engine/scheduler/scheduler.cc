@@ -17,7 +17,7 @@ const char* finish_reason_name(FinishReason reason) {
 }
 
 Scheduler::Scheduler(const LmShape& shape, int32_t num_blocks, int32_t block_size, SchedulerOptions options)
-    : shape_(shape), options_(std::move(options)), blocks_(num_blocks, block_size) {
+    : shape_(shape), options_(std::move(options)), blocks_(num_blocks, block_size, options_.prefix_caching) {
   LATTICE_CHECK(options_.max_tokens_per_step > 0, "max_tokens_per_step must be > 0, got ", options_.max_tokens_per_step);
   LATTICE_CHECK(options_.max_seqs > 0, "max_seqs must be > 0, got ", options_.max_seqs);
 }
@@ -88,10 +88,10 @@ bool Scheduler::make_room(Sequence& seq, int64_t tokens, std::optional<int32_t> 
                           std::vector<Planned>& planned, int64_t& budget) {
   if (blocks_.grow(seq.request.id, tokens)) return true;
   const std::vector<Sequence*> candidates = victims(below_priority);
-  int64_t reclaimable = blocks_.num_free();
+  std::vector<int64_t> others;  // blocks they share with seq or with sequences that stay would not come free
   for (const Sequence* v : candidates)
-    if (v != &seq) reclaimable += blocks_.blocks_of(v->request.id);
-  if (reclaimable < blocks_.blocks_needed(seq.request.id, tokens)) {
+    if (v != &seq) others.push_back(v->request.id);
+  if (blocks_.reclaimable(others) < blocks_.blocks_needed(seq.request.id, tokens)) {
     // Preempting everyone allowed would not be enough: preempt no one. If nothing is in flight either,
     // a running sequence has outgrown the whole cache.
     if (in_flight_.empty() && below_priority == std::nullopt) {
@@ -121,17 +121,29 @@ std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
       continue;  // preempted while making room for an earlier one
     const int64_t chunk = std::min(static_cast<int64_t>(seq->tokens.size()) - seq->computed, budget);
     if (!make_room(*seq, seq->computed + chunk, std::nullopt, planned, budget)) continue;
-    planned.push_back({seq, chunk, seq->computed + chunk == static_cast<int64_t>(seq->tokens.size())});
+    planned.push_back({seq, chunk, seq->computed + chunk == static_cast<int64_t>(seq->tokens.size()), false});
     budget -= chunk;
   }
   while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(planned.size()) < seq_cap) {
     Sequence& seq = *waiting_.front();
-    const int64_t chunk = std::min(static_cast<int64_t>(seq.tokens.size()), budget);
+    const int64_t n = static_cast<int64_t>(seq.tokens.size());
+    const int64_t hit = blocks_.attach_prefix(seq.request.id, seq.tokens, n - 1);
+    const int64_t chunk = std::min(n - hit, budget);
     // A higher-priority arrival may displace lower-priority sequences that are not in flight.
-    if (!make_room(seq, chunk, seq.request.priority, planned, budget)) break;
+    if (!make_room(seq, hit + chunk, seq.request.priority, planned, budget)) {
+      blocks_.free(seq.request.id);  // the hit goes back to the cache
+      break;
+    }
+    seq.computed = hit;
+    if (blocks_.caching()) {
+      stats_.prefix_cache_queries += n;
+      stats_.prefix_cache_hits += hit;
+    }
+    if (!seq.admitted) seq.output.cached_tokens = hit;
+    seq.admitted = true;
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
-    planned.push_back({&seq, chunk, chunk == static_cast<int64_t>(seq.tokens.size())});
+    planned.push_back({&seq, chunk, hit + chunk == n, hit > 0});
     budget -= chunk;
   }
   if (planned.empty()) return std::nullopt;
@@ -153,6 +165,7 @@ StepPlan Scheduler::make_plan(const std::vector<Planned>& planned) {
     step.block_table = blocks_.table(step.seq_id);
     plan.batch.seqs.push_back(std::move(step));
     plan.sampling.push_back({p.sample, static_cast<int64_t>(s.request.prompt.size()), s.request.params, s.seed});
+    if (p.after_hit) plan.sampling.back().context_prefix.assign(s.tokens.begin(), s.tokens.begin() + s.computed);
   }
   in_flight_.push_back({plan.step_id, planned});
   return plan;
@@ -194,6 +207,7 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     Sequence& seq = *p.seq;
     seq.in_flight = false;
     seq.computed += p.chunk;
+    blocks_.cache_computed(seq.request.id, seq.tokens, seq.computed);
     const bool decode = p.chunk == 1 && !seq.output.tokens.empty() && p.sample;
     if (!decode) stats_.prompt_tokens += p.chunk;
     if (p.sample) ++next_token;

@@ -3,8 +3,11 @@
 // budget and free KV blocks allow; long prompts are prefilled in chunks. When a sequence needs a KV block
 // and none is free, the lowest-priority (then most recently admitted) sequence that is not in flight is
 // preempted: its blocks are freed and it is recomputed later, so running out of blocks makes requests wait
-// and never fails them. Plans go to a StepExecutor; with a pipeline several are in flight at once, over
-// disjoint sets of sequences. The same scheduler runs in one process and on the rank-0 coordinator.
+// and never fails them. With prefix caching, an admitted sequence first takes the cached blocks of its
+// longest cached prefix (at most all but its last token, which must run to give logits) and computes only the
+// rest; its full blocks join the cache as their steps complete. Plans go to a StepExecutor; with a pipeline
+// several are in flight at once, over disjoint sets of sequences. The same scheduler runs in one process and
+// on the rank-0 coordinator; the prefix-cache hits it decides reach the ranks as ordinary block tables.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +33,7 @@ struct SchedulerOptions {
   int64_t max_seqs = 256;              // sequences per step
   std::vector<int32_t> eos_token_ids;  // end a request (finish reason "stop") unless it sets ignore_eos
   int32_t max_top_k = 0;               // > 0: refuse larger top_k short of the vocabulary (GPU sampling)
+  PrefixCaching prefix_caching;        // reuse the cached K/V of a sequence's longest cached prefix
 };
 
 struct SchedulerStats {
@@ -37,6 +41,8 @@ struct SchedulerStats {
   int64_t prompt_tokens = 0;     // prefill tokens computed (recomputation after preemption included)
   int64_t generated_tokens = 0;
   int64_t preemptions = 0;
+  int64_t prefix_cache_queries = 0;  // tokens of admitted sequences looked up in the prefix cache
+  int64_t prefix_cache_hits = 0;     // of those, tokens whose K/V came from the cache (not computed)
 };
 
 class Scheduler {
@@ -83,6 +89,7 @@ class Scheduler {
     int64_t arrival = 0;
     std::vector<int32_t> tokens;  // prompt then generated
     int64_t computed = 0;         // tokens whose K/V are in the cache
+    bool admitted = false;        // admitted at least once (output.cached_tokens is set)
     bool in_flight = false;
     bool cancel_requested = false;
     RequestInbox::Clock::time_point arrived_at;
@@ -93,6 +100,7 @@ class Scheduler {
     Sequence* seq;
     int64_t chunk;
     bool sample;
+    bool after_hit = false;  // the sequence's first chunk after a prefix-cache hit
   };
   struct InFlight {
     uint64_t step_id;

@@ -16,6 +16,9 @@ struct SequenceSampling {
   int64_t prompt_len = 0;   // presence/frequency penalties count tokens from here on
   SamplingParams params;
   uint64_t seed = 0;
+  // Set on a sequence's first chunk after a prefix-cache hit: the tokens before start_pos, which no plan may
+  // have fed this sampler yet (their K/V came from the cache); the sampler's context restarts from them.
+  std::vector<int32_t> context_prefix = {};
 };
 
 struct StepPlan {

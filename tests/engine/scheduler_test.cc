@@ -1,5 +1,6 @@
 // Continuous batching on the tiny-llama fixture: batching, chunked prefill and preemption never change what
-// a request generates; finish reasons and request validation.
+// a request generates, and neither does prefix caching (which computes only what is not cached); finish reasons
+// and request validation.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -20,15 +21,21 @@ class SchedulerTest : public ::testing::Test {
   static void TearDownTestSuite() { delete model_; }
 
   std::vector<RequestOutput> run(const std::vector<Request>& requests, int32_t blocks, SchedulerOptions options = {},
-                                 SchedulerStats* stats = nullptr) {
+                                 SchedulerStats* stats = nullptr, int64_t* evictions = nullptr) {
     KvCache cache(model_->lm_shape().kv, blocks);
     Scheduler scheduler(model_->lm_shape(), blocks, 16, options);
     for (const Request& r : requests) scheduler.add(r);
     LocalExecutor executor(*model_, cache);
     auto out = scheduler.run(executor);
     if (stats) *stats = scheduler.stats();
-    EXPECT_EQ(scheduler.blocks().num_free(), blocks) << "every block returns when requests finish";
+    if (evictions) *evictions = scheduler.blocks().evictions();
+    expect_all_returned(scheduler.blocks());
     return out;
+  }
+
+  static void expect_all_returned(const BlockManager& blocks) {
+    EXPECT_EQ(blocks.num_free(), blocks.num_blocks()) << "every block returns when requests finish";
+    for (int32_t b = 0; b < blocks.num_blocks(); ++b) EXPECT_EQ(blocks.users(b), 0) << "block " << b;
   }
 
   // Mixed prompt lengths and sampling settings with fixed seeds.
@@ -51,13 +58,52 @@ class SchedulerTest : public ::testing::Test {
     return rs;
   }
 
-  static void expect_same(const std::vector<RequestOutput>& a, const std::vector<RequestOutput>& b) {
+  // 32 requests over four shared "system prompts": each takes a random-length prefix of one (a few take none)
+  // and adds its own random tail; greedy and seeded sampling, with penalties that read the whole context.
+  static std::vector<Request> shared_prefix_requests() {
+    std::mt19937 rng(11);
+    std::vector<std::vector<int32_t>> systems(4);
+    for (auto& s : systems)
+      for (int j = 0; j < 40 + static_cast<int>(rng() % 100); ++j) s.push_back(static_cast<int32_t>(rng() % 512));
+    std::vector<Request> rs;
+    for (int i = 0; i < 32; ++i) {
+      Request r;
+      r.id = 100 + i;
+      const auto& system = systems[i % 4];
+      const size_t keep = i % 8 == 7 ? 0 : system.size() - rng() % std::min<size_t>(system.size(), 40);
+      r.prompt.assign(system.begin(), system.begin() + static_cast<std::ptrdiff_t>(keep));
+      for (int j = 0, tail = 1 + static_cast<int>(rng() % 30); j < tail; ++j)
+        r.prompt.push_back(static_cast<int32_t>(rng() % 512));
+      r.params.max_tokens = 4 + static_cast<int64_t>(rng() % 12);
+      r.params.temperature = i % 2 ? 0.0f : 0.8f;
+      r.params.seed = 7 * i;
+      if (i % 3 == 1) r.params.repetition_penalty = 1.3f;
+      if (i % 5 == 2) r.params.presence_penalty = 0.5f;
+      r.params.logprobs = 2;
+      rs.push_back(r);
+    }
+    return rs;
+  }
+
+  static SchedulerOptions caching(SchedulerOptions o = {}) {
+    o.prefix_caching.enabled = true;
+    return o;
+  }
+
+  // Tokens exactly; log-probabilities within logprob_tol, scaled by max(1, |logprob|) when `relative`.
+  static void expect_same(const std::vector<RequestOutput>& a, const std::vector<RequestOutput>& b,
+                          double logprob_tol = 1e-4, bool relative = false) {
+    auto tol = [&](float ref) { return relative ? logprob_tol * std::max(1.0, std::abs(double(ref))) : logprob_tol; };
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       ASSERT_EQ(a[i].tokens.size(), b[i].tokens.size()) << "request " << a[i].id;
       for (size_t j = 0; j < a[i].tokens.size(); ++j) {
         EXPECT_EQ(a[i].tokens[j].token, b[i].tokens[j].token) << "request " << a[i].id << " token " << j;
-        EXPECT_NEAR(a[i].tokens[j].logprob, b[i].tokens[j].logprob, 1e-4);
+        EXPECT_NEAR(a[i].tokens[j].logprob, b[i].tokens[j].logprob, tol(b[i].tokens[j].logprob));
+        ASSERT_EQ(a[i].tokens[j].top.size(), b[i].tokens[j].top.size());
+        for (size_t k = 0; k < a[i].tokens[j].top.size(); ++k)
+          EXPECT_NEAR(a[i].tokens[j].top[k].logprob, b[i].tokens[j].top[k].logprob,
+                      tol(b[i].tokens[j].top[k].logprob));
       }
       EXPECT_EQ(a[i].finish, b[i].finish);
     }
@@ -132,6 +178,47 @@ TEST_F(SchedulerTest, PlansInFlightCoverDisjointSequencesAndChangeNothing) {
   }
 }
 
+// Log-probabilities to 1e-5 relative: the CPU engine is not batch-invariant (other batch shapes alone move
+// log-probabilities near -5 by up to 2e-5, about 4e-6 relative), and caching changes the batches' shapes.
+TEST_F(SchedulerTest, PrefixCachingChangesNoTokenEvenWhenItEvictsAndPreempts) {
+  const auto requests = shared_prefix_requests();
+  const auto reference = run(requests, 512);
+  int64_t prompt_tokens = 0;
+  for (const Request& r : requests) prompt_tokens += static_cast<int64_t>(r.prompt.size());
+  // Roomy (no preemption): every shared prefix is computed once. Small (13 blocks of 16 for prompts up to 170 tokens):
+  // cached blocks are evicted and running sequences preempted. Budget 7: prefills in chunks after the hit.
+  struct Case {
+    int32_t blocks;
+    int64_t budget;
+    bool tight;
+  };
+  for (const Case c : {Case{512, 512, false}, Case{13, 512, true}, Case{512, 7, false}}) {
+    SCOPED_TRACE(::testing::Message() << c.blocks << " blocks, budget " << c.budget);
+    SchedulerOptions options;
+    options.max_tokens_per_step = c.budget;
+    SchedulerStats stats;
+    int64_t evictions = 0;
+    expect_same(run(requests, c.blocks, caching(options), &stats, &evictions), reference, 1e-5, true);
+    EXPECT_GT(stats.prefix_cache_hits, 0);
+    EXPECT_LE(stats.prefix_cache_hits, stats.prefix_cache_queries);
+    // Without preemption, every prompt token is either computed once or a hit.
+    if (c.tight) {
+      EXPECT_GT(stats.preemptions, 0);
+      EXPECT_GT(evictions, 0);
+    } else {
+      EXPECT_EQ(stats.prompt_tokens + stats.prefix_cache_hits, prompt_tokens);
+    }
+  }
+  // Three plans in flight: blocks enter the cache only once their step has come back.
+  KvCache cache(model_->lm_shape().kv, 13);
+  Scheduler scheduler(model_->lm_shape(), 13, 16, caching());
+  for (const Request& r : requests) scheduler.add(r);
+  PipelinedExecutor executor(*model_, cache);
+  expect_same(scheduler.run(executor), reference, 1e-5, true);
+  EXPECT_GT(scheduler.stats().prefix_cache_hits, 0);
+  expect_all_returned(scheduler.blocks());
+}
+
 TEST_F(SchedulerTest, HigherPriorityRequestsFinishFirstWhenBlocksAreShort) {
   std::vector<Request> requests = mixed_requests();
   for (Request& r : requests) {
@@ -167,6 +254,101 @@ class RecordingExecutor final : public StepExecutor {
  private:
   LocalExecutor local_;
 };
+
+TEST_F(SchedulerTest, ASecondRequestWithACachedPrefixComputesOnlyItsSuffix) {
+  std::mt19937 rng(2);
+  std::vector<int32_t> prefix(400);  // 25 blocks of 16
+  for (int32_t& t : prefix) t = static_cast<int32_t>(rng() % 512);
+  auto request = [&](int64_t id, std::vector<int32_t> tail, size_t keep) {
+    Request r;
+    r.id = id;
+    r.prompt.assign(prefix.begin(), prefix.begin() + static_cast<std::ptrdiff_t>(keep));
+    r.prompt.insert(r.prompt.end(), tail.begin(), tail.end());
+    r.params.max_tokens = 5;
+    r.params.temperature = 0;
+    r.params.logprobs = 1;
+    return r;
+  };
+  const Request first = request(1, std::vector<int32_t>(20, 3), 400);
+  struct Case {
+    Request r;
+    int64_t computed;  // prompt tokens the second request must compute
+  };
+  const Case cases[] = {
+      {request(2, std::vector<int32_t>(30, 5), 400), 30},  // the whole prefix hits, the tail runs
+      {first, 4},    // the same prompt again: 26 whole blocks hit, the last 4 tokens run
+      {request(3, {}, 400), 16},  // a prompt of exactly 25 blocks: the last token must run, so 24 blocks hit
+      {request(4, std::vector<int32_t>(9, 8), 130), 130 - 128 + 9},  // a shorter cut of the prefix: 8 blocks
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "request " << c.r.id);
+    const auto reference = run({c.r}, 64);
+    KvCache cache(model_->lm_shape().kv, 64);
+    Scheduler scheduler(model_->lm_shape(), 64, 16, caching());
+    RecordingExecutor executor(*model_, cache);
+    scheduler.add(first);
+    scheduler.run(executor);
+    executor.plans.clear();
+    Request again = c.r;
+    again.id = 10;
+    scheduler.add(again);
+    auto out = scheduler.run(executor);
+    int64_t prefill = 0;
+    std::optional<int64_t> first_start;
+    for (const StepPlan& plan : executor.plans)
+      for (const SequenceStep& s : plan.batch.seqs)
+        if (s.start_pos < static_cast<int64_t>(again.prompt.size())) {
+          prefill += static_cast<int64_t>(s.tokens.size());
+          if (!first_start) first_start = s.start_pos;
+        }
+    const int64_t hit = static_cast<int64_t>(again.prompt.size()) - c.computed;
+    EXPECT_EQ(prefill, c.computed);
+    EXPECT_EQ(first_start, std::optional<int64_t>(hit));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].cached_tokens, hit);
+    out[0].id = c.r.id;
+    expect_same(out, reference, 1e-5, true);
+    expect_all_returned(scheduler.blocks());
+  }
+}
+
+TEST_F(SchedulerTest, CancellingASequenceThatSharesBlocksKeepsTheCountsRight) {
+  KvCache cache(model_->lm_shape().kv, 32);
+  Scheduler scheduler(model_->lm_shape(), 32, 16, caching());
+  LocalExecutor executor(*model_, cache);
+  Request a;
+  a.id = 1;
+  a.prompt.assign(70, 4);
+  a.params.max_tokens = 3;
+  scheduler.add(a);
+  scheduler.run(executor);
+  const int32_t cached = scheduler.blocks().num_cached();
+  EXPECT_EQ(cached, 4);  // 72 tokens computed (70 + 2 fed back): 4 full blocks
+  // Two sequences share the cached blocks; cancel one in flight and one between steps.
+  for (int64_t id : {2, 3}) {
+    Request b = a;
+    b.id = id;
+    b.prompt.push_back(static_cast<int32_t>(id));
+    b.params.max_tokens = 50;
+    b.params.ignore_eos = true;
+    scheduler.add(b);
+  }
+  std::optional<StepPlan> plan = scheduler.schedule(8);
+  ASSERT_TRUE(plan.has_value());
+  ASSERT_EQ(plan->batch.seqs.size(), 2u);
+  const int32_t root = plan->batch.seqs[0].block_table[0];
+  EXPECT_EQ(plan->batch.seqs[1].block_table[0], root);
+  EXPECT_EQ(scheduler.blocks().users(root), 2);
+  executor.submit(*plan);
+  scheduler.cancel(2);  // in flight: ends when the step returns
+  scheduler.complete(executor.collect());
+  EXPECT_EQ(scheduler.blocks().users(root), 1);
+  scheduler.cancel(3);
+  EXPECT_EQ(scheduler.blocks().users(root), 0);
+  EXPECT_FALSE(scheduler.has_work());
+  EXPECT_EQ(scheduler.blocks().num_cached(), cached);
+  expect_all_returned(scheduler.blocks());
+}
 
 TEST_F(SchedulerTest, ServeBatchesLateArrivalsWithinTheWindowAndMatchesRun) {
   const auto requests = mixed_requests();
