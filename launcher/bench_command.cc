@@ -48,7 +48,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"json", "help", "dummy-weights"});
+  const CliArgs args(argv, engine_switches({"json", "help"}));
   if (args.has("help")) {
     std::puts("usage: lattice bench --model DIR [--batch B] [--input-len I] [--output-len O] [--json]\n"
               "  B requests of I random prompt tokens each generate O tokens (greedy, EOS ignored) through the\n"
@@ -78,6 +78,7 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   SchedulerOptions options;
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
+  options.prefix_caching = prefix_caching(engine_flags, e);
   Scheduler scheduler(e.model->lm_shape(), e.cache->num_blocks(), static_cast<int32_t>(e.cache->shape().block_size),
                       options);
   std::mt19937 rng(static_cast<uint32_t>(seed));

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "kernels/cpu/sampling.h"
@@ -30,6 +32,9 @@ EngineOptions engine_options(const CliArgs& args) {
   o.limits.max_tokens_per_step = args.get_int("max-tokens-per-step", o.limits.max_tokens_per_step);
   o.limits.max_seqs = args.get_int("max-seqs", o.limits.max_seqs);
   o.dummy_weights = args.has("dummy-weights");
+  LATTICE_CHECK(!(args.has("enable-prefix-caching") && args.has("no-enable-prefix-caching")),
+                "give at most one of --enable-prefix-caching and --no-enable-prefix-caching");
+  o.prefix_caching = !args.has("no-enable-prefix-caching");
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
   if (auto layers = args.maybe("pp-layers"))
@@ -49,6 +54,21 @@ EngineOptions engine_options(const CliArgs& args) {
   LATTICE_CHECK(o.limits.max_seqs > 0, "--max-seqs must be > 0, got ", o.limits.max_seqs);
   LATTICE_CHECK(o.tp >= 1 && o.pp >= 1, "--tp and --pp must be >= 1");
   return o;
+}
+
+std::set<std::string> engine_switches(std::set<std::string> own) {
+  own.insert({"dummy-weights", "enable-prefix-caching", "no-enable-prefix-caching"});
+  return own;
+}
+
+PrefixCaching prefix_caching(const EngineOptions& options, const LoadedEngine& engine) {
+  std::string identity;
+  if (std::ifstream config(options.model_dir + "/config.json"); config)
+    identity.assign(std::istreambuf_iterator<char>(config), std::istreambuf_iterator<char>());
+  identity += std::string("|") + dtype_name(engine.model->activation_dtype()) + (options.dummy_weights ? "|dummy" : "");
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (unsigned char c : identity) h = (h ^ c) * 0x100000001b3ull;
+  return {options.prefix_caching, h};
 }
 
 DType resolve_dtype(const std::string& flag, bool cuda, DType checkpoint_half_type) {

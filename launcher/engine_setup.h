@@ -4,12 +4,15 @@
 //   --kv-cache-mb MB or --kv-cache-blocks N (override; on the CPU the default is 512 MB per rank)
 //   --block-size TOKENS (16)  --max-tokens-per-step N (512)  --max-seqs N (256)  --dummy-weights
 //   --tp N --pp N (default 1; their product must be the number of MPI ranks)  --pp-layers 10,11,11
+//   --enable-prefix-caching (the default) | --no-enable-prefix-caching
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "engine/kv_cache/block_manager.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/model_runner.h"
 #include "launcher/cli_args.h"
@@ -35,7 +38,11 @@ struct EngineOptions {
   int tp = 1;
   int pp = 1;
   std::vector<int64_t> pp_layers;
+  bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
 };
+
+// A command's own switches plus the engine's (--dummy-weights, --[no-]enable-prefix-caching).
+std::set<std::string> engine_switches(std::set<std::string> own);
 
 // Reads and checks the flags above (so that unknown flags can be rejected before a slow load).
 EngineOptions engine_options(const CliArgs& args);
@@ -55,6 +62,10 @@ struct LoadedEngine {
   // The largest top_k (short of the vocabulary) requests may ask for: the GPU sampler's limit, none on the CPU.
   int32_t max_top_k() const;
 };
+
+// The scheduler's prefix caching for the loaded model: on or off per the flags, its blocks' hashes salted with
+// the model's config.json, dtype and weights source (a cache only ever holds one model's K/V).
+PrefixCaching prefix_caching(const EngineOptions& options, const LoadedEngine& engine);
 
 // `mpi` is null outside mpirun. Prints the device, loading progress (bytes and %), the grid and the cache size
 // to stderr on rank 0 unless quiet.

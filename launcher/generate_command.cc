@@ -32,6 +32,7 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
+  --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
 )";
 
 // Test-only fault switch: LATTICE_FAULT_INJECT="RANK:STEP" makes that worker rank throw at that step, to
@@ -64,6 +65,7 @@ nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& ou
   }
   nlohmann::ordered_json j = {{"id", r.name},
                       {"prompt_tokens", out.prompt_tokens},
+                      {"cached_tokens", out.cached_tokens},
                       {"tokens", tokens},
                       {"finish_reason", finish_reason_name(out.finish)}};
   j["logprobs"] = r.request.params.logprobs > 0 ? logprobs : nlohmann::ordered_json(nullptr);
@@ -74,7 +76,7 @@ nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& ou
 }  // namespace
 
 int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"json", "ignore-eos", "help", "dummy-weights"});
+  const CliArgs args(argv, engine_switches({"json", "ignore-eos", "help"}));
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -122,6 +124,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
 
   options.eos_token_ids = engine.model->config().eos_token_ids;
   options.max_top_k = engine.max_top_k();
+  options.prefix_caching = prefix_caching(engine_flags, engine);
   if (tokenizer && tokenizer->eos_id()) options.eos_token_ids.push_back(*tokenizer->eos_id());
   Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
                       static_cast<int32_t>(engine.cache->shape().block_size), options);
@@ -163,6 +166,10 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
                outputs.size(), static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.generated_tokens),
                seconds, (s.prompt_tokens + s.generated_tokens) / seconds, static_cast<long long>(s.steps),
                static_cast<long long>(s.preemptions));
+  if (options.prefix_caching.enabled)
+    std::fprintf(stderr, "prefix cache: %lld of %lld prompt tokens hit, %lld blocks evicted\n",
+                 static_cast<long long>(s.prefix_cache_hits), static_cast<long long>(s.prefix_cache_queries),
+                 static_cast<long long>(scheduler.blocks().evictions()));
   if (runner) {
     const double comm = engine.ctx.tp->seconds() + engine.ctx.control->seconds() +
                         (engine.ctx.next ? engine.ctx.next->seconds() : 0);

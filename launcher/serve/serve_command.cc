@@ -32,6 +32,7 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N  --pp-layers L
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
+  --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
 
@@ -77,7 +78,7 @@ std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, 
 }  // namespace
 
 int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, {"help", "dummy-weights"});
+  const CliArgs args(argv, engine_switches({"help"}));
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -144,6 +145,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
   options.eos_token_ids = engine.model->config().eos_token_ids;
   options.max_top_k = engine.max_top_k();
+  options.prefix_caching = prefix_caching(engine_flags, engine);
   std::unique_ptr<serve::ModelInfo> info = model_info(engine_flags, engine, served_name);
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
   context.set_model(std::move(info));

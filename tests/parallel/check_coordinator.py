@@ -2,12 +2,15 @@
 """The rank-0 coordinator under mpirun, end to end through `lattice generate`:
   equivalence  32 requests of mixed lengths and sampling settings (fixed seeds) under tp=2 x pp=2, with a KV
                cache small enough to force preemption, give exactly the single-rank outputs.
+  prefix-caching  32 requests sharing prefixes of random lengths, with prefix caching under tp=2 x pp=2 and a
+               KV cache small enough to force eviction and preemption, give the single-rank outputs without it.
   fault        a rank that throws mid-run (LATTICE_FAULT_INJECT) ends the job non-zero within 10 s, and the
                log names the rank and the error.
   bad-grid     3 ranks for tp=2 is a clear error naming what to pass."""
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,11 +22,22 @@ env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 mpirun = [mpiexec, "--oversubscribe"]
 
 
-def requests_file():
+def random_prompts(rng):
+    return [[rng.randrange(512) for _ in range(rng.randint(1, 90))] for _ in range(32)]
+
+
+def shared_prefix_prompts(rng):
+    """Four "system prompts"; each request keeps a random-length prefix of one (every eighth none) plus a tail."""
+    systems = [[rng.randrange(512) for _ in range(rng.randint(20, 150))] for _ in range(4)]
+    return [systems[i % 4][:0 if i % 8 == 7 else rng.randint(1, len(systems[i % 4]))] +
+            [rng.randrange(512) for _ in range(rng.randint(1, 30))] for i in range(32)]
+
+
+def requests_file(make_prompts=random_prompts):
     rng = random.Random(3)
     f = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
-    for i in range(32):
-        req = {"id": f"r{i}", "prompt_ids": [rng.randrange(512) for _ in range(rng.randint(1, 90))],
+    for i, prompt in enumerate(make_prompts(rng)):
+        req = {"id": f"r{i}", "prompt_ids": prompt,
                "max_tokens": rng.randint(4, 20), "temperature": rng.choice([0, 0.7, 1.0]), "seed": 1000 + i,
                "logprobs": 2}
         if i % 3 == 1: req["top_k"] = 20
@@ -42,11 +56,25 @@ def fail(message):
     sys.exit(1)
 
 
-if mode == "equivalence":
-    reqs = requests_file()
-    args = ["generate", "--model", model, "--requests", reqs, "--json", "--kv-cache-blocks", "12"]
-    one = subprocess.run([lattice] + args, capture_output=True, text=True, env=env, timeout=120)
-    grid = subprocess.run(mpirun + ["-np", "4", lattice] + args + ["--tp", "2", "--pp", "2"], capture_output=True,
+def counts(log, pattern):
+    """The integers of the first line of `log` matching `pattern` (a regular expression with groups)."""
+    match = re.search(pattern, log)
+    if not match:
+        fail(f"no line matching {pattern!r} in:\n{log}")
+    return [int(g) for g in match.groups()]
+
+
+if mode in ("equivalence", "prefix-caching"):
+    base = ["generate", "--model", model, "--json"]
+    if mode == "equivalence":
+        reqs = requests_file()
+        one_args = grid_args = base + ["--requests", reqs, "--kv-cache-blocks", "12"]
+    else:
+        reqs = requests_file(shared_prefix_prompts)
+        one_args = base + ["--requests", reqs, "--kv-cache-blocks", "256", "--no-enable-prefix-caching"]
+        grid_args = base + ["--requests", reqs, "--kv-cache-blocks", "14", "--enable-prefix-caching"]
+    one = subprocess.run([lattice] + one_args, capture_output=True, text=True, env=env, timeout=120)
+    grid = subprocess.run(mpirun + ["-np", "4", lattice] + grid_args + ["--tp", "2", "--pp", "2"], capture_output=True,
                           text=True, env=env, timeout=120)
     if one.returncode or grid.returncode:
         fail(f"runs failed:\n{one.stderr}\n{grid.stderr}")
@@ -64,8 +92,15 @@ if mode == "equivalence":
                 all(abs(ex["logprob"] - ey["logprob"]) <= 1e-4 for ex, ey in zip(tx, ty))
         if not same:
             fail(f"request {x['id']} differs:\n one rank: {json.dumps(x)}\n tp2 x pp2: {json.dumps(y)}")
-    if " 0 preemptions" in one.stderr:
+    if mode == "equivalence" and " 0 preemptions" in one.stderr:
         fail("the KV cache was meant to force preemption:\n" + one.stderr)
+    if mode == "prefix-caching":
+        preemptions, = counts(grid.stderr, r"steps, (\d+) preemptions")
+        hits, queries, evictions = counts(grid.stderr, r"prefix cache: (\d+) of (\d+) prompt tokens hit, (\d+) blocks")
+        if not (preemptions > 0 and evictions > 0 and 0 < hits <= queries):
+            fail("the grid run was meant to hit the prefix cache, evict and preempt:\n" + grid.stderr)
+        if "prefix cache:" in one.stderr:
+            fail("--no-enable-prefix-caching left the cache on:\n" + one.stderr)
     print(grid.stderr)
 elif mode == "fault":
     start = time.time()
