@@ -27,6 +27,7 @@ struct TokenEvent {
   int64_t request_id;
   std::optional<SampledToken> token;
   FinishReason finish = FinishReason::none;  // set on the request's last event
+  int64_t cached_tokens = 0;  // on token events: the request's prompt tokens that came from the prefix cache
 };
 
 struct RequestOutput {

@@ -222,7 +222,7 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     seq.output.tokens.push_back(sampled);
     ++stats_.generated_tokens;
     const FinishReason reason = finish_reason(seq, sampled.token);
-    events.push_back({seq.request.id, sampled, reason});
+    events.push_back({seq.request.id, sampled, reason, seq.output.cached_tokens});
     if (reason != FinishReason::none) finish(seq, reason);
   }
   return events;

@@ -92,7 +92,7 @@ void EngineBridge::on_event(const TokenEvent& event) {
   auto it = choices_.find(event.request_id);
   if (it == choices_.end()) return;
   Choice& c = it->second;
-  ChoiceEvent out{c.index, event.token, event.finish, {}};
+  ChoiceEvent out{c.index, event.token, event.finish, {}, event.cached_tokens};
   if (event.token) {
     const Clock::time_point now = Clock::now();
     if (c.tokens == 0)

@@ -31,6 +31,7 @@ struct ChoiceEvent {
   std::optional<SampledToken> token;
   FinishReason finish = FinishReason::none;
   std::string error;
+  int64_t cached_tokens = 0;  // with a token: prompt tokens the engine took from its prefix cache
 };
 
 class RequestStream {

@@ -1,5 +1,6 @@
 #include "launcher/serve/openai_session.h"
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 
@@ -59,7 +60,8 @@ json ApiSession::usage() const {
   int64_t completion = 0;
   for (const Choice& c : choices_) completion += c.text.num_tokens();
   const int64_t prompt = static_cast<int64_t>(request_.prompt_ids.size());
-  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens_}}}};
 }
 
 json ApiSession::chunk(int index, const std::string& text, const std::vector<SampledToken>& lp_tokens,
@@ -92,6 +94,7 @@ std::string ApiSession::apply(const ChoiceEvent& e) {
     cancel();
     return "";
   }
+  cached_tokens_ = std::max(cached_tokens_, e.cached_tokens);
   std::string text = e.token ? c.text.push(*e.token) : "";
   if (c.text.stopped()) {
     c.finish_reason = "stop";

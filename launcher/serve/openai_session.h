@@ -58,6 +58,7 @@ class ApiSession {
   std::vector<Choice> choices_;
   std::shared_ptr<RequestStream> stream_;
   std::string error_;  // a rejection reported by the engine
+  int64_t cached_tokens_ = 0;  // prompt tokens from the prefix cache (the most of any choice)
   bool finished_ = false;
 };
 

@@ -15,6 +15,7 @@
 #include "launcher/serve/engine_grid.h"
 #include "launcher/serve/grpc_server.h"
 #include "launcher/serve/http_server.h"
+#include "launcher/serve/prefix_cache_metrics.h"
 
 namespace lattice::launcher {
 
@@ -153,6 +154,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
                       static_cast<int32_t>(engine.cache->shape().block_size), options);
 
   int64_t preemptions_seen = 0;
+  serve::PrefixCacheMetrics prefix_metrics(metrics);
   auto update_gauges = [&] {
     const int64_t running = scheduler.num_running(), pending = bridge.pending();
     metrics.set("lattice_running_sequences", static_cast<double>(running));
@@ -164,6 +166,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     const int64_t preemptions = scheduler.stats().preemptions;
     if (preemptions > preemptions_seen) metrics.add("lattice_preemptions_total", {}, static_cast<double>(preemptions - preemptions_seen));
     preemptions_seen = preemptions;
+    prefix_metrics.update(scheduler.stats(), blocks);
   };
   MeteredExecutor executor(grid.executor(), [&](size_t batch, double seconds, const StepResult& result) {
     metrics.observe("lattice_batch_size", static_cast<double>(batch));
