@@ -98,6 +98,21 @@ void HttpFrontEnd::routes() {
         ApiRequest request = chat ? parse_chat_request(body) : parse_completion_request(body);
         prepare_prompt(request, ctx, true);
         const bool stream = request.stream;  // parsed and validated with the rest ("stream": null is false)
+        const std::optional<std::string> cache_key = ctx.responses ? ctx.responses->key(request) : std::nullopt;
+        if (cache_key) {
+          std::optional<json> hit = ctx.responses->lookup(*cache_key, request.chat);
+          res.set_header("X-Lattice-Cache", hit ? "hit" : "miss");
+          if (hit && stream) {
+            res.set_header("Cache-Control", "no-cache");
+            res.set_content(cached_stream(*hit, request.chat, request.include_usage), "text/event-stream");
+          }
+          if (hit && !stream) res.set_content(json_text(*hit), "application/json");
+          if (hit) return;
+        }
+        // Stores a complete non-streamed response of a cacheable request.
+        auto keep = [&ctx, cache_key](const json& result) {
+          if (cache_key) ctx.responses->store(*cache_key, result);
+        };
         const ModelInfo* model = ctx.model();
         auto session = std::make_shared<ApiSession>(std::move(request), ctx.bridge, *model->tokenizer, model->name);
         session->start();
@@ -106,13 +121,15 @@ void HttpFrontEnd::routes() {
           // switch to a chunked body led by a space every second (JSON allows leading whitespace): a write
           // that fails means the client left, and ~ApiSession cancels its sequences.
           if (std::optional<json> result = session->wait_result(std::chrono::seconds(1))) {
+            keep(*result);
             res.set_content(json_text(*result), "application/json");
             return;
           }
-          res.set_chunked_content_provider("application/json", [session](size_t, httplib::DataSink& sink) {
+          res.set_chunked_content_provider("application/json", [session, keep](size_t, httplib::DataSink& sink) {
             std::optional<json> result;
             try {
               result = session->wait_result(std::chrono::seconds(1));
+              if (result) keep(*result);
             } catch (const ApiError& e) {
               result = error_body(e);  // the status line has gone out already
             }

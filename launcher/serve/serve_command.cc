@@ -34,6 +34,9 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
+  --response-cache memory answer repeated deterministic requests (greedy, or seeded) from an in-memory cache of
+                          whole responses (HTTP; header X-Lattice-Cache: hit|miss); --response-cache-ttl S (600)
+                          --response-cache-mb MB (256)
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
 
@@ -97,7 +100,13 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const EngineOptions engine_flags = engine_options(args);
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
+  const std::string response_cache = args.get("response-cache", "");
+  const int64_t response_cache_ttl = args.get_int("response-cache-ttl", 600),
+                response_cache_mb = args.get_int("response-cache-mb", 256);
   args.reject_unknown();
+  LATTICE_CHECK(response_cache.empty() || response_cache == "memory",
+                "--response-cache must be 'memory' (Redis is not supported yet), got '", response_cache, "'");
+  LATTICE_CHECK(response_cache_ttl > 0 && response_cache_mb > 0, "--response-cache-ttl and --response-cache-mb must be > 0");
   LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
   LATTICE_CHECK(max_pending > 0, "--max-pending must be > 0, got ", max_pending);
@@ -120,6 +129,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   RequestInbox inbox;
   serve::EngineBridge bridge(inbox, metrics, max_pending);
   serve::ServeContext context(bridge, metrics, api_key);
+  std::unique_ptr<serve::CachedResponses> responses;  // outlives the front ends that read it
   std::unique_ptr<serve::HttpFrontEnd> http_front;
   std::unique_ptr<serve::GrpcFrontEnd> grpc_front;
   if (coordinator) {
@@ -148,6 +158,14 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   options.max_top_k = engine.max_top_k();
   options.prefix_caching = prefix_caching(engine_flags, engine);
   std::unique_ptr<serve::ModelInfo> info = model_info(engine_flags, engine, served_name);
+  if (!response_cache.empty()) {
+    // Keyed by the served name and the model's identity (config, dtype, weights source).
+    responses = std::make_unique<serve::CachedResponses>(
+        std::make_unique<serve::MemoryResponseCache>(static_cast<size_t>(response_cache_mb) << 20,
+                                                      std::chrono::seconds(response_cache_ttl)),
+        info->name + "|" + std::to_string(options.prefix_caching.salt), metrics);
+    context.responses = responses.get();
+  }
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
   context.set_model(std::move(info));
   Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),

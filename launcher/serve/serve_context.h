@@ -12,6 +12,7 @@
 #include "launcher/serve/engine_bridge.h"
 #include "launcher/serve/metrics.h"
 #include "launcher/serve/openai_request.h"
+#include "launcher/serve/response_cache.h"
 
 namespace lattice::serve {
 
@@ -35,6 +36,7 @@ class ServeContext {
   EngineBridge& bridge;
   Metrics& metrics;
   const std::string api_key;  // empty: no authentication
+  CachedResponses* responses = nullptr;  // the exact response cache (--response-cache), when on
 
  private:
   std::unique_ptr<ModelInfo> model_;

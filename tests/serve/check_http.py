@@ -98,7 +98,8 @@ try:
     req = {"model": "f32", "prompt": "Hello world", "max_tokens": 12, "temperature": 0, "ignore_eos": True}
     status, body = server.request("POST", "/v1/completions", req, KEY)
     check(status == 200 and body["choices"][0]["text"] == ref["text"], f"completion text {body} vs {ref['text']!r}")
-    check(body["usage"] == {"prompt_tokens": ref["prompt_tokens"], "completion_tokens": 12, "total_tokens": ref["prompt_tokens"] + 12},
+    check(body["usage"] == {"prompt_tokens": ref["prompt_tokens"], "completion_tokens": 12, "total_tokens": ref["prompt_tokens"] + 12,
+                            "prompt_tokens_details": {"cached_tokens": 0}},
           f"usage {body['usage']}")
     check(body["choices"][0]["finish_reason"] == "length" and body["object"] == "text_completion", "finish length")
 
