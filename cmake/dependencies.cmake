@@ -26,6 +26,7 @@ pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 # serve and bench-serve commands instead of failing to configure.
 find_package(Threads REQUIRED)
 pkg_check_modules(HTTPLIB IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(HIREDIS IMPORTED_TARGET hiredis)  # optional: the Redis response cache
 find_package(gRPC CONFIG QUIET)
 if(HTTPLIB_FOUND AND gRPC_FOUND)
   set(LATTICE_WITH_SERVE ON)

@@ -88,7 +88,7 @@ bool Scheduler::make_room(Sequence& seq, int64_t tokens, std::optional<int32_t> 
                           std::vector<Planned>& planned, int64_t& budget) {
   if (blocks_.grow(seq.request.id, tokens)) return true;
   const std::vector<Sequence*> candidates = victims(below_priority);
-  std::vector<int64_t> others;  // blocks they share with seq or with sequences that stay would not come free
+  std::vector<int64_t> others;  // preemptible; blocks they share with seq or with others staying stay held
   for (const Sequence* v : candidates)
     if (v != &seq) others.push_back(v->request.id);
   if (blocks_.reclaimable(others) < blocks_.blocks_needed(seq.request.id, tokens)) {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <ctime>
+#include <regex>
 
 #include "engine/core/error.h"
 #include "launcher/serve/openai_session.h"
@@ -53,6 +54,19 @@ size_t MemoryResponseCache::entries() const {
 size_t MemoryResponseCache::bytes() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return bytes_;
+}
+
+RedisAddress parse_redis_url(const std::string& url) {
+  static const std::regex form(R"(redis://([^:/]+):(\d{1,5})(?:/(\d+))?)");
+  std::smatch m;
+  LATTICE_CHECK(std::regex_match(url, m, form), "--response-cache must be memory or redis://HOST:PORT[/DB], got '",
+                url, "'");
+  RedisAddress a;
+  a.host = m[1];
+  a.port = std::stoi(m[2]);
+  a.db = m[3].matched ? std::stoi(m[3]) : 0;
+  LATTICE_CHECK(a.port > 0 && a.port < 65536, "redis port must be in [1, 65535], got ", a.port);
+  return a;
 }
 
 std::optional<std::string> response_cache_key(const std::string& model_identity, const ApiRequest& r) {

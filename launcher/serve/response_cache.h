@@ -78,6 +78,15 @@ class CachedResponses {
   Metrics& metrics_;
 };
 
+// Where --response-cache redis://HOST:PORT[/DB] points.
+struct RedisAddress {
+  std::string host;
+  int port = 6379;
+  int db = 0;
+};
+// Parses "redis://HOST:PORT[/DB]"; throws naming the problem.
+RedisAddress parse_redis_url(const std::string& url);
+
 // The cache key of `request` (prompt_ids filled) for the model `model_identity`, or nullopt when its output
 // is not fully determined (sampled without a seed).
 std::optional<std::string> response_cache_key(const std::string& model_identity, const ApiRequest& request);

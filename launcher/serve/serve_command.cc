@@ -16,6 +16,9 @@
 #include "launcher/serve/grpc_server.h"
 #include "launcher/serve/http_server.h"
 #include "launcher/serve/prefix_cache_metrics.h"
+#ifdef LATTICE_HAVE_HIREDIS
+#include "launcher/serve/redis_response_cache.h"
+#endif
 
 namespace lattice::launcher {
 
@@ -34,9 +37,10 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
-  --response-cache memory answer repeated deterministic requests (greedy, or seeded) from an in-memory cache of
-                          whole responses (HTTP; header X-Lattice-Cache: hit|miss); --response-cache-ttl S (600)
-                          --response-cache-mb MB (256)
+  --response-cache memory|redis://HOST:PORT[/DB]  answer repeated deterministic requests (greedy, or seeded)
+                          from a cache of whole responses, in memory or shared in Redis (HTTP; header
+                          X-Lattice-Cache: hit|miss); --response-cache-ttl S (600); --response-cache-mb MB (256,
+                          in memory; Redis is bounded by its maxmemory)
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
 
@@ -104,8 +108,11 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const int64_t response_cache_ttl = args.get_int("response-cache-ttl", 600),
                 response_cache_mb = args.get_int("response-cache-mb", 256);
   args.reject_unknown();
-  LATTICE_CHECK(response_cache.empty() || response_cache == "memory",
-                "--response-cache must be 'memory' (Redis is not supported yet), got '", response_cache, "'");
+  std::optional<serve::RedisAddress> redis;
+  if (!response_cache.empty() && response_cache != "memory") redis = serve::parse_redis_url(response_cache);
+#ifndef LATTICE_HAVE_HIREDIS
+  LATTICE_CHECK(!redis, "--response-cache redis://... needs a build with hiredis (libhiredis-dev; scripts/setup)");
+#endif
   LATTICE_CHECK(response_cache_ttl > 0 && response_cache_mb > 0, "--response-cache-ttl and --response-cache-mb must be > 0");
   LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
@@ -160,10 +167,15 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   std::unique_ptr<serve::ModelInfo> info = model_info(engine_flags, engine, served_name);
   if (!response_cache.empty()) {
     // Keyed by the served name and the model's identity (config, dtype, weights source).
+    std::unique_ptr<serve::ResponseCache> store;
+#ifdef LATTICE_HAVE_HIREDIS
+    if (redis) store = std::make_unique<serve::RedisResponseCache>(*redis, std::chrono::seconds(response_cache_ttl), metrics);
+#endif
+    if (!store)
+      store = std::make_unique<serve::MemoryResponseCache>(static_cast<size_t>(response_cache_mb) << 20,
+                                                            std::chrono::seconds(response_cache_ttl));
     responses = std::make_unique<serve::CachedResponses>(
-        std::make_unique<serve::MemoryResponseCache>(static_cast<size_t>(response_cache_mb) << 20,
-                                                      std::chrono::seconds(response_cache_ttl)),
-        info->name + "|" + std::to_string(options.prefix_caching.salt), metrics);
+        std::move(store), info->name + "|" + std::to_string(options.prefix_caching.salt), metrics);
     context.responses = responses.get();
   }
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """The exact response cache through lattice serve (--response-cache memory): a repeated greedy request is a
 hit (header X-Lattice-Cache, same body, the engine generates nothing), streamed or not; sampled requests
-without a seed are never cached; entries expire after --response-cache-ttl; off by default.
+without a seed are never cached; entries expire after --response-cache-ttl; off by default. Then, with a
+redis-server started here on a free loopback port (that part is skipped, saying so, where redis-server is
+not installed): two servers share the Redis cache, and when Redis dies they keep answering (misses) and
+report it in /metrics.
 usage: check_response_cache.py LATTICE DATA_DIR"""
 import json
+import shutil
+import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -81,5 +87,50 @@ try:
     check(header is None and header2 is None, "off by default")
 finally:
     plain.stop()
+
+redis_binary = shutil.which("redis-server")
+if not redis_binary:
+    print("SKIP redis part: redis-server is not installed (scripts/setup installs it)")
+else:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        redis_port = s.getsockname()[1]
+    redis = subprocess.Popen([redis_binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    servers = []
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", redis_port), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        servers = [Server(lattice, model, "--grpc-port", "-1", "--response-cache", url) for _ in range(2)]
+        a, b = servers
+        check(metric(a, "lattice_response_cache_available") == 1, "redis available")
+        header, first = post(a, greedy)
+        check(header == "miss", f"redis: first request {header}")
+        header, shared = post(b, greedy)
+        check(header == "hit" and shared["choices"] == first["choices"], f"redis: the other server hits: {header}")
+        redis.kill()
+        redis.wait()
+        for server in servers:
+            status, body = server.request("POST", "/v1/completions", greedy)
+            check(status == 200 and body["choices"] == first["choices"], f"redis down: still served ({status})")
+        header, _ = post(a, greedy)
+        check(header == "miss", f"redis down: a miss, not an error ({header})")
+        check(metric(a, "lattice_response_cache_available") == 0, "redis down: /metrics says so")
+        check(metric(a, "lattice_response_cache_errors_total") >= 1, "redis down: errors counted")
+        deadline = time.time() + 5  # the log is read by a thread
+        while time.time() < deadline and not any("serving without the cache" in line for line in a.log):
+            time.sleep(0.1)
+        check(any("serving without the cache" in line for line in a.log), "redis down: the log says so")
+    finally:
+        for server in servers:
+            server.stop()
+        if redis.poll() is None:
+            redis.kill()
+            redis.wait()
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
