@@ -91,6 +91,16 @@ int64_t BlockManager::attach_prefix(int64_t seq, const std::vector<int32_t>& tok
   return hit;
 }
 
+std::vector<uint64_t> BlockManager::chain_hashes(const std::vector<int32_t>& tokens, int64_t blocks) const {
+  std::vector<uint64_t> out;
+  if (!cache_) return out;
+  LATTICE_CHECK(blocks * block_size_ <= static_cast<int64_t>(tokens.size()), blocks, " blocks of ", block_size_,
+                " tokens need more than ", tokens.size(), " tokens");
+  uint64_t h = PrefixCache::kRootHash;
+  for (int64_t i = 0; i < blocks; ++i) out.push_back(h = cache_->hash(h, tokens.data() + i * block_size_));
+  return out;
+}
+
 void BlockManager::cache_computed(int64_t seq, const std::vector<int32_t>& tokens, int64_t computed) {
   if (!cache_) return;
   auto it = seqs_.find(seq);

@@ -121,13 +121,19 @@ std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
       continue;  // preempted while making room for an earlier one
     const int64_t chunk = std::min(static_cast<int64_t>(seq->tokens.size()) - seq->computed, budget);
     if (!make_room(*seq, seq->computed + chunk, std::nullopt, planned, budget)) continue;
-    planned.push_back({seq, chunk, seq->computed + chunk == static_cast<int64_t>(seq->tokens.size()), false});
+    planned.push_back(plan_chunk(*seq, chunk, false));
     budget -= chunk;
   }
-  while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(planned.size()) < seq_cap) {
-    Sequence& seq = *waiting_.front();
+  auto next = waiting_.begin();
+  while (next != waiting_.end() && budget > 0 && static_cast<int64_t>(planned.size()) < seq_cap) {
+    Sequence& seq = **next;
     const int64_t n = static_cast<int64_t>(seq.tokens.size());
     const int64_t hit = blocks_.attach_prefix(seq.request.id, seq.tokens, n - 1);
+    if (follows_pending(seq, hit, planned)) {
+      blocks_.free(seq.request.id);
+      ++next;
+      continue;
+    }
     const int64_t chunk = std::min(n - hit, budget);
     // A higher-priority arrival may displace lower-priority sequences that are not in flight.
     if (!make_room(seq, hit + chunk, seq.request.priority, planned, budget)) {
@@ -141,13 +147,33 @@ std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
     }
     if (!seq.admitted) seq.output.cached_tokens = hit;
     seq.admitted = true;
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
-    planned.push_back({&seq, chunk, hit + chunk == n, hit > 0});
+    running_.push_back(std::move(*next));
+    next = waiting_.erase(next);
+    planned.push_back(plan_chunk(seq, chunk, hit > 0));
     budget -= chunk;
   }
   if (planned.empty()) return std::nullopt;
   return make_plan(planned);
+}
+
+Scheduler::Planned Scheduler::plan_chunk(Sequence& seq, int64_t chunk, bool after_hit) const {
+  const int64_t end = seq.computed + chunk, bs = blocks_.block_size();
+  Planned p{&seq, chunk, end == static_cast<int64_t>(seq.tokens.size()), after_hit};
+  if (blocks_.caching() && end / bs > seq.computed / bs) {
+    const std::vector<uint64_t> hashes = blocks_.chain_hashes(seq.tokens, end / bs);
+    p.fills.assign(hashes.begin() + seq.computed / bs, hashes.end());
+  }
+  return p;
+}
+
+bool Scheduler::follows_pending(const Sequence& seq, int64_t hit, const std::vector<Planned>& planned) const {
+  const int64_t bs = blocks_.block_size(), next_block = hit / bs;
+  if (!blocks_.caching() || (next_block + 1) * bs > static_cast<int64_t>(seq.tokens.size()) - 1) return false;
+  const uint64_t next = blocks_.chain_hashes(seq.tokens, next_block + 1).back();
+  auto fills = [&](const Planned& p) { return std::find(p.fills.begin(), p.fills.end(), next) != p.fills.end(); };
+  if (std::any_of(planned.begin(), planned.end(), fills)) return true;
+  return std::any_of(in_flight_.begin(), in_flight_.end(),
+                     [&](const InFlight& step) { return std::any_of(step.seqs.begin(), step.seqs.end(), fills); });
 }
 
 StepPlan Scheduler::make_plan(const std::vector<Planned>& planned) {

@@ -5,7 +5,9 @@
 // preempted: its blocks are freed and it is recomputed later, so running out of blocks makes requests wait
 // and never fails them. With prefix caching, an admitted sequence first takes the cached blocks of its
 // longest cached prefix (at most all but its last token, which must run to give logits) and computes only the
-// rest; its full blocks join the cache as their steps complete. Plans go to a StepExecutor; with a pipeline
+// rest; its full blocks join the cache as their steps complete. A sequence whose next block another one is
+// computing right now (n choices of one prompt, requests sharing a system prompt arriving together) waits
+// for that step and then shares the block, instead of computing it again. Plans go to a StepExecutor; with a pipeline
 // several are in flight at once, over disjoint sets of sequences. The same scheduler runs in one process and
 // on the rank-0 coordinator; the prefix-cache hits it decides reach the ranks as ordinary block tables.
 #pragma once
@@ -101,6 +103,7 @@ class Scheduler {
     int64_t chunk;
     bool sample;
     bool after_hit = false;  // the sequence's first chunk after a prefix-cache hit
+    std::vector<uint64_t> fills = {};  // with prefix caching: chain hashes of the blocks this chunk completes
   };
   struct InFlight {
     uint64_t step_id;
@@ -114,6 +117,11 @@ class Scheduler {
   // Preemption candidates: not in flight, lowest priority first, then most recently admitted.
   std::vector<Sequence*> victims(std::optional<int32_t> below_priority) const;
   void preempt(Sequence* seq, std::vector<Planned>& planned, int64_t& budget);
+  // A planned chunk of `chunk` tokens from seq.computed (the blocks it completes recorded for followers).
+  Planned plan_chunk(Sequence& seq, int64_t chunk, bool after_hit) const;
+  // Whether the block after seq's prefix-cache hit of `hit` tokens is being computed by a chunk planned in
+  // this step or in flight: then seq waits for it rather than computing the same K/V again.
+  bool follows_pending(const Sequence& seq, int64_t hit, const std::vector<Planned>& planned) const;
   void enqueue_waiting(SeqPtr seq);
   void finish(Sequence& seq, FinishReason reason);
   FinishReason finish_reason(const Sequence& seq, int32_t token) const;
