@@ -31,6 +31,7 @@ const char* kHelp = R"(usage: lattice bench-serve --url http://127.0.0.1:8000 [f
   --rate R          mean arrivals per second, Poisson (default 4; 0 sends everything at once)
   --requests N      requests to send (default 64)
   --input-len I     prompt tokens per request (default 32)
+  --shared-prefix P the first P of them are the same in every request (a system prompt; default 0)
   --output-len O    generated tokens per request (ignore_eos) (default 32)
   --stream          stream the responses (needed for time to first token and inter-token latency)
   --api-key KEY     --seed S (default 0)  --timeout S per request (default 600)
@@ -138,7 +139,8 @@ int bench_serve_command(const Args& argv, parallel::MpiRuntime*) {
   const std::string url = args.require("url");
   const double rate = args.get_double("rate", 4);
   const int64_t n = args.get_int("requests", 64), input_len = args.get_int("input-len", 32),
-                output_len = args.get_int("output-len", 32), seed = args.get_int("seed", 0);
+                output_len = args.get_int("output-len", 32), seed = args.get_int("seed", 0),
+                shared_prefix = args.get_int("shared-prefix", 0);
   const int timeout_s = static_cast<int>(args.get_int("timeout", 600));
   const bool stream = args.has("stream");
   const std::string api_key = args.get("api-key", ""), output = args.get("output", "bench-serve.json");
@@ -148,6 +150,8 @@ int bench_serve_command(const Args& argv, parallel::MpiRuntime*) {
   const std::string host = m[1].str();
   const int port = std::stoi(m[2].str());
   LATTICE_CHECK(rate >= 0 && n > 0 && input_len > 0 && output_len > 0, "--rate must be >= 0 and --requests, --input-len, --output-len > 0");
+  LATTICE_CHECK(shared_prefix >= 0 && shared_prefix <= input_len, "--shared-prefix must be in [0, --input-len], got ",
+                shared_prefix);
   httplib::Headers headers;
   if (!api_key.empty()) headers.emplace("Authorization", "Bearer " + api_key);
 
@@ -164,9 +168,11 @@ int bench_serve_command(const Args& argv, parallel::MpiRuntime*) {
   std::vector<json> bodies;
   std::vector<double> arrivals;
   double t = 0;
+  std::vector<int64_t> system(static_cast<size_t>(shared_prefix));
+  for (int64_t& id : system) id = token(rng);
   for (int64_t i = 0; i < n; ++i) {
-    std::vector<int64_t> prompt(static_cast<size_t>(input_len));
-    for (int64_t& id : prompt) id = token(rng);
+    std::vector<int64_t> prompt = system;
+    while (static_cast<int64_t>(prompt.size()) < input_len) prompt.push_back(token(rng));
     json body = {{"model", card["id"]}, {"prompt", prompt}, {"max_tokens", output_len}, {"ignore_eos", true},
                  {"temperature", 1.0}, {"seed", seed + i}};
     if (stream) body.update({{"stream", true}, {"stream_options", {{"include_usage", true}}}});
@@ -204,7 +210,7 @@ int bench_serve_command(const Args& argv, parallel::MpiRuntime*) {
     itl.insert(itl.end(), r.itl.begin(), r.itl.end());
   }
   const json summary = {{"url", url}, {"model", card["id"]}, {"rate", rate}, {"requests", n}, {"succeeded", ok},
-                        {"failed", n - ok}, {"input_len", input_len}, {"output_len", output_len}, {"stream", stream},
+                        {"failed", n - ok}, {"input_len", input_len}, {"shared_prefix", shared_prefix}, {"output_len", output_len}, {"stream", stream},
                         {"duration_s", duration}, {"request_throughput", ok / duration},
                         {"output_token_throughput", out_tokens / duration},
                         {"total_token_throughput", (in_tokens + out_tokens) / duration},

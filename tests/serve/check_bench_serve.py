@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from serve_fixture import Server
+from serve_fixture import Server, parse_metrics
 
 lattice, data, scripts, work = sys.argv[1:5]
 os.makedirs(work, exist_ok=True)
@@ -28,6 +28,14 @@ with Server(lattice, f"{data}/tiny-llama/f32", "--grpc-port", "-1", env={"OMP_WA
                          capture_output=True, text=True, timeout=120)
     check(res.returncode == 0, f"bench-serve exit {res.returncode}: {res.stderr}")
     check("time to first token" in res.stdout and "requests/s" in res.stdout, f"report: {res.stdout}")
+    # A shared-prefix workload: 40 of every 48 prompt tokens are the same, so the prefix cache hits.
+    shared = subprocess.run([lattice, "bench-serve", "--url", f"http://127.0.0.1:{server.port}", "--rate", "0",
+                             "--requests", "8", "--input-len", "48", "--shared-prefix", "40", "--output-len", "2",
+                             "--output", out + ".shared"], capture_output=True, text=True, timeout=120)
+    check(shared.returncode == 0, f"bench-serve --shared-prefix exit {shared.returncode}: {shared.stderr}")
+    _, samples = parse_metrics(server.request("GET", "/metrics")[1])
+    hits = samples.get(("lattice_prefix_cache_hits_total", frozenset()), 0)
+    check(hits >= 7 * 32, f"the shared prefix hit the prefix cache: {hits} tokens")  # 2 blocks for 7 of the 8
 with open(out) as f:
     result = json.load(f)
 s, reqs = result["summary"], result["requests"]
