@@ -122,6 +122,7 @@ struct BatchCase {
   DType dtype;
   double rel_l2;
 };
+void PrintTo(const BatchCase& c, std::ostream* os) { *os << dtype_name(c.dtype) << ", relative L2 < " << c.rel_l2; }
 
 class GpuBatchInvariance : public GpuEngineTest, public ::testing::WithParamInterface<BatchCase> {
  protected:
