@@ -11,6 +11,7 @@
 #include "engine/cuda/device_context.h"
 #include "engine/ops/attention.h"
 #include "engine/scheduler/scheduler.h"
+#include "kernels/cpu/sampling.h"
 #include "models/llama.h"
 #include "tests/cuda/cuda_test_utils.h"
 #include "tests/models/run_step.h"
@@ -71,7 +72,9 @@ class GpuEngineTest : public ::testing::Test {
   static std::vector<RequestOutput> generate(LlamaModel& model, const std::vector<Request>& requests, int32_t blocks,
                                              SchedulerStats* stats = nullptr) {
     KvCache cache = cache_for(model, blocks);
-    Scheduler scheduler(model.lm_shape(), blocks, static_cast<int32_t>(cache.shape().block_size));
+    SchedulerOptions options;  // as the launcher sets it: the GPU sampler's top_k limit
+    options.max_top_k = model.device().is_cpu() ? 0 : kernels::cpu::kMaxTopK;
+    Scheduler scheduler(model.lm_shape(), blocks, static_cast<int32_t>(cache.shape().block_size), options);
     for (const Request& r : requests) scheduler.add(r);
     LocalExecutor executor(model, cache, exec_of(model), RunnerLimits{512, kMaxSeqs});
     std::vector<RequestOutput> out = scheduler.run(executor);
