@@ -210,6 +210,8 @@ def main():
             except Exception as e:  # the daemons' logs, before stop() (which may remove a temporary run dir)
                 failures.append(f"{type(e).__name__}: {e}")
                 print(f"FAIL: {type(e).__name__}: {e}\n{cluster.logs()}")
+            finally:
+                signal.alarm(0)  # stop() must not be interrupted
     except Exception as e:  # start-up (its message has the logs) or shut-down
         failures.append(f"{type(e).__name__}: {e}")
         print(f"FAIL: {type(e).__name__}: {e}")

@@ -5,6 +5,7 @@ Every daemon runs in the foreground as a child of this process, from files gener
 unix sockets); nothing under /etc, /run or /var is read or written. stop()
 cancels every job, then ends each daemon by its PID, then kills by PID whatever is left that carries this
 cluster's marker in its environment (slurmstepd and job tasks detach from slurmd, so they are not its children).
+Should this process die without stop(), the kernel kills the daemons (parent-death signal).
 
 Two layouts:
   Cluster.loopback(run_dir)      one node, n1, on 127.0.0.1 with free ports, in this network namespace.
@@ -14,6 +15,7 @@ Two layouts:
       namespaces belong to holder processes of this cluster, so they (and the veth) vanish with them. Raises
       Unavailable (with the reason) where namespaces cannot be made.
 """
+import ctypes
 import os
 import shutil
 import signal
@@ -27,6 +29,11 @@ SUBNET = "10.200.0"
 
 class Unavailable(Exception):
     """What the machine forbids (the test skips with this reason)."""
+
+
+def _die_with_parent():
+    """preexec_fn: the kernel kills the child if this process dies without stop() (SIGKILL, a crash)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _run(cmd, **kw):
@@ -113,7 +120,8 @@ class Cluster:
                 script = 'mount --bind "$1" "$2" && echo up && exec sleep 100000'
                 p = subprocess.Popen(["unshare", "--net", "--uts", "--mount", "sh", "-c", script, "holder",
                                       f"{run_dir}/node-tmp/{name}", f"{run_dir}/tmp"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=_die_with_parent)
                 holders[name] = p
                 if p.stdout.readline().strip() != "up":
                     raise Unavailable("cannot create the node namespaces here: `unshare --net --uts --mount` "
@@ -207,7 +215,7 @@ class Cluster:
     def _start(self, name, cmd, node=None):
         log = open(f"{self.run_dir}/log/{name}.out", "w")
         p = subprocess.Popen(self.node_prefix(node) + cmd if node else cmd, stdout=log, stderr=subprocess.STDOUT,
-                             env=self.env, start_new_session=True)
+                             env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
         self.daemons.append((name, p))
 
     def _wait(self, what, ready, timeout):
