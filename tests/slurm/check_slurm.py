@@ -7,7 +7,8 @@ the same 32 mixed requests (tests/parallel/mixed_requests.py).
              then scancel --signal=TERM stops it cleanly).
   two-nodes  nodes n1 and n2 in their own network namespaces joined by a veth: srun places ranks in blocks
              (0, 1 on n1; 2, 3 on n2); pp 2 with one stage per node and the template's tp 2 x pp 2 over two
-             nodes, both picked from the step, with the activations crossing the veth (its byte counters).
+             nodes, both picked from the step, with the activations crossing the veth (its byte counters);
+             a step of 2 + 1 tasks gets no guessed grid.
 Exits 77 (skipped) with the reason where the machine cannot host the cluster (not root, Slurm not installed,
 namespaces forbidden).
 usage: check_slurm.py one-node|two-nodes LATTICE DATA_DIR RUN_DIR TEMPLATE [--no-serve]"""
@@ -27,7 +28,7 @@ from slurm_cluster import Cluster, Unavailable, free_ports  # noqa: E402
 SKIP = 77
 DEADLINE_S = 200  # below the ctest TIMEOUT, so that a stuck run still stops every daemon
 mode, lattice, data, run_dir, template = sys.argv[1:6]
-serve = "--no-serve" not in sys.argv[6:]
+with_serve = "--no-serve" not in sys.argv[6:]
 model = os.path.abspath(f"{data}/tiny-llama/f32")
 lattice, template = os.path.abspath(lattice), os.path.abspath(template)
 failures = []
@@ -74,8 +75,8 @@ def srun(cluster, options, lattice_flags, ref, label):
 
 def sbatch(cluster, options, env):
     """Submits the template and returns its job id."""
-    run = cluster.run(["sbatch", "--parsable", f"--chdir={cluster.run_dir}/jobs", "--time=5", *options, template], 30,
-                      env=env)
+    run = cluster.run(["sbatch", "--parsable", f"--chdir={cluster.run_dir}/jobs", "--time=5", *options, template],
+                      30, env=env)
     if run.returncode:
         raise RuntimeError(f"sbatch exited {run.returncode}:\n{run.stderr}")
     return run.stdout.strip().split(";")[0]
@@ -120,6 +121,7 @@ def template_generate(cluster, options, ref, want_grid, label):
 def template_serve(cluster, ref):
     """The template's serve mode: a greedy completion from the printed address equals the one-rank tokens."""
     port = str(free_ports(1)[0])
+    # HOST: the template's default, 0.0.0.0, would listen on every interface of the machine running the test.
     job = sbatch(cluster, ["--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1"],
                  {"MODE": "serve", "MODEL": model, "LATTICE": lattice, "PORT": port, "GRPC_PORT": "-1",
                   "HOST": "127.0.0.1", "LATTICE_ARGS": "--device cpu"})
@@ -152,13 +154,13 @@ def template_serve(cluster, ref):
           f"serve: SIGTERM through scancel stops the job cleanly (state {state}):\n{log}")
 
 
-def one_node(cluster, ref, serve):
+def one_node(cluster, ref):
     srun(cluster, ["-n", "2"], ["--tp", "2"], ref, "srun tp 2")
     srun(cluster, ["-n", "2"], ["--pp", "2"], ref, "srun pp 2")
     srun(cluster, ["-n", "4", "--overcommit"], ["--tp", "2", "--pp", "2"], ref, "srun tp 2 x pp 2")
     template_generate(cluster, ["--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1"], ref,
                       "tp 2 x pp 1 (from the Slurm step: 2 tasks per node on 1 node)", "template, one node")
-    if serve:
+    if with_serve:
         template_serve(cluster, ref)
     else:
         print("skipped: the template's serve mode (this lattice was built without serve)")
@@ -168,24 +170,30 @@ def two_nodes(cluster, ref):
     placed = cluster.run(["srun", "--nodes=2", "--ntasks-per-node=2", "-l", "hostname"], 30).stdout
     hosts = dict(line.split(": ") for line in placed.split("\n") if line)
     check(hosts == {"0": "n1", "1": "n1", "2": "n2", "3": "n2"}, f"ranks placed in blocks: {hosts}")
-    # Stage 0 sends every token's hidden state (f32) to stage 1: at least this many bytes leave n1.
-    # Each TP rank of stage 0 sends its own copy to its peer in stage 1.
-    hidden = json.load(open(f"{model}/config.json"))["hidden_size"]
+    hidden = json.loads(read(f"{model}/config.json"))["hidden_size"]
     tokens = sum(len(o["tokens"]) + o["prompt_tokens"] for o in ref.outputs)
-    for tp, options, want_grid, label in [
-            (1, ["--nodes=2", "--ntasks-per-node=1"], "tp 1 x pp 2 (from the Slurm step: 1 task per node on 2 nodes)",
-             "srun pp 2 over two nodes"),
-            (2, None, "tp 2 x pp 2 (from the Slurm step: 2 tasks per node on 2 nodes)", "template, two nodes")]:
+
+    def across_the_veth(label, tp, run):
+        # Each TP rank of stage 0 sends every token's hidden state (f32) to its peer in stage 1, on n2.
         sent = cluster.node_tx_bytes("n1")
-        if options:
-            log = srun(cluster, options, [], ref, label)
-            check(want_grid in log, f"{label}: lattice says '{want_grid}':\n{log}")
-        else:
-            template_generate(cluster, ["--nodes=2", "--ntasks-per-node=2", "--cpus-per-task=1"], ref, want_grid,
-                              label)
+        run()
         sent = cluster.node_tx_bytes("n1") - sent
         activations = tp * tokens * hidden * 4
-        check(sent >= activations, f"{label}: n1 sent {sent} bytes over the veth, activations alone are {activations}")
+        check(sent >= activations, f"{label}: n1 sent {sent} bytes over the veth; the activations are {activations}")
+
+    def srun_pp2():
+        grid = "tp 1 x pp 2 (from the Slurm step: 1 task per node on 2 nodes)"
+        log = srun(cluster, ["--nodes=2", "--ntasks-per-node=1"], [], ref, "srun pp 2 over two nodes")
+        check(grid in log, f"srun pp 2 over two nodes: lattice says '{grid}':\n{log}")
+
+    across_the_veth("srun pp 2 over two nodes", 1, srun_pp2)
+    # 2 + 1 tasks: no tasks-per-node x nodes grid, so no guess; the flags' default then fails with advice.
+    uneven = cluster.run(["srun", "--mpi=pmix", "--nodes=2", "-n", "3", *generate_args(ref.path)], 60)
+    check(uneven.returncode != 0 and "the job has 3 ranks but tp 1 x pp 1 = 1" in uneven.stderr,
+          f"srun of 2 + 1 tasks: lattice picks no grid (exit {uneven.returncode}):\n{uneven.stderr}")
+    across_the_veth("template, two nodes", 2, lambda: template_generate(
+        cluster, ["--nodes=2", "--ntasks-per-node=2", "--cpus-per-task=1"], ref,
+        "tp 2 x pp 2 (from the Slurm step: 2 tasks per node on 2 nodes)", "template, two nodes"))
 
 
 def main():
@@ -206,7 +214,7 @@ def main():
             print(f"cluster up after {time.time() - start:.1f} s: {', '.join(n for n, _ in cluster.nodes)}")
             try:
                 ref = Reference(cluster.run_dir)
-                one_node(cluster, ref, serve) if mode == "one-node" else two_nodes(cluster, ref)
+                one_node(cluster, ref) if mode == "one-node" else two_nodes(cluster, ref)
             except Exception as e:  # the daemons' logs, before stop() (which may remove a temporary run dir)
                 failures.append(f"{type(e).__name__}: {e}")
                 print(f"FAIL: {type(e).__name__}: {e}\n{cluster.logs()}")

@@ -2,10 +2,10 @@
 
 Every daemon runs in the foreground as a child of this process, from files generated under one run directory
 (slurm.conf, the munge key, state, spool, logs; a short temporary one where the given path is too long for
-unix sockets); nothing under /etc, /run or /var is read or written. stop()
-cancels every job, then ends each daemon by its PID, then kills by PID whatever is left that carries this
-cluster's marker in its environment (slurmstepd and job tasks detach from slurmd, so they are not its children).
-Should this process die without stop(), the kernel kills the daemons (parent-death signal).
+unix sockets); nothing under /etc, /run or /var is read or written. stop() cancels every job, then ends each
+daemon by its PID, then kills by PID whatever is left that carries this cluster's marker in its environment
+(slurmstepd and job tasks detach from slurmd, so they are not its children). Should this process die without
+stop(), the kernel kills the daemons (parent-death signal).
 
 Two layouts:
   Cluster.loopback(run_dir)      one node, n1, on 127.0.0.1 with free ports, in this network namespace.
@@ -62,7 +62,8 @@ def check_prerequisites():
     """Raises Unavailable naming what is missing for any Slurm cluster here."""
     if os.geteuid() != 0:
         raise Unavailable("slurmd must run as root to launch job steps (this test runs as uid %d)" % os.geteuid())
-    missing = [c for c in ("munged", "slurmctld", "slurmd", "srun", "sbatch", "squeue", "scontrol", "scancel")
+    missing = [c for c in ("munged", "slurmctld", "slurmd", "srun", "sbatch", "squeue", "sinfo", "scontrol",
+                                 "scancel")
                if not shutil.which(c)]
     if missing:
         raise Unavailable("not installed: " + ", ".join(missing) + " (scripts/setup installs Debian's slurmd, "
@@ -91,12 +92,18 @@ def _fresh_run_dir(run_dir, node_names):
     return run_dir
 
 
+def _remove_if_temporary(run_dir):
+    if run_dir.startswith(tempfile.gettempdir() + "/lattice-slurm-"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 class Cluster:
     def __init__(self, run_dir, nodes, namespaces):
         self.run_dir = run_dir
         self.nodes = nodes            # [(name, address)]
         self.namespaces = namespaces  # name -> holder pid, or empty for the loopback layout
         self.daemons = []             # (name, Popen), in start order
+        self.holders = []             # Popen of each namespace holder
         self.conf = f"{self.run_dir}/slurm.conf"
         self.marker = f"LATTICE_SLURM_CLUSTER={self.run_dir}"
         self.env = dict(os.environ, SLURM_CONF=self.conf, LATTICE_SLURM_CLUSTER=self.run_dir)
@@ -135,6 +142,7 @@ class Cluster:
             for p in holders.values():
                 p.kill()
                 p.wait()
+            _remove_if_temporary(run_dir)
             raise
 
     def _wire_namespaces(self):
@@ -213,9 +221,10 @@ class Cluster:
             f.write("\n".join(lines) + "\n")
 
     def _start(self, name, cmd, node=None):
-        log = open(f"{self.run_dir}/log/{name}.out", "w")
-        p = subprocess.Popen(self.node_prefix(node) + cmd if node else cmd, stdout=log, stderr=subprocess.STDOUT,
-                             env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
+        with open(f"{self.run_dir}/log/{name}.out", "w") as log:
+            p = subprocess.Popen(self.node_prefix(node) + cmd if node else cmd, stdout=log,
+                                 stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                                 preexec_fn=_die_with_parent)
         self.daemons.append((name, p))
 
     def _wait(self, what, ready, timeout):
@@ -273,10 +282,13 @@ class Cluster:
 
     def stop(self):
         if any(n == "slurmctld" and p.poll() is None for n, p in self.daemons):
-            self.run(["scancel", "--full", "--user=root"], 20)
-            end = time.time() + 15
-            while time.time() < end and self.run(["squeue", "-h"], 10).stdout.strip():
-                time.sleep(0.3)
+            try:  # jobs first, so that their steps end through Slurm
+                self.run(["scancel", "--full", "--user=root"], 20)
+                end = time.time() + 15
+                while time.time() < end and self.run(["squeue", "-h"], 10).stdout.strip():
+                    time.sleep(0.3)
+            except subprocess.TimeoutExpired:
+                pass  # a stuck slurmctld: what is left is killed by PID below
         for _, p in reversed(self.daemons):
             if p.poll() is None:
                 p.terminate()
@@ -291,11 +303,10 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for p in getattr(self, "holders", []):
+        for p in self.holders:
             p.kill()
             p.wait()
-        if self.run_dir.startswith(tempfile.gettempdir() + "/lattice-slurm-"):
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        _remove_if_temporary(self.run_dir)
 
     def __enter__(self):
         try:
