@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
-#include <thread>
 
 #include "kernels/cpu/sampling.h"
 #include "parallel/sharding.h"
