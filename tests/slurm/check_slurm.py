@@ -4,7 +4,7 @@ end through `srun --mpi=pmix` and scripts/slurm/lattice.sbatch. Every run's outp
 the same 32 mixed requests (tests/parallel/mixed_requests.py).
   one-node   on 127.0.0.1: srun for tp 2, pp 2 and tp 2 x pp 2 (overcommitted); the template in generate mode
              (tp 2 picked from the step) and in serve mode (a completion from the node and port it prints,
-             then scancel --signal=TERM stops it cleanly).
+             with its API key, then scancel --signal=TERM stops it cleanly).
   two-nodes  nodes n1 and n2 in their own network namespaces joined by a veth: srun places ranks in blocks
              (0, 1 on n1; 2, 3 on n2); pp 2 with one stage per node and the template's tp 2 x pp 2 over two
              nodes, both picked from the step, with the activations crossing the veth (its byte counters);
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parallel"))
@@ -124,7 +125,7 @@ def template_serve(cluster, ref):
     # HOST: the template's default, 0.0.0.0, would listen on every interface of the machine running the test.
     job = sbatch(cluster, ["--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1"],
                  {"MODE": "serve", "MODEL": model, "LATTICE": lattice, "PORT": port, "GRPC_PORT": "-1",
-                  "HOST": "127.0.0.1", "LATTICE_ARGS": "--device cpu"})
+                  "HOST": "127.0.0.1", "API_KEY": "slurm test key", "LATTICE_ARGS": "--device cpu"})
     log_path = f"{cluster.run_dir}/jobs/lattice-{job}.log"
     end = time.time() + 60
     while time.time() < end and job_field(cluster, job, "JobState") in ("PENDING", "CONFIGURING", "RUNNING") and \
@@ -141,8 +142,14 @@ def template_serve(cluster, ref):
                   not {"repetition_penalty", "presence_penalty", "frequency_penalty"} & set(r))
     want = next(o for o in ref.outputs if o["id"] == greedy["id"])
     body = json.dumps({"prompt": greedy["prompt_ids"], "max_tokens": greedy["max_tokens"], "temperature": 0})
-    req = urllib.request.Request(f"{m.group(2)}/v1/completions", data=body.encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    url = f"{m.group(2)}/v1/completions"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, data=body.encode(), method="POST"), timeout=30)
+        check(False, "serve: a request without the API key was answered")
+    except urllib.error.HTTPError as e:
+        check(e.code == 401, f"serve: a request without the API key gets {e.code}, want 401")
+    req = urllib.request.Request(url, data=body.encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer slurm test key"})
     with urllib.request.urlopen(req, timeout=30) as r:
         got = json.loads(r.read())
     check(got["choices"][0]["text"] == want["text"] and got["usage"]["completion_tokens"] == len(want["tokens"]),
