@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lattice under a real Slurm (Debian's munged, slurmctld and slurmd, brought up by slurm_cluster.py), end to
 end through `srun --mpi=pmix` and scripts/slurm/lattice.sbatch. Every run's outputs must equal a one-rank run of
-the same 32 mixed requests (tests/parallel/mixed_requests.py).
+the same 32 mixed requests (tests/parallel/generate_outputs.py).
   one-node   on 127.0.0.1: srun for tp 2, pp 2 and tp 2 x pp 2 (overcommitted); the template in generate mode
              (tp 2 picked from the step) and in serve mode (a completion from the node and port it prints,
              with its API key, then scancel --signal=TERM stops it cleanly).
@@ -15,6 +15,7 @@ usage: check_slurm.py one-node|two-nodes LATTICE DATA_DIR RUN_DIR TEMPLATE [--no
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parallel"))
-from mixed_requests import outputs_differ, requests_file  # noqa: E402
+from generate_outputs import differences, requests_file  # noqa: E402
 from slurm_cluster import Cluster, Unavailable, free_ports  # noqa: E402
 
 SKIP = 77
@@ -52,14 +53,18 @@ def generate_args(requests):
 class Reference:
     """The requests file and what one rank, without Slurm or MPI, makes of it."""
     def __init__(self, directory):
-        self.path = requests_file(directory)
+        self.path = shutil.move(requests_file(), f"{directory}/requests.jsonl")
         self.requests = [json.loads(l) for l in read(self.path).splitlines()]
         one = subprocess.run(generate_args(self.path), capture_output=True, text=True, timeout=60,
                              env=dict(os.environ, OMP_NUM_THREADS="1"))
         if one.returncode:
             raise RuntimeError(f"the one-rank run exited {one.returncode}:\n{one.stderr}")
-        self.text = one.stdout
         self.outputs = [json.loads(l) for l in one.stdout.splitlines()]
+
+    def check(self, text, label):
+        """Checks a run's --json lines against the one-rank outputs."""
+        problems = differences(self.outputs, [json.loads(l) for l in text.splitlines()], ("one rank", label))
+        check(not problems, f"{label}: outputs equal one rank's" if not problems else problems[0])
 
 
 def srun(cluster, options, lattice_flags, ref, label):
@@ -69,8 +74,7 @@ def srun(cluster, options, lattice_flags, ref, label):
     if run.returncode:
         check(False, f"{label}: srun exited {run.returncode}:\n{run.stderr}")
         return run.stderr
-    difference = outputs_differ(ref.text, run.stdout, label)
-    check(difference is None, f"{label}: outputs equal one rank's" if difference is None else difference)
+    ref.check(run.stdout, label)
     return run.stderr
 
 
@@ -114,8 +118,7 @@ def template_generate(cluster, options, ref, want_grid, label):
     if state != "COMPLETED":
         check(False, f"{label}: job {job} ended {state}:\n{log}")
         return
-    difference = outputs_differ(ref.text, read(f"{jobs}/lattice-{job}.jsonl"), label)
-    check(difference is None, f"{label}: outputs equal one rank's" if difference is None else difference)
+    ref.check(read(f"{jobs}/lattice-{job}.jsonl"), label)
     check(want_grid in log, f"{label}: the log says '{want_grid}':\n{log}")
 
 
