@@ -1,6 +1,9 @@
+#include <type_traits>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/paged_attention_decode.cuh"
+#include "kernels/cuda/paged_attention_decode_grouped.cuh"
 
 namespace lattice::kernels::cuda {
 
@@ -11,9 +14,10 @@ constexpr int kPartition = static_cast<int>(kDecodePartition);
 
 int64_t num_partitions(int64_t max_context_len) { return (max_context_len + kPartition - 1) / kPartition; }
 
-// Block (partition, head, sequence). Warps take positions round-robin for the q.k scores (lanes split
-// head_dim), then threads split head_dim for the weighted sum of V. With one partition the block writes the
-// normalised output; otherwise it writes its normalised partial output, max and sum for the merge.
+// The SIMT fallback (f32, head dims the grouped kernel does not take). Block (partition, head, sequence). Warps take
+// positions round-robin for the q.k scores (lanes split head_dim), then threads split head_dim for the weighted sum of
+// V. With one partition the block writes the normalised output; otherwise it writes its normalised partial output, max
+// and sum for the merge.
 template <typename T>
 __global__ void __launch_bounds__(kDecodeThreads)
 decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
@@ -134,12 +138,20 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
   const int64_t entries = num_seqs * layout.heads * splits;
   float* part_max = splits > 1 ? part_out + entries * layout.head_dim : nullptr;
   float* part_sum = splits > 1 ? part_max + entries : nullptr;
-  const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
-  decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
-      q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
-      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
-      static_cast<int>(layout.block_size), scale);
-  CUDA_CHECK_LAUNCH();
+  bool grouped = false;
+  if constexpr (!std::is_same_v<T, float>)
+    grouped = detail::paged_attention_decode_grouped(q, k_cache, v_cache, block_tables, max_blocks_per_seq,
+                                                     context_lens, num_seqs, splits, out, part_out, part_max,
+                                                     part_sum, layout, scale, stream);
+  if (!grouped) {
+    const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads),
+                    static_cast<unsigned>(num_seqs));
+    decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
+        q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
+        static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
+        static_cast<int>(layout.block_size), scale);
+    CUDA_CHECK_LAUNCH();
+  }
   if (splits > 1) {
     const dim3 merge_grid(static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
     decode_merge_kernel<T><<<merge_grid, 128, 0, stream>>>(part_out, part_max, part_sum, context_lens, out,
