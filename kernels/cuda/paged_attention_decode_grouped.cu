@@ -46,13 +46,24 @@ template <typename T> __device__ __forceinline__ uint4 load16(const T* p) {
 }
 
 // G: query heads a block serves (the group rounded up to 1, 2, 4 or 8; larger groups take several blocks).
+// Device operands and sizes of one launch (passed by value).
+template <typename T> struct GroupedArgs {
+  const T* q;
+  const T* k_cache;
+  const T* v_cache;
+  const int32_t* block_tables;
+  int64_t max_blocks_per_seq;
+  const int32_t* context_lens;
+  T* out;
+  float* part_out;
+  float* part_max;
+  float* part_sum;
+  int heads, kv_heads, block_size, partition;
+  float scale_log2;
+};
+
 template <typename T, int D, int G>
-__global__ void __launch_bounds__(kThreads)
-decode_grouped_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
-                      const int32_t* __restrict__ block_tables, int64_t max_blocks_per_seq,
-                      const int32_t* __restrict__ context_lens, T* __restrict__ out, float* __restrict__ part_out,
-                      float* __restrict__ part_max, float* __restrict__ part_sum, int heads, int kv_heads,
-                      int block_size, float scale_log2) {
+__global__ void __launch_bounds__(kThreads) decode_grouped_kernel(const GroupedArgs<T> a) {
   constexpr int L = D / 8;                // lanes per cache row
   constexpr int kRowsPerPass = kThreads / L;
   constexpr int kStep = kRowsPerPass * kUnroll;
@@ -63,30 +74,32 @@ decode_grouped_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, co
   float* scores = shared;   // [G][kPartition]: scores, then softmax weights
   float* partial = shared;  // [kWarps][G][D]: the warps' weighted sums, once the weights are consumed
 
+  const T* __restrict__ q = a.q;
+  const int heads = a.heads;
   const int split = blockIdx.x, s = blockIdx.z, splits = gridDim.x;
-  const int ctx = context_lens[s];
-  const int start = split * kPartition;
+  const int ctx = a.context_lens[s];
+  const int start = split * a.partition;
   if (start >= ctx) return;  // past this sequence's end (graph-padded bounds): the merge reads only used partitions
-  const int n = min(ctx - start, kPartition);
-  const int group = heads / kv_heads, chunks = (group + G - 1) / G;
+  const int n = min(ctx - start, a.partition);
+  const int group = heads / a.kv_heads, chunks = (group + G - 1) / G;
   const int kv_head = blockIdx.y / chunks;
   const int h0 = kv_head * group + (blockIdx.y % chunks) * G;
   const int nh = min(G, kv_head * group + group - h0);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int piece = tid % L, pass_row = tid / L;
-  const int64_t kv_row = static_cast<int64_t>(kv_heads) * D;
-  const T* k_base = k_cache + static_cast<int64_t>(kv_head) * D + piece * 8;
-  const T* v_base = v_cache + static_cast<int64_t>(kv_head) * D + piece * 8;
-  const int32_t* table = block_tables + s * max_blocks_per_seq;
+  const int64_t kv_row = static_cast<int64_t>(a.kv_heads) * D;
+  const T* k_base = a.k_cache + static_cast<int64_t>(kv_head) * D + piece * 8;
+  const T* v_base = a.v_cache + static_cast<int64_t>(kv_head) * D + piece * 8;
+  const int32_t* table = a.block_tables + s * a.max_blocks_per_seq;
 
-  for (int i = tid; i < n; i += kThreads) slots[i] = paged_slot(table, start + i, block_size);
+  for (int i = tid; i < n; i += kThreads) slots[i] = paged_slot(table, start + i, a.block_size);
   float qr[G][8];
 #pragma unroll
   for (int g = 0; g < G; ++g) {
     if (g < nh) {
       unpack8<T>(load16(q + (static_cast<int64_t>(s) * heads + h0 + g) * D + piece * 8), qr[g]);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) qr[g][e] *= scale_log2;
+      for (int e = 0; e < 8; ++e) qr[g][e] *= a.scale_log2;
     } else {
 #pragma unroll
       for (int e = 0; e < 8; ++e) qr[g][e] = 0.0f;  // a padding head: scores 0, never written out
@@ -191,50 +204,39 @@ decode_grouped_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, co
     for (int w = 0; w < kWarps; ++w) v += partial[(w * G + g) * D + d];
     v /= head_sum[g];
     if (splits == 1)
-      out[(first + g) * D + d] = from_f32<T>(v);
+      a.out[(first + g) * D + d] = from_f32<T>(v);
     else
-      part_out[((first + g) * splits + split) * D + d] = v;
+      a.part_out[((first + g) * splits + split) * D + d] = v;
   }
   if (splits > 1 && tid < nh) {
     const int64_t idx = (first + tid) * splits + split;
-    part_max[idx] = head_max[tid] * kLn2;  // the merge works in natural-log units
-    part_sum[idx] = head_sum[tid];
+    a.part_max[idx] = head_max[tid] * kLn2;  // the merge works in natural-log units
+    a.part_sum[idx] = head_sum[tid];
   }
 }
 
 template <typename T, int D, int G>
-void launch(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables, int64_t max_blocks_per_seq,
-            const int32_t* context_lens, int64_t num_seqs, int64_t splits, T* out, float* part_out, float* part_max,
-            float* part_sum, const PagedLayout& layout, float scale, cudaStream_t stream) {
-  const int64_t group = layout.heads / layout.kv_heads;
-  const int64_t blocks_per_seq = layout.kv_heads * ((group + G - 1) / G);
+void launch(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
+  const int64_t group = args.heads / args.kv_heads;
+  const int64_t blocks_per_seq = args.kv_heads * ((group + G - 1) / G);
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(blocks_per_seq),
                   static_cast<unsigned>(num_seqs));
-  decode_grouped_kernel<T, D, G><<<grid, kThreads, 0, stream>>>(
-      q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
-      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.block_size),
-      scale * kLog2e);
+  decode_grouped_kernel<T, D, G><<<grid, kThreads, 0, stream>>>(args);
   CUDA_CHECK_LAUNCH();
 }
 
+// The group rounded up to the query heads a block serves: 1, 2, 4 or 8 (larger groups take several blocks).
 template <typename T, int D>
-void launch_group(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
-                  int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs, int64_t splits, T* out,
-                  float* part_out, float* part_max, float* part_sum, const PagedLayout& layout, float scale,
-                  cudaStream_t stream) {
-  const int64_t group = layout.heads / layout.kv_heads;
+void launch_group(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
+  const int group = args.heads / args.kv_heads;
   if (group <= 1)
-    launch<T, D, 1>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits, out,
-                    part_out, part_max, part_sum, layout, scale, stream);
+    launch<T, D, 1>(args, num_seqs, splits, stream);
   else if (group <= 2)
-    launch<T, D, 2>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits, out,
-                    part_out, part_max, part_sum, layout, scale, stream);
+    launch<T, D, 2>(args, num_seqs, splits, stream);
   else if (group <= 4)
-    launch<T, D, 4>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits, out,
-                    part_out, part_max, part_sum, layout, scale, stream);
+    launch<T, D, 4>(args, num_seqs, splits, stream);
   else
-    launch<T, D, 8>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits, out,
-                    part_out, part_max, part_sum, layout, scale, stream);
+    launch<T, D, 8>(args, num_seqs, splits, stream);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -244,35 +246,28 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 template <typename T>
 bool paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                     int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
-                                    int64_t splits, T* out, float* part_out, float* part_max, float* part_sum,
-                                    const PagedLayout& layout, float scale, cudaStream_t stream) {
+                                    int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
+                                    float* part_sum, const PagedLayout& layout, float scale, cudaStream_t stream) {
   if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache)) return false;
   const int64_t group = layout.heads / layout.kv_heads;
   if (layout.kv_heads * ((group + 7) / 8) > 65535) return false;
+  const GroupedArgs<T> args{q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out,
+                            part_max, part_sum, static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads),
+                            static_cast<int>(layout.block_size), static_cast<int>(partition), scale * kLog2e};
   switch (layout.head_dim) {
-    case 64:
-      launch_group<T, 64>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits, out,
-                          part_out, part_max, part_sum, layout, scale, stream);
-      return true;
-    case 128:
-      launch_group<T, 128>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits,
-                           out, part_out, part_max, part_sum, layout, scale, stream);
-      return true;
-    case 256:
-      launch_group<T, 256>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, num_seqs, splits,
-                           out, part_out, part_max, part_sum, layout, scale, stream);
-      return true;
-    default:
-      return false;
+    case 64: launch_group<T, 64>(args, num_seqs, splits, stream); return true;
+    case 128: launch_group<T, 128>(args, num_seqs, splits, stream); return true;
+    case 256: launch_group<T, 256>(args, num_seqs, splits, stream); return true;
+    default: return false;
   }
 }
 
-template bool paged_attention_decode_grouped<__half>(const __half*, const __half*, const __half*, const int32_t*,
-                                                     int64_t, const int32_t*, int64_t, int64_t, __half*, float*,
-                                                     float*, float*, const PagedLayout&, float, cudaStream_t);
-template bool paged_attention_decode_grouped<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*,
-                                                            const __nv_bfloat16*, const int32_t*, int64_t,
-                                                            const int32_t*, int64_t, int64_t, __nv_bfloat16*, float*,
-                                                            float*, float*, const PagedLayout&, float, cudaStream_t);
+#define LATTICE_INSTANTIATE(T)                                                                                    \
+  template bool paged_attention_decode_grouped<T>(const T*, const T*, const T*, const int32_t*, int64_t,          \
+                                                  const int32_t*, int64_t, int64_t, int64_t, T*, float*, float*, \
+                                                  float*, const PagedLayout&, float, cudaStream_t);
+LATTICE_INSTANTIATE(__half)
+LATTICE_INSTANTIATE(__nv_bfloat16)
+#undef LATTICE_INSTANTIATE
 
 }  // namespace lattice::kernels::cuda::detail

@@ -116,6 +116,29 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
                         Tolerance<T>::atol));
 }
 
+// Host arithmetic (runs without a GPU): the workspace reserved for the largest step covers every step of fewer
+// sequences and fewer positions, although smaller batches cut their contexts into smaller partitions. A step
+// writes, per sequence, query head and partition, head_dim partial outputs plus a max and a sum (f32).
+TEST(CudaPagedAttentionDecode, WorkspaceCoversEverySmallerStep) {
+  const kernels::PagedLayout layout{32, 8, 128, 16};
+  EXPECT_EQ(gpu::paged_attention_decode_partition(1), 128);
+  EXPECT_EQ(gpu::paged_attention_decode_partition(4), 256);
+  EXPECT_EQ(gpu::paged_attention_decode_partition(16), gpu::kDecodePartition);
+  for (int64_t max_seqs : {1, 3, 4, 15, 16, 64, 256})
+    for (int64_t max_context : {1, 128, 129, 512, 513, 2048, 8192}) {
+      const size_t reserved = gpu::paged_attention_decode_workspace_bytes(max_seqs, layout, max_context);
+      for (int64_t seqs = 1; seqs <= max_seqs; ++seqs)
+        for (int64_t context : {1, 127, 128, 129, 256, 257, 511, 512, 513, 2048, 8192}) {
+          if (context > max_context) continue;
+          const int64_t partition = gpu::paged_attention_decode_partition(seqs);
+          const int64_t splits = (context + partition - 1) / partition;
+          const size_t step = splits > 1 ? sizeof(float) * seqs * layout.heads * splits * (layout.head_dim + 2) : 0;
+          EXPECT_GE(reserved, step) << "reserved for " << max_seqs << " x " << max_context << ", step " << seqs
+                                    << " x " << context;
+        }
+    }
+}
+
 // One partition, partitions of unequal length, and a sequence much shorter than the longest (its unused
 // partitions must not enter the merge). f32 and head_dim 96 take the SIMT kernel.
 TEST(CudaPagedAttentionDecode, F32Gqa) {
@@ -135,11 +158,12 @@ TEST(CudaPagedAttentionDecode, Bf16HeadDim80Fallback) {
   check_decode<__nv_bfloat16>({8, 2, 80, 16}, {600, 1});
 }
 
-// The grouped kernel: Llama-3-8B's layout (group 4) over every context length that sits on a block or partition
-// edge, 1 .. 2049.
+// The grouped kernel: Llama-3-8B's layout (group 4) over context lengths on block and partition edges, 1 .. 2049;
+// 16 sequences, so 512-position partitions (the tests with fewer sequences run 128 and 256).
 TEST(CudaPagedAttentionDecode, Bf16Gqa4ContextEdges) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 2, 15, 16, 17, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049});
+  check_decode<__nv_bfloat16>({32, 8, 128, 16},
+                              {1, 2, 15, 16, 17, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 100, 1500});
 }
 TEST(CudaPagedAttentionDecode, F16Gqa4ContextEdges) {
   LATTICE_SKIP_WITHOUT_CUDA();

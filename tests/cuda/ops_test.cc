@@ -309,7 +309,7 @@ TEST_P(OpsOnCuda, PagedAttentionMixedPrefillAndDecodeWithPaddedBounds) {
   check_attention(gpu(), dtype(), attention_tolerance(dtype()), mixed, rng_);
 }
 
-// Every q_len 1: the split-K decode kernel, bounds padded past several 512-position partitions (graph-style),
+// Every q_len 1: the split-K decode kernel, bounds padded past several partitions (graph-style),
 // scratch from the device context.
 TEST_P(OpsOnCuda, PagedAttentionDecodeWithPaddedBounds) {
   SCOPED_TRACE(trace());
@@ -320,7 +320,7 @@ TEST_P(OpsOnCuda, PagedAttentionDecodeWithPaddedBounds) {
 
 TEST_P(OpsOnCuda, PagedAttentionDecodeRefusesTooSmallAScratch) {
   const int64_t needed = static_cast<int64_t>(ops::attention_scratch_bytes(2, 8, 64, 1024));
-  ASSERT_GT(needed, 0);  // two partitions of 512: the merge needs scratch
+  ASSERT_GT(needed, 0);  // several partitions: the merge needs scratch
   device().reserve_scratch(static_cast<size_t>(needed));
   ops::ExecContext small = gpu();
   small.scratch = small.scratch.rows(0, needed - 1);
