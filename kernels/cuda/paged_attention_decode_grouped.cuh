@@ -22,7 +22,7 @@ namespace lattice::kernels::cuda::detail {
 template <typename T>
 bool paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                     int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
-                                    int64_t partition, int64_t splits, T* out, float* part_out, float* part_max, float* part_sum,
-                                    const PagedLayout& layout, float scale, cudaStream_t stream);
+                                    int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
+                                    float* part_sum, const PagedLayout& layout, float scale, cudaStream_t stream);
 
 }  // namespace lattice::kernels::cuda::detail
