@@ -1,6 +1,6 @@
 // Tensor-core prefill kernel. A block (query tile, KV head, sequence) owns kRows packed rows of one sequence:
 // packed row r is token r / group of the chunk and query head kv_head * group + r % group, so the group's
-// query heads share every K/V tile the block loads. Four warps take 16 rows each. Per K/V tile of kKeys
+// query heads share every K/V tile the block loads. Eight warps take 16 rows each. Per K/V tile of kKeys
 // positions (cp.async into shared memory, double-buffered): S = Q K^T on mma.sync, the causal mask on the
 // tiles that cross the diagonal, an online softmax in registers (base-2, scale folded in), O += P V with P
 // rounded to T as the A operand. Tiles wholly above the diagonal are never loaded.
@@ -13,8 +13,9 @@ namespace lattice::kernels::cuda::detail {
 
 namespace {
 
-constexpr int kThreads = 128;
-constexpr int kRows = 64;  // packed (token, head) rows per block: 16 per warp
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kRows = 16 * kWarps;  // packed (token, head) rows per block: 16 per warp
 constexpr float kLog2e = 1.4426950408889634f;
 
 template <typename T, int D> struct PrefillShape {

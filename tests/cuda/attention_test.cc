@@ -200,7 +200,7 @@ TEST(CudaPagedAttentionDecode, Bf16PaddedBounds) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 600, 1025}, 1500, 100);
 }
-TEST(CudaPagedAttentionDecode, F16PaddedBoundsOnePartitionUsed) {
+TEST(CudaPagedAttentionDecode, F16PaddedBoundsGroup8HeadDim64) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({8, 1, 64, 32}, {7, 500}, 3000, 100);
 }
@@ -256,7 +256,7 @@ TEST(CudaPagedAttentionPrefill, F16HeadDim72Fallback) {
   check_prefill<__half>({4, 2, 72, 16}, {{33, 70}, {1, 9}});
 }
 
-// The tensor-core kernel. Group 4 packs 16 tokens into a 64-row tile; the chunk after 171 cached tokens starts
+// The tensor-core kernel. Group 4 packs 32 tokens into a 128-row tile; the chunk after 171 cached tokens starts
 // mid-tile and mid-block, and a decode token rides along (a chunk of 1).
 TEST(CudaPagedAttentionPrefill, Bf16Gqa) {
   LATTICE_SKIP_WITHOUT_CUDA();
@@ -283,7 +283,7 @@ TEST(CudaPagedAttentionPrefill, F16HeadDim96Group8Block32) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<__half>({16, 2, 96, 32}, {{65, 65}, {3, 130}, {1, 1}});
 }
-// Group 12: a 64-row tile holds 5 1/3 tokens, so some tokens' heads straddle two tiles; blocks of 5 positions.
+// Group 12: a 128-row tile holds 10 2/3 tokens, so some tokens' heads straddle two tiles; blocks of 5 positions.
 TEST(CudaPagedAttentionPrefill, F16Group12OddBlocks) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<__half>({12, 1, 64, 5}, {{20, 20}, {5, 50}});
