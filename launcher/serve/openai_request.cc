@@ -143,9 +143,32 @@ void parse_messages(const json& body, ApiRequest& r) {
   }
 }
 
+// Throws ApiError 400 when arrays and objects in `text` nest deeper than kMaxJsonDepth. Runs before parsing:
+// nlohmann::json copies and compares values recursively, so ~90k levels would overflow the handler's stack.
+void check_nesting(const std::string& text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw ApiError(400, "invalid_request_error", "the JSON body nests arrays and objects deeper than " +
+                       std::to_string(kMaxJsonDepth) + " levels", {}, "invalid_json");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
 json parse_body(const std::string& text) {
+  check_nesting(text);
   json body;
   try {
     body = json::parse(text);
