@@ -51,7 +51,7 @@ void admit(const httplib::Request& req, const ServeContext& ctx, const std::stri
 }
 
 // The body, read only now (after admit) and never past `limit` bytes: a declared Content-Length over the
-// limit is refused unread, a chunked body as soon as it passes the limit (413).
+// limit is refused unread, a chunked body as soon as it passes the limit (413); the connection then closes.
 std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader, size_t limit) {
   const ApiError too_large(413, "invalid_request_error", "the request body is over the server's limit of " +
                            std::to_string(limit >> 10) + " KB", {}, "payload_too_large");
@@ -76,6 +76,11 @@ HttpFrontEnd::HttpFrontEnd(ServeContext& context, HttpOptions options)
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_read_timeout(30, 0);
+  // One request per connection. A body refused unread (or half read, once past the limit) must not stay on
+  // the connection: httplib 0.11 would parse its bytes as the next request line, buffering a newline-free
+  // body whole (100 MB sent after a 413 grew the server by 100 MB). Closing after each response is the only
+  // way this httplib offers to drop them; a new loopback/LAN connection costs far less than any generation.
+  server_->set_keep_alive_max_count(1);
   // SO_REUSEADDR (a restart binds at once) but not httplib's default SO_REUSEPORT, with which a second
   // server would share the port instead of failing; the socket is kept to widen its backlog in start().
   server_->set_socket_options([this](int sock) {
@@ -146,11 +151,9 @@ void HttpFrontEnd::routes() {
   auto generate = [&ctx, listen_host, max_body](bool chat) {
     return [&ctx, listen_host, max_body, chat](const httplib::Request& req, httplib::Response& res,
                                                  const httplib::ContentReader& reader) {
-      bool body_read = false;
       try {
         admit(req, ctx, listen_host, true);
         const json body = parse_body(read_body(req, reader, max_body));
-        body_read = true;
         ApiRequest request = chat ? parse_chat_request(body) : parse_completion_request(body);
         prepare_prompt(request, ctx, true);
         const bool stream = request.stream;  // parsed and validated with the rest ("stream": null is false)
@@ -215,8 +218,6 @@ void HttpFrontEnd::routes() {
       } catch (const std::exception& e) {
         send_error(res, ApiError(500, "server_error", e.what()));
       }
-      // A refused body left unread (or half read) on the connection would be parsed as the next request.
-      if (!body_read) res.set_header("Connection", "close");
     };
   };
   s.Post("/v1/completions", generate(false));

@@ -100,6 +100,23 @@ try:
     chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"  # 16 KB of JSON whitespace
     status_line = status_line_of(server, head + chunk * 34)
     check(" 413 " in status_line, f"chunked body over the limit: {status_line!r}")
+    # ... and the rest of a refused body is never read, not even as garbage requests: 100 MB offered in one
+    # newline-free chunk leave the server's memory as it was, and the connection closes under the sender.
+    def rss_mb():
+        with open(f"/proc/{server.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) >> 10
+
+    before, sent = rss_mb(), 0
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + b"%x\r\n" % 100_000_000)
+        deadline = time.time() + 20
+        try:
+            while sent < 100_000_000 and time.time() < deadline:
+                sent += sock.send(b" " * (1 << 20))
+        except OSError:
+            pass
+    check(sent < 50_000_000 and rss_mb() - before < 32,
+          f"refused body: {sent >> 20} MB taken, server grew {rss_mb() - before} MB")
     # A chunked body under the limit still works.
     body = json.dumps({"prompt": "hi", "max_tokens": 2}).encode()
     status_line = status_line_of(server, head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
