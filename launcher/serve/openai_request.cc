@@ -80,8 +80,10 @@ ApiRequest parse_common(const json& body, bool chat) {
     (key[0] == 'p' ? p.presence_penalty : p.frequency_penalty) = static_cast<float>(v);
   }
   p.repetition_penalty = static_cast<float>(number(body, "repetition_penalty", 1.0));
+  // vLLM's rule (SamplingParams._verify_args): finite and > 0, checked here after the cast to float.
   if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty)))
-    throw invalid_field("repetition_penalty", "'repetition_penalty' must be > 0");
+    throw invalid_field("repetition_penalty", "'repetition_penalty' must be a finite number > 0, got " +
+                                                  std::to_string(number(body, "repetition_penalty", 1.0)));
   if (find(body, "seed")) p.seed = static_cast<uint64_t>(integer(body, "seed", 0, 0, INT64_MAX));
   p.ignore_eos = boolean(body, "ignore_eos", false);
   if (const json* stop = find(body, "stop")) {

@@ -132,9 +132,11 @@ try:
     check(status == 200, f"20 KB form-typed JSON body with an API key: {status} {str(reply)[:200]}")
     # A wrong method on a known path is 405 with Allow, not 404.
     for method, path, allow in [("GET", "/v1/completions", "POST"), ("DELETE", "/v1/chat/completions", "POST"),
-                                ("POST", "/health", "GET"), ("PUT", "/v1/models", "GET")]:
+                                ("POST", "/health", "GET"), ("PUT", "/v1/models", "GET"),
+                                ("OPTIONS", "/v1/completions", "POST")]:  # a browser's CORS preflight
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        conn.request(method, path, b"{}" if method != "GET" else None, {**KEY, "Content-Type": "application/json"})
+        conn.request(method, path, b"{}" if method not in ("GET", "OPTIONS") else None,
+                     {**KEY, "Content-Type": "application/json"})
         resp = conn.getresponse()
         reply = json.loads(resp.read())
         check(resp.status == 405 and resp.getheader("Allow") == allow and reply["error"]["code"] == "method_not_allowed",

@@ -77,6 +77,12 @@ TEST(OpenAiRequest, InvalidFieldsAreNamed) {
   };
   EXPECT_EQ(param_of(R"({"prompt": "x", "temperature": "hot"})"), "temperature");
   EXPECT_EQ(param_of(R"({"prompt": "x", "n": 17})"), "n");
+  // repetition_penalty as vLLM takes it: finite (as a float) and > 0.
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 0})"), "repetition_penalty");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": -1.5})"), "repetition_penalty");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 1e39})"), "repetition_penalty");  // inf as a float
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 1e-50})"), "repetition_penalty");  // 0 as a float
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 1.2})"), "no error");
   EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": "json_object"}})"), "response_format");
   EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": "text"}})"), "no error");
   EXPECT_EQ(param_of(R"({"prompt": ["a", "b"]})"), "prompt");
