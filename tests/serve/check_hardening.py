@@ -153,8 +153,14 @@ try:
         status, _ = server.request("GET", "/v1/models", headers={"Authorization": header})
         check(status == 401, f"Authorization {header!r}: {status}")
 
-    # burst: 250 connections opened at once, each sending a request: every one is answered, promptly. With a
-    # backlog of 5 the kernel dropped SYNs and clients waited for retransmits (1 s, 3 s, 7 s, ...).
+    # burst: 250 connections opened at once, each sending a request: every one is answered, and the kernel
+    # dropped none for a full accept queue (TcpExt ListenOverflows, counted per network namespace). With
+    # httplib's backlog of 5 it dropped SYNs, and their clients waited for retransmits (1 s, 3 s, ... past 20 s).
+    def listen_overflows():
+        with open("/proc/net/netstat") as f:
+            names, values = [line.split() for line in f if line.startswith("TcpExt:")][:2]
+        return int(values[names.index("ListenOverflows")])
+
     results, barrier = [], threading.Barrier(250)
 
     def one_client():
@@ -169,15 +175,18 @@ try:
             status = repr(e)
         results.append((status, time.time() - start))
 
+    overflows = listen_overflows()
     threads = [threading.Thread(target=one_client) for _ in range(250)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
+    overflows = listen_overflows() - overflows
     statuses = [s for s, _ in results]
     slowest = max((d for _, d in results), default=0)
     check(len(results) == 250 and all(s == 200 for s in statuses), f"burst: {len(results)} answered, {[s for s in statuses if s != 200][:5]}")
-    check(slowest < 1.0, f"burst: slowest answer took {slowest:.2f}s (a dropped SYN costs at least 1 s)")
+    check(overflows == 0, f"burst: {overflows} connections dropped for a full accept queue (slowest answer {slowest:.2f}s)")
+    print(f"burst: 250 answered, the slowest in {slowest:.2f}s", flush=True)
 
     # gauges: after requests, an idle server reports an empty queue.
     time.sleep(0.2)
