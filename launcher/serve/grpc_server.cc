@@ -93,7 +93,7 @@ class GrpcService final : public v1::Lattice::Service {
 
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* response) override {
     const ModelInfo* model = ctx_.model();
-    response->set_ready(model != nullptr);
+    response->set_ready(model != nullptr && ctx_.bridge.accepting());  // not while draining
     if (model) response->set_model(model->name);
     response->set_pending_sequences(ctx_.bridge.pending());
     return grpc::Status::OK;
