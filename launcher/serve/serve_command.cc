@@ -66,10 +66,12 @@ class SignalWatcher {
 };
 
 // The API key from --api-key-file, --api-key or $LATTICE_API_KEY ("" for none). The file and the variable keep
-// the key out of the command line, which every local user can read in /proc.
-std::string api_key_from(const CliArgs& args) {
+// the key out of the command line, which every local user can read in /proc. Only the coordinator (rank 0)
+// serves, so only it reads the file, which need not exist on the other ranks' nodes.
+std::string api_key_from(const CliArgs& args, bool coordinator) {
   const std::optional<std::string> file = args.maybe("api-key-file"), inline_key = args.maybe("api-key");
   LATTICE_CHECK(!(file && inline_key), "give --api-key-file or --api-key, not both");
+  if (!coordinator) return "";
   std::string key;
   if (file) {
     std::ifstream in(*file);
@@ -113,7 +115,8 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   http.host = args.get("host", "127.0.0.1");
   http.port = static_cast<int>(args.get_int("port", 8000));
   const int grpc_port = static_cast<int>(args.get_int("grpc-port", 8001));
-  const std::string api_key = api_key_from(args);
+  const bool coordinator = !mpi || mpi->world_rank() == 0;
+  const std::string api_key = api_key_from(args, coordinator);
   const std::string served_name = args.get("served-model-name", "");
   const int64_t max_pending = args.get_int("max-pending", 256);
   http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
@@ -139,7 +142,6 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
-  const bool coordinator = !mpi || mpi->world_rank() == 0;
   serve::Metrics metrics;
   serve::describe_serving_metrics(metrics);
   RequestInbox inbox;
