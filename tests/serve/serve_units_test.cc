@@ -107,9 +107,10 @@ TEST(OpenAiRequest, CheckedAgainstTheModel) {
 
 TEST(OpenAiRequest, NestingIsBoundedBeforeParsing) {
   auto nest = [](int levels, const std::string& open = "[", const std::string& close = "]") {
-    std::string inner;
-    for (int i = 0; i < levels; ++i) inner = open + inner + close;
-    return inner;
+    std::string text;
+    for (int i = 0; i < levels; ++i) text += open;
+    for (int i = 0; i < levels; ++i) text += close;
+    return text;
   };
   // The body object is level 1: kMaxJsonDepth - 1 levels inside it are the most allowed.
   EXPECT_NO_THROW(parse_body("{\"x\": " + nest(kMaxJsonDepth - 1) + "}"));
