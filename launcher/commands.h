@@ -14,6 +14,7 @@ using Args = std::vector<std::string>;
 // `mpi` is set when the process was started by mpirun/srun (MPI is initialised), null otherwise.
 int generate_command(const Args& args, parallel::MpiRuntime* mpi);
 int bench_command(const Args& args, parallel::MpiRuntime* mpi);
+int bench_kernels_command(const Args& args, parallel::MpiRuntime* mpi);
 int make_model_command(const Args& args, parallel::MpiRuntime* mpi);
 int tokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 int detokenize_command(const Args& args, parallel::MpiRuntime* mpi);

@@ -8,7 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "kernels/cpu/sampling.h"
 #include "parallel/sharding.h"
@@ -37,6 +41,7 @@ EngineOptions engine_options(const CliArgs& args) {
   o.prefix_caching = !args.has("no-enable-prefix-caching");
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
+  o.grid_given = args.has("tp") || args.has("pp");
   if (auto layers = args.maybe("pp-layers"))
     for (int32_t n : parse_int_list(*layers, "--pp-layers")) o.pp_layers.push_back(n);
   LATTICE_CHECK(o.device == "auto" || o.device == "cuda" || o.device == "cpu", "--device must be cuda or cpu, got '",
@@ -114,6 +119,20 @@ int64_t kv_blocks(const EngineOptions& o, const KvCacheShape& kv, DType dtype, c
 #endif
 }
 
+// tp x pp from a Slurm step with the same number of tasks on every node (SLURM_STEP_TASKS_PER_NODE "2(x3)" or
+// "4"): tp = tasks per node, pp = nodes, when that is the whole MPI world. Empty otherwise (uneven nodes, or
+// mpirun inside an allocation), leaving the flags' default.
+std::optional<std::pair<int, int>> grid_from_slurm_step(int world_size) {
+  const char* layout = std::getenv("SLURM_STEP_TASKS_PER_NODE");
+  if (!layout) return std::nullopt;
+  int tasks = 0, nodes = 1, consumed = 0;
+  const bool uniform = std::sscanf(layout, "%d(x%d)%n", &tasks, &nodes, &consumed) == 2 ||
+                       std::sscanf(layout, "%d%n", &tasks, &consumed) == 1;
+  if (!uniform || layout[consumed] != '\0' || tasks < 1 || nodes < 1 || tasks * nodes != world_size)
+    return std::nullopt;
+  return std::make_pair(tasks, nodes);
+}
+
 }  // namespace
 
 std::string LoadedEngine::device_name() const {
@@ -139,8 +158,16 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
     exec = e.device->exec();
 #endif
   }
+  int tp = options.tp, pp = options.pp;
+  std::string grid_origin;
+  if (mpi && !options.grid_given)
+    if (auto grid = grid_from_slurm_step(mpi->world_size())) {
+      std::tie(tp, pp) = *grid;
+      grid_origin = " (from the Slurm step: " + std::to_string(tp) + (tp == 1 ? " task" : " tasks") + " per node on " +
+                    std::to_string(pp) + (pp == 1 ? " node)" : " nodes)");
+    }
   if (mpi) {
-    e.ctx = parallel::make_parallel_context(*mpi, options.tp, options.pp, e.device ? &binding : nullptr);
+    e.ctx = parallel::make_parallel_context(*mpi, tp, pp, e.device ? &binding : nullptr);
     // Ranks sharing a node share its cores, unless the user chose a thread count.
     if (!std::getenv("OMP_NUM_THREADS"))
       omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / mpi->local_size()));
@@ -175,8 +202,8 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
 #endif
     if (!e.device) std::fprintf(stderr, "device: cpu, f32\n");
     if (topo.world_size > 1)
-      std::fprintf(stderr, "parallel: %d ranks as tp %d x pp %d; communicator: %s\n", topo.world_size, topo.tp,
-                   topo.pp, e.ctx.comm.describe().c_str());
+      std::fprintf(stderr, "parallel: %d ranks as tp %d x pp %d%s; communicator: %s\n", topo.world_size, topo.tp,
+                   topo.pp, grid_origin.c_str(), e.ctx.comm.describe().c_str());
   }
 
   const bool tty = isatty(STDERR_FILENO);

@@ -3,7 +3,9 @@
 //   --gpu-memory-utilization F (default 0.90: the KV cache takes what is left of that share of the GPU)
 //   --kv-cache-mb MB or --kv-cache-blocks N (override; on the CPU the default is 512 MB per rank)
 //   --block-size TOKENS (16)  --max-tokens-per-step N (512)  --max-seqs N (256)  --dummy-weights
-//   --tp N --pp N (default 1; their product must be the number of MPI ranks)  --pp-layers 10,11,11
+//   --tp N --pp N (their product must be the number of MPI ranks; default 1, or under srun with neither flag
+//   given tp = tasks per node and pp = nodes when the step has the same number of tasks on every node)
+//   --pp-layers 10,11,11
 //   --enable-prefix-caching (the default) | --no-enable-prefix-caching
 #pragma once
 
@@ -37,6 +39,7 @@ struct EngineOptions {
   bool dummy_weights = false;
   int tp = 1;
   int pp = 1;
+  bool grid_given = false;  // --tp or --pp was on the command line (else a Slurm step may choose them)
   std::vector<int64_t> pp_layers;
   bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
 };

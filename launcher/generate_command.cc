@@ -32,6 +32,7 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
+                          under srun, without either flag: tp = tasks per node, pp = nodes (docs/slurm.md)
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
 )";
 

@@ -1,5 +1,7 @@
 #include "models/model_config.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -15,25 +17,70 @@ using nlohmann::json;
 
 const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
 
+// The JSON type of `v` in words, for messages ("a string", "an array", ...).
+std::string type_words(const json& v) {
+  const std::string name = v.type_name();
+  return (name == "array" || name == "object" ? "an " : name == "null" ? "" : "a ") + name;
+}
+
+// Engine sizes, ids and positions are 32-bit: any integer field past that is a broken config, not a big model.
+constexpr int64_t kMaxField = INT32_MAX;
+
+int64_t checked_int(const json& v, const std::string& key, int64_t lo, const std::string& origin) {
+  LATTICE_CHECK(v.is_number_integer(), origin, ": field '", key, "' must be an integer, got ", type_words(v), " ", v.dump());
+  // Integers past int64 parse as unsigned; get<int64_t>() would wrap them.
+  LATTICE_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= static_cast<uint64_t>(kMaxField), origin, ": field '", key,
+                "' must be in [", lo, ", ", kMaxField, "], got ", v.dump());
+  const int64_t x = v.get<int64_t>();
+  LATTICE_CHECK(x >= lo && x <= kMaxField, origin, ": field '", key, "' must be in [", lo, ", ", kMaxField, "], got ", x);
+  return x;
+}
+
 int64_t get_int(const json& j, const char* key, const std::string& origin) {
   LATTICE_CHECK(j.contains(key), origin, ": missing field '", key, "'");
-  LATTICE_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() > 0, origin, ": field '", key,
-                "' must be a positive integer");
-  return j[key].get<int64_t>();
+  return checked_int(j[key], key, 1, origin);
+}
+
+int64_t get_int(const json& j, const char* key, int64_t fallback, const std::string& origin) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  return checked_int(j[key], key, 1, origin);
 }
 
 double get_number(const json& j, const char* key, double fallback, const std::string& origin) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  LATTICE_CHECK(j[key].is_number(), origin, ": field '", key, "' must be a number");
+  LATTICE_CHECK(j[key].is_number(), origin, ": field '", key, "' must be a number, got ", type_words(j[key]), " ", j[key].dump());
   return j[key].get<double>();
 }
 
-std::vector<int32_t> token_ids(const json& value) {
-  if (value.is_number_integer()) return {value.get<int32_t>()};
+double get_positive(const json& j, const char* key, double fallback, const std::string& origin) {
+  const double x = get_number(j, key, fallback, origin);
+  LATTICE_CHECK(std::isfinite(x) && x > 0, origin, ": field '", key, "' must be a finite number > 0, got ", x);
+  return x;
+}
+
+bool get_bool(const json& j, const char* key, bool fallback, const std::string& origin) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  LATTICE_CHECK(j[key].is_boolean(), origin, ": field '", key, "' must be true or false, got ", type_words(j[key]), " ", j[key].dump());
+  return j[key].get<bool>();
+}
+
+std::string get_string(const json& j, const char* key, const std::string& fallback, const std::string& origin) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  LATTICE_CHECK(j[key].is_string(), origin, ": field '", key, "' must be a string, got ", type_words(j[key]), " ", j[key].dump());
+  return j[key].get<std::string>();
+}
+
+// eos_token_id: an id or a list of ids, each in [0, vocab_size); null means none.
+std::vector<int32_t> token_ids(const json& value, const char* key, int64_t vocab_size, const std::string& origin) {
+  if (value.is_null()) return {};
+  LATTICE_CHECK(value.is_number_integer() || value.is_array(), origin, ": field '", key,
+                "' must be a token id or a list of token ids, got ", type_words(value), " ", value.dump());
   std::vector<int32_t> ids;
-  if (value.is_array())
-    for (const json& v : value)
-      if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+  for (const json& v : value.is_array() ? value : json::array({value})) {
+    const int64_t id = checked_int(v, key, 0, origin);
+    LATTICE_CHECK(id < vocab_size, origin, ": field '", key, "' holds token id ", id, ", past vocab_size ", vocab_size);
+    ids.push_back(static_cast<int32_t>(id));
+  }
   return ids;
 }
 
@@ -74,40 +121,38 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   c.intermediate_size = get_int(j, "intermediate_size", origin);
   c.num_layers = get_int(j, "num_hidden_layers", origin);
   c.num_heads = get_int(j, "num_attention_heads", origin);
-  c.num_kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
-                       ? get_int(j, "num_key_value_heads", origin)
-                       : c.num_heads;
-  c.head_dim = j.contains("head_dim") && !j["head_dim"].is_null() ? get_int(j, "head_dim", origin)
-                                                                   : c.hidden_size / c.num_heads;
+  c.num_kv_heads = get_int(j, "num_key_value_heads", c.num_heads, origin);
+  c.head_dim = get_int(j, "head_dim", c.hidden_size / c.num_heads, origin);
+  LATTICE_CHECK(c.head_dim > 0, origin, ": hidden_size ", c.hidden_size, " is smaller than num_attention_heads ", c.num_heads);
   c.max_position_embeddings = get_int(j, "max_position_embeddings", origin);
-  c.rope_theta = get_number(j, "rope_theta", 10000.0, origin);
-  c.rms_norm_eps = get_number(j, "rms_norm_eps", 1e-6, origin);
-  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+  c.rope_theta = get_positive(j, "rope_theta", 10000.0, origin);
+  c.rms_norm_eps = get_positive(j, "rms_norm_eps", 1e-6, origin);
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false, origin);
   if (c.architecture == "Qwen2ForCausalLM") {
     c.qkv_bias = true;
   } else {
-    c.qkv_bias = c.o_bias = j.value("attention_bias", false);
+    c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", false, origin);
   }
-  LATTICE_CHECK(j.value("hidden_act", std::string("silu")) == "silu", origin, ": hidden_act '",
-                j.value("hidden_act", std::string()), "' is not supported (only silu)");
+  const std::string act = get_string(j, "hidden_act", "silu", origin);
+  LATTICE_CHECK(act == "silu", origin, ": hidden_act '", act, "' is not supported (only silu)");
   LATTICE_CHECK(c.num_heads % c.num_kv_heads == 0, origin, ": num_attention_heads ", c.num_heads,
                 " is not a multiple of num_key_value_heads ", c.num_kv_heads);
   LATTICE_CHECK(c.head_dim % 2 == 0, origin, ": head_dim ", c.head_dim, " must be even for rotary embeddings");
   // Sliding-window attention is not implemented: positions are capped at the window, where it is exact.
-  if (j.contains("sliding_window") && j["sliding_window"].is_number_integer() &&
-      j.value("use_sliding_window", c.architecture == "MistralForCausalLM")) {
-    c.max_position_embeddings = std::min(c.max_position_embeddings, j["sliding_window"].get<int64_t>());
-  }
-  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
+  // Qwen2 configs carry a window they do not use (use_sliding_window false); it must still be sane.
+  const int64_t window = get_int(j, "sliding_window", 0, origin);
+  if (window > 0 && get_bool(j, "use_sliding_window", c.architecture == "MistralForCausalLM", origin))
+    c.max_position_embeddings = std::min(c.max_position_embeddings, window);
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const json& rs = j["rope_scaling"];
-    std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+    LATTICE_CHECK(rs.is_object(), origin, ": field 'rope_scaling' must be an object or null, got ", type_words(rs));
+    const std::string type = get_string(rs, "rope_type", get_string(rs, "type", "default", origin), origin);
     if (type == "llama3") {
       c.rope_scaling.type = "llama3";
-      c.rope_scaling.factor = get_number(rs, "factor", 8.0, origin);
-      c.rope_scaling.low_freq_factor = get_number(rs, "low_freq_factor", 1.0, origin);
-      c.rope_scaling.high_freq_factor = get_number(rs, "high_freq_factor", 4.0, origin);
-      c.rope_scaling.original_max_position_embeddings =
-          static_cast<int64_t>(get_number(rs, "original_max_position_embeddings", 8192, origin));
+      c.rope_scaling.factor = get_positive(rs, "factor", 8.0, origin);
+      c.rope_scaling.low_freq_factor = get_positive(rs, "low_freq_factor", 1.0, origin);
+      c.rope_scaling.high_freq_factor = get_positive(rs, "high_freq_factor", 4.0, origin);
+      c.rope_scaling.original_max_position_embeddings = get_int(rs, "original_max_position_embeddings", 8192, origin);
       LATTICE_CHECK(c.rope_scaling.high_freq_factor != c.rope_scaling.low_freq_factor, origin,
                     ": rope_scaling high_freq_factor equals low_freq_factor");
     } else {
@@ -115,8 +160,12 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
                     "' is not supported (supported: llama3)");
     }
   }
-  if (j.contains("eos_token_id")) c.eos_token_ids = token_ids(j["eos_token_id"]);
-  if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_token_id = j["bos_token_id"];
+  if (j.contains("eos_token_id")) c.eos_token_ids = token_ids(j["eos_token_id"], "eos_token_id", c.vocab_size, origin);
+  if (j.contains("bos_token_id") && !j["bos_token_id"].is_null()) {
+    const std::vector<int32_t> bos = token_ids(j["bos_token_id"], "bos_token_id", c.vocab_size, origin);
+    LATTICE_CHECK(bos.size() == 1, origin, ": field 'bos_token_id' must be one token id");
+    c.bos_token_id = bos[0];
+  }
   return c;
 }
 

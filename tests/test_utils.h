@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
@@ -15,7 +16,12 @@
 
 namespace lattice::testing {
 
-inline std::string data_dir() { return LATTICE_TEST_DATA_DIR; }
+// The test data folder: $LATTICE_TEST_DATA_DIR when set (a binary carried to another machine, where the checkout
+// lies elsewhere), else the source tree's tests/data compiled in.
+inline std::string data_dir() {
+  const char* env = std::getenv("LATTICE_TEST_DATA_DIR");
+  return env && *env ? env : LATTICE_TEST_DATA_DIR;
+}
 
 // The float64 reference outputs for the tiny-llama fixture (tests/data/tiny-llama/expected.json).
 inline const nlohmann::json& tiny_llama_expected() {

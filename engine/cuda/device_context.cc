@@ -27,16 +27,19 @@ void* allocate(size_t bytes, int device) {
 
 void release(void* p, int /*device*/) { cudaFree(p); }
 
-// cudaMemcpy from pageable host memory may return before the data reaches the device, and cudaMemset returns
-// at once; both run on the legacy stream, which the engine's non-blocking streams do not wait for. These are
-// the synchronous set-up copies, so they wait for the device.
+// cudaMemcpy and cudaMemset run on the legacy stream, which neither waits for the engine's non-blocking
+// streams nor is waited for by them; a copy from pageable host memory may even return before the data arrives.
+// These are the synchronous set-up and test copies, so they wait for the whole device before and after: a
+// tensor read back right after a step sees the step's results.
 void copy(void* dst, Device, const void* src, Device, size_t bytes) {
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
   CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void zero(void* p, size_t bytes, int device) {
   CUDA_CHECK(cudaSetDevice(device));
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemset(p, 0, bytes));
   CUDA_CHECK(cudaDeviceSynchronize());
 }

@@ -1,5 +1,6 @@
-// CUDA implementation of engine/ops/attention.h: the split-K decode kernel for pure-decode steps, the tiled
-// prefill kernel for any other mix (operands already checked by the public op).
+// CUDA implementation of engine/ops/attention.h: the split-K decode launcher for pure-decode steps, the prefill
+// launcher for any other mix (operands already checked by the public op). Each launcher picks its kernel: the
+// grouped decode / tensor-core prefill kernels for f16/bf16 at the head dims they take, SIMT kernels otherwise.
 #include "engine/ops/cuda_dtype.h"
 #include "engine/ops/cuda_ops.h"
 #include "kernels/cuda/paged_attention_decode.cuh"

@@ -139,8 +139,10 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   return impl_->model->token_to_id(token);
 }
 
+bool Tokenizer::has_token(int32_t id) const { return id >= 0 && id < vocab_size() && impl_->has_token[id]; }
+
 const std::string& Tokenizer::id_to_token(int32_t id) const {
-  LATTICE_CHECK(id >= 0 && id < vocab_size() && impl_->has_token[id], "token id ", id,
+  LATTICE_CHECK(has_token(id), "token id ", id,
                 " is out of range or has no token (vocab size ", vocab_size(), ")");
   return impl_->id_to_token[id];
 }

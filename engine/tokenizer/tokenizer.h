@@ -49,6 +49,9 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   // The token string of `id` as stored in tokenizer.json (e.g. "Ġworld", "<0x0A>").
   const std::string& id_to_token(int32_t id) const;
+  // True for the ids decode() accepts: in [0, vocab_size()) and with a token. A model's vocabulary is often
+  // padded past its tokenizer's; HF decodes such ids to nothing, callers that do the same check here.
+  bool has_token(int32_t id) const;
   bool is_special(int32_t id) const;
 
  private:

@@ -1,35 +1,54 @@
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/paged_attention_decode.cuh"
+#include "kernels/cuda/paged_attention_decode_grouped.cuh"
 
 namespace lattice::kernels::cuda {
 
 namespace {
 
 constexpr int kDecodeThreads = 128;
-constexpr int kPartition = static_cast<int>(kDecodePartition);
+constexpr int kPartition = static_cast<int>(kDecodePartition);  // sizes the shared arrays
 
-int64_t num_partitions(int64_t max_context_len) { return (max_context_len + kPartition - 1) / kPartition; }
+// A partition size and the batch sizes that use it.
+struct PartitionTier {
+  int64_t min_seqs, max_seqs, partition;
+};
+constexpr PartitionTier kTiers[] = {{1, 3, 128}, {4, 15, 256}, {16, INT64_MAX, kDecodePartition}};
 
-// Block (partition, head, sequence). Warps take positions round-robin for the q.k scores (lanes split
-// head_dim), then threads split head_dim for the weighted sum of V. With one partition the block writes the
-// normalised output; otherwise it writes its normalised partial output, max and sum for the merge.
+int64_t num_partitions(int64_t max_context_len, int64_t partition) {
+  return (max_context_len + partition - 1) / partition;
+}
+
+size_t step_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t splits) {
+  if (splits <= 1) return 0;
+  return sizeof(float) * static_cast<size_t>(num_seqs * layout.heads * splits * (layout.head_dim + 2));
+}
+
+// The SIMT fallback (f32, head dims the grouped kernel does not take). Block (partition, head, sequence). Warps take
+// positions round-robin for the q.k scores (lanes split head_dim), then threads split head_dim for the weighted sum of
+// V. With one partition the block writes the normalised output; otherwise it writes its normalised partial output, max
+// and sum for the merge.
 template <typename T>
 __global__ void __launch_bounds__(kDecodeThreads)
 decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                         const int32_t* __restrict__ block_tables, int64_t max_blocks_per_seq,
                         const int32_t* __restrict__ context_lens, T* __restrict__ out, float* __restrict__ part_out,
                         float* __restrict__ part_max, float* __restrict__ part_sum, int heads, int kv_heads,
-                        int head_dim, int block_size, float scale) {
+                        int head_dim, int block_size, int partition, float scale) {
   __shared__ float q_s[kMaxHeadDim];
   __shared__ float scores[kPartition];
   __shared__ int64_t slots[kPartition];
   __shared__ float scratch[32];
   const int split = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.x;
   const int ctx = context_lens[s];
-  const int start = split * kPartition;
+  const int start = split * partition;
   if (start >= ctx) return;  // past this sequence's end: the merge reads only partitions below ctx
-  const int n = min(ctx - start, kPartition);
+  const int n = min(ctx - start, partition);
   const int kv_head = h / (heads / kv_heads);
   const int64_t row = static_cast<int64_t>(kv_heads) * head_dim;
   const int64_t head_off = static_cast<int64_t>(kv_head) * head_dim;
@@ -86,9 +105,9 @@ decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, 
 template <typename T>
 __global__ void decode_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_max,
                                     const float* __restrict__ part_sum, const int32_t* __restrict__ context_lens,
-                                    T* __restrict__ out, int heads, int head_dim, int splits) {
+                                    T* __restrict__ out, int heads, int head_dim, int partition, int splits) {
   const int h = blockIdx.x, s = blockIdx.y;
-  const int used = min((context_lens[s] + kPartition - 1) / kPartition, splits);  // splits: from max_context_len
+  const int used = min((context_lens[s] + partition - 1) / partition, splits);  // splits: from max_context_len
   const int64_t sh = static_cast<int64_t>(s) * heads + h;
   float global_max = -INFINITY;
   for (int p = 0; p < used; ++p) global_max = fmaxf(global_max, part_max[sh * splits + p]);
@@ -107,11 +126,21 @@ __global__ void decode_merge_kernel(const float* __restrict__ part_out, const fl
 
 }  // namespace
 
+int64_t paged_attention_decode_partition(int64_t num_seqs) {
+  for (const PartitionTier& tier : kTiers)
+    if (num_seqs <= tier.max_seqs) return tier.partition;
+  return kDecodePartition;
+}
+
 size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t max_context_len) {
-  const int64_t splits = num_partitions(max_context_len);
-  if (splits <= 1) return 0;
-  const int64_t entries = num_seqs * layout.heads * splits;
-  return sizeof(float) * static_cast<size_t>(entries * (layout.head_dim + 2));
+  // Within a tier the need grows with the batch, so each tier's largest batch up to num_seqs bounds it.
+  size_t bytes = 0;
+  for (const PartitionTier& tier : kTiers) {
+    if (num_seqs < tier.min_seqs) break;
+    const int64_t seqs = std::min(num_seqs, tier.max_seqs);
+    bytes = std::max(bytes, step_bytes(seqs, layout, num_partitions(max_context_len, tier.partition)));
+  }
+  return bytes;
 }
 
 template <typename T>
@@ -126,26 +155,35 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
                 layout.heads, " query heads are not a multiple of ", layout.kv_heads, " kv heads");
   LATTICE_CHECK(num_seqs <= 65535 && layout.heads <= 65535, "paged_attention_decode: grid of ", num_seqs,
                 " sequences x ", layout.heads, " heads is too large");
-  const int64_t splits = num_partitions(max_context_len);
-  const size_t needed = paged_attention_decode_workspace_bytes(num_seqs, layout, max_context_len);
+  const int64_t partition = paged_attention_decode_partition(num_seqs);
+  const int64_t splits = num_partitions(max_context_len, partition);
+  const size_t needed = step_bytes(num_seqs, layout, splits);
   LATTICE_CHECK(workspace_bytes >= needed, "paged_attention_decode: workspace of ", workspace_bytes,
                 " bytes, needs ", needed);
   float* part_out = static_cast<float*>(workspace);
   const int64_t entries = num_seqs * layout.heads * splits;
   float* part_max = splits > 1 ? part_out + entries * layout.head_dim : nullptr;
   float* part_sum = splits > 1 ? part_max + entries : nullptr;
-  const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
-  decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
-      q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
-      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
-      static_cast<int>(layout.block_size), scale);
-  CUDA_CHECK_LAUNCH();
+  bool grouped = false;
+  if constexpr (!std::is_same_v<T, float>)
+    grouped = detail::paged_attention_decode_grouped(q, k_cache, v_cache, block_tables, max_blocks_per_seq,
+                                                     context_lens, num_seqs, partition, splits, out, part_out,
+                                                     part_max, part_sum, layout, scale, stream);
+  if (!grouped) {
+    const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads),
+                    static_cast<unsigned>(num_seqs));
+    decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
+        q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
+        static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
+        static_cast<int>(layout.block_size), static_cast<int>(partition), scale);
+    CUDA_CHECK_LAUNCH();
+  }
   if (splits > 1) {
     const dim3 merge_grid(static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
     decode_merge_kernel<T><<<merge_grid, 128, 0, stream>>>(part_out, part_max, part_sum, context_lens, out,
                                                             static_cast<int>(layout.heads),
                                                             static_cast<int>(layout.head_dim),
-                                                            static_cast<int>(splits));
+                                                            static_cast<int>(partition), static_cast<int>(splits));
     CUDA_CHECK_LAUNCH();
   }
 }

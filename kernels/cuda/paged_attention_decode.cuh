@@ -1,6 +1,6 @@
 // Decode attention over the paged KV cache (CUDA): one new token per sequence, the context split into
-// partitions of kDecodePartition positions that run as separate blocks (split-K), then merged with their
-// softmax statistics. Mirrors kernels/cpu paged_attention_f32 with q_len = 1.
+// partitions (paged_attention_decode_partition positions) that run as separate blocks (split-K), then merged
+// with their softmax statistics. Mirrors kernels/cpu paged_attention_f32 with q_len = 1.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -14,9 +14,16 @@
 
 namespace lattice::kernels::cuda {
 
+// The largest partition (positions per block of the split-K grid).
 inline constexpr int64_t kDecodePartition = 512;
 
-// Device bytes of f32 scratch paged_attention_decode needs (0 when max_context_len fits one partition).
+// Positions per partition in a step of num_seqs sequences: 512 from 16 sequences up, 256 from 4, 128 below, so
+// that a small batch still spreads over the GPU's multiprocessors.
+int64_t paged_attention_decode_partition(int64_t num_seqs);
+
+// Device bytes of f32 scratch enough for every decode step of at most num_seqs sequences and max_context_len
+// positions (0 when every such step fits one partition). A smaller batch uses smaller partitions, so this is a
+// maximum over batch sizes up to num_seqs: reserved once for the largest step, it covers every smaller one.
 size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t max_context_len);
 
 // q, out: [num_seqs, heads, head_dim]. Sequence s attends to cache positions [0, context_lens[s]) (its new

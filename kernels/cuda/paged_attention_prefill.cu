@@ -1,6 +1,9 @@
+#include <type_traits>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/paged_attention_prefill.cuh"
+#include "kernels/cuda/paged_attention_prefill_mma.cuh"
 
 namespace lattice::kernels::cuda {
 
@@ -17,9 +20,10 @@ size_t shared_bytes(int head_dim) {
   return sizeof(float) * static_cast<size_t>(kQueryTile * head_dim + kKeyTile * (head_dim + 1) + kKeyTile * head_dim);
 }
 
-// Block (query tile, head, sequence); warp w owns query rows w*4 .. w*4+3 of the tile. For each key tile a
-// lane scores one key position against the warp's rows, the warp updates each row's running max and sum,
-// and lanes accumulate the output dims lane, lane + 32, ... in registers.
+// The SIMT fallback (f32, head dims the tensor-core kernel does not take). Block (query tile, head, sequence); warp w
+// owns query rows w*4 .. w*4+3 of the tile. For each key tile a lane scores one key position against the warp's rows,
+// the warp updates each row's running max and sum, and lanes accumulate the output dims lane, lane + 32, ... in
+// registers.
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32)
 prefill_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
@@ -137,6 +141,11 @@ void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, con
                 layout.heads, " query heads are not a multiple of ", layout.kv_heads, " kv heads");
   LATTICE_CHECK(num_seqs <= 65535 && layout.heads <= 65535, "paged_attention_prefill: grid of ", num_seqs,
                 " sequences x ", layout.heads, " heads is too large");
+  if constexpr (!std::is_same_v<T, float>) {
+    if (detail::paged_attention_prefill_mma(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens,
+                                            context_lens, num_seqs, max_q_len, out, layout, scale, stream))
+      return;
+  }
   const size_t shared = shared_bytes(static_cast<int>(layout.head_dim));
   if (shared > 48 * 1024)
     CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,

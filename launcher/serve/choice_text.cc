@@ -36,11 +36,15 @@ std::string StopMatcher::flush() {
   return out;
 }
 
+std::string token_text(const Tokenizer& tokenizer, int32_t id) {
+  return tokenizer.has_token(id) ? tokenizer.decode(std::vector<int32_t>{id}) : std::string();
+}
+
 std::string ChoiceText::push(const SampledToken& token) {
   if (stopped()) return "";
   ++num_tokens_;
   untaken_.push_back(token);
-  std::string out = stop_.push(detokenizer_.push(token.token));
+  std::string out = stop_.push(tokenizer_.has_token(token.token) ? detokenizer_.push(token.token) : "");
   text_ += out;
   return out;
 }
@@ -73,12 +77,12 @@ json completion_logprobs(const Tokenizer& tokenizer, const std::vector<SampledTo
   json out = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
               {"text_offset", json::array()}};
   for (const SampledToken& t : tokens) {
-    const std::string text = tokenizer.decode(std::vector<int32_t>{t.token});
+    const std::string text = token_text(tokenizer, t.token);
     out["tokens"].push_back(text);
     out["token_logprobs"].push_back(t.logprob);
     json alternatives = json::object();
     for (size_t i = 0; i < t.top.size() && static_cast<int32_t>(i) < top; ++i)
-      alternatives[tokenizer.decode(std::vector<int32_t>{t.top[i].token})] = t.top[i].logprob;
+      alternatives[token_text(tokenizer, t.top[i].token)] = t.top[i].logprob;
     out["top_logprobs"].push_back(top > 0 ? alternatives : json(nullptr));
     out["text_offset"].push_back(text_offset);
     text_offset += static_cast<int64_t>(text.size());
@@ -89,10 +93,10 @@ json completion_logprobs(const Tokenizer& tokenizer, const std::vector<SampledTo
 json chat_logprobs(const Tokenizer& tokenizer, const std::vector<SampledToken>& tokens, int32_t top) {
   json content = json::array();
   for (const SampledToken& t : tokens) {
-    const std::string text = tokenizer.decode(std::vector<int32_t>{t.token});
+    const std::string text = token_text(tokenizer, t.token);
     json alternatives = json::array();
     for (size_t i = 0; i < t.top.size() && static_cast<int32_t>(i) < top; ++i) {
-      const std::string alt = tokenizer.decode(std::vector<int32_t>{t.top[i].token});
+      const std::string alt = token_text(tokenizer, t.top[i].token);
       alternatives.push_back({{"token", alt}, {"logprob", t.top[i].logprob}, {"bytes", bytes_of(alt)}});
     }
     content.push_back({{"token", text}, {"logprob", t.logprob}, {"bytes", bytes_of(text)}, {"top_logprobs", alternatives}});

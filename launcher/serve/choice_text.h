@@ -26,6 +26,11 @@ class StopMatcher {
   bool matched_ = false;
 };
 
+// The text of one id; "" for an id the tokenizer does not have (a model vocabulary padded past the
+// tokenizer's), as HF decodes it.
+std::string token_text(const Tokenizer& tokenizer, int32_t id);
+
+// Ids without a token add no text (and count as tokens).
 class ChoiceText {
  public:
   ChoiceText(const Tokenizer& tokenizer, std::vector<std::string> stops)

@@ -1,5 +1,7 @@
 #include "launcher/serve/engine_bridge.h"
 
+#include <thread>
+
 namespace lattice::serve {
 
 namespace {
@@ -40,6 +42,12 @@ int64_t EngineBridge::pending() const {
   return static_cast<int64_t>(choices_.size());
 }
 
+bool EngineBridge::wait_streams_released(std::chrono::milliseconds timeout) const {
+  const Clock::time_point until = Clock::now() + timeout;
+  while (live_streams_ > 0 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return live_streams_ == 0;
+}
+
 std::shared_ptr<RequestStream> EngineBridge::submit(std::vector<Request> choices) {
   if (!accepting_) throw Overloaded("the server is shutting down");
   std::vector<int64_t> ids;
@@ -47,7 +55,7 @@ std::shared_ptr<RequestStream> EngineBridge::submit(std::vector<Request> choices
     r.id = next_id_++;
     ids.push_back(r.id);
   }
-  auto stream = std::make_shared<RequestStream>(ids);
+  auto stream = std::make_shared<RequestStream>(ids, &live_streams_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const int64_t after = static_cast<int64_t>(choices_.size() + choices.size());
@@ -92,7 +100,8 @@ void EngineBridge::on_event(const TokenEvent& event) {
   auto it = choices_.find(event.request_id);
   if (it == choices_.end()) return;
   Choice& c = it->second;
-  ChoiceEvent out{c.index, event.token, event.finish, {}, event.cached_tokens};
+  ChoiceEvent out{c.index, event.token, event.finish, {}};
+  out.cached_tokens = event.cached_tokens;
   if (event.token) {
     const Clock::time_point now = Clock::now();
     if (c.tokens == 0)
@@ -121,7 +130,7 @@ void EngineBridge::on_reject(int64_t id, const std::string& message) {
 void EngineBridge::fail_all(const std::string& message) {
   accepting_ = false;
   std::lock_guard<std::mutex> lock(mutex_);
-  while (!choices_.empty()) end_choice(choices_.begin(), ChoiceEvent{choices_.begin()->second.index, std::nullopt, FinishReason::none, message});
+  while (!choices_.empty()) end_choice(choices_.begin(), ChoiceEvent{choices_.begin()->second.index, std::nullopt, FinishReason::none, message, 500});
 }
 
 void describe_serving_metrics(Metrics& m) {

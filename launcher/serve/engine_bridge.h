@@ -25,18 +25,29 @@
 
 namespace lattice::serve {
 
-// One event of one choice: a token, the end of the choice (finish != none), or a rejection (error set).
+// One event of one choice: a token, the end of the choice (finish != none), or an error (error set): a
+// rejection of the request (status 400) or a failure of the engine (500).
 struct ChoiceEvent {
   int index = 0;
   std::optional<SampledToken> token;
   FinishReason finish = FinishReason::none;
   std::string error;
+  int status = 400;
   int64_t cached_tokens = 0;  // with a token: prompt tokens the engine took from its prefix cache
 };
 
 class RequestStream {
  public:
-  explicit RequestStream(std::vector<int64_t> ids) : ids_(std::move(ids)), open_(static_cast<int>(ids_.size())) {}
+  // `live` (optional) counts the streams alive: incremented here, decremented on destruction.
+  explicit RequestStream(std::vector<int64_t> ids, std::atomic<int64_t>* live = nullptr)
+      : ids_(std::move(ids)), open_(static_cast<int>(ids_.size())), live_(live) {
+    if (live_) ++*live_;
+  }
+  ~RequestStream() {
+    if (live_) --*live_;
+  }
+  RequestStream(const RequestStream&) = delete;
+  RequestStream& operator=(const RequestStream&) = delete;
   // The next event, or nullopt after `timeout` (so that a handler can check its client in between).
   std::optional<ChoiceEvent> next(std::chrono::milliseconds timeout);
   const std::vector<int64_t>& ids() const { return ids_; }
@@ -52,6 +63,7 @@ class RequestStream {
   std::condition_variable changed_;
   std::deque<ChoiceEvent> events_;
   int open_;  // choices that have not ended
+  std::atomic<int64_t>* live_;
 };
 
 struct Overloaded : std::runtime_error {
@@ -79,7 +91,11 @@ class EngineBridge {
   bool ready() const { return ready_; }
   // Refuses new requests (shutdown); those already queued still finish.
   void stop_accepting() { accepting_ = false; }
+  bool accepting() const { return accepting_; }
   int64_t pending() const;
+  // Waits until every stream handed out has been released by its front end (the last frames of a response
+  // are written before that), or `timeout` passes; returns whether they all were.
+  bool wait_streams_released(std::chrono::milliseconds timeout) const;
 
  private:
   struct Choice {
@@ -95,6 +111,7 @@ class EngineBridge {
   const int64_t max_pending_;
   std::atomic<bool> ready_{false}, accepting_{true};
   std::atomic<int64_t> next_id_{1};
+  std::atomic<int64_t> live_streams_{0};
   mutable std::mutex mutex_;
   std::map<int64_t, Choice> choices_;  // unfinished sequences by request id
 };

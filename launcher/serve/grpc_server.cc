@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "engine/core/error.h"
+#include "launcher/serve/access_policy.h"
 #include "launcher/serve/api_error.h"
 #include "launcher/serve/choice_text.h"
 #include "serve/lattice_service.grpc.pb.h"
@@ -92,7 +93,7 @@ class GrpcService final : public v1::Lattice::Service {
 
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* response) override {
     const ModelInfo* model = ctx_.model();
-    response->set_ready(model != nullptr);
+    response->set_ready(model != nullptr && ctx_.bridge.accepting());  // not while draining
     if (model) response->set_model(model->name);
     response->set_pending_sequences(ctx_.bridge.pending());
     return grpc::Status::OK;
@@ -114,12 +115,10 @@ class GrpcService final : public v1::Lattice::Service {
   }
 
   void authenticate(const grpc::ServerContext& context) const {
-    if (ctx_.api_key.empty()) return;
     const auto& md = context.client_metadata();
     auto it = md.find("authorization");
-    if (it == md.end()) throw ApiError(401, "authentication_error", "missing API key: send metadata 'authorization: Bearer <key>'");
-    if (std::string(it->second.data(), it->second.size()) != "Bearer " + ctx_.api_key)
-      throw ApiError(401, "authentication_error", "incorrect API key");
+    check_bearer(it == md.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size()), ctx_.api_key,
+                 "metadata 'authorization: Bearer <key>'");
   }
 
   grpc::Status generate(grpc::ServerContext& context, const v1::GenerateRequest& request,
@@ -153,7 +152,8 @@ class GrpcService final : public v1::Lattice::Service {
         if (context.IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled");
         continue;
       }
-      if (!e->error.empty()) throw ApiError(400, "invalid_request_error", e->error);
+      if (!e->error.empty())
+        throw ApiError(e->status, e->status >= 500 ? "server_error" : "invalid_request_error", e->error);
       if (e->finish == FinishReason::cancelled) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
       v1::GenerateResponse out;
       if (e->token) {

@@ -40,6 +40,7 @@ class HttpFrontEnd {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
+  int listen_socket_ = -1;
 };
 
 }  // namespace lattice::serve

@@ -80,8 +80,10 @@ ApiRequest parse_common(const json& body, bool chat) {
     (key[0] == 'p' ? p.presence_penalty : p.frequency_penalty) = static_cast<float>(v);
   }
   p.repetition_penalty = static_cast<float>(number(body, "repetition_penalty", 1.0));
+  // vLLM's rule (SamplingParams._verify_args): finite and > 0, checked here after the cast to float.
   if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty)))
-    throw invalid_field("repetition_penalty", "'repetition_penalty' must be > 0");
+    throw invalid_field("repetition_penalty", "'repetition_penalty' must be a finite number > 0, got " +
+                                                  std::to_string(number(body, "repetition_penalty", 1.0)));
   if (find(body, "seed")) p.seed = static_cast<uint64_t>(integer(body, "seed", 0, 0, INT64_MAX));
   p.ignore_eos = boolean(body, "ignore_eos", false);
   if (const json* stop = find(body, "stop")) {
@@ -143,9 +145,32 @@ void parse_messages(const json& body, ApiRequest& r) {
   }
 }
 
+// Throws ApiError 400 when arrays and objects in `text` nest deeper than kMaxJsonDepth. Runs before parsing:
+// nlohmann::json copies and compares values recursively, so ~90k levels would overflow the handler's stack.
+void check_nesting(const std::string& text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw ApiError(400, "invalid_request_error", "the JSON body nests arrays and objects deeper than " +
+                       std::to_string(kMaxJsonDepth) + " levels", {}, "invalid_json");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
 json parse_body(const std::string& text) {
+  check_nesting(text);
   json body;
   try {
     body = json::parse(text);

@@ -45,7 +45,10 @@ ApiRequest parse_chat_request(const nlohmann::ordered_json& body);
 // The prompt (after tokenization) and the sampling parameters against the model's limits; throws ApiError.
 void check_against_model(const ApiRequest& request, const ModelLimits& limits);
 
-// Throws ApiError 400 when `text` is not a JSON object.
+// How deeply a request body may nest arrays and objects (chat_template_kwargs, tools, message fields).
+inline constexpr int kMaxJsonDepth = 64;
+
+// Throws ApiError 400 when `text` is not a JSON object or nests deeper than kMaxJsonDepth.
 nlohmann::ordered_json parse_body(const std::string& text);
 
 }  // namespace lattice::serve

@@ -50,6 +50,11 @@ void ApiSession::start() {
   }
 }
 
+ApiError ApiSession::error() const {
+  if (error_status_ >= 500) return ApiError(error_status_, "server_error", error_);
+  return ApiError(error_status_, "invalid_request_error", error_);
+}
+
 bool ApiSession::all_done() const {
   for (const Choice& c : choices_)
     if (!c.done) return false;
@@ -90,6 +95,7 @@ std::string ApiSession::apply(const ChoiceEvent& e) {
   if (c.done) return "";
   if (!e.error.empty()) {
     error_ = e.error;
+    error_status_ = e.status;
     for (Choice& other : choices_) other.done = true;
     cancel();
     return "";
@@ -123,7 +129,7 @@ std::optional<json> ApiSession::wait_result(std::chrono::milliseconds wait) {
     if (left.count() <= 0) return std::nullopt;
     if (std::optional<ChoiceEvent> e = stream_->next(left)) apply(*e);
   }
-  if (!error_.empty()) throw ApiError(400, "invalid_request_error", error_);
+  if (!error_.empty()) throw error();
   json choices = json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
     Choice& c = choices_[i];
@@ -155,7 +161,7 @@ std::optional<std::string> ApiSession::next_frames(std::chrono::milliseconds wai
     frames += apply(*e);
   }
   if (!error_.empty()) {
-    frames += sse_frame(error_body(ApiError(400, "invalid_request_error", error_)));
+    frames += sse_frame(error_body(error()));
   } else if (request_.include_usage) {
     frames += sse_frame({{"id", id_}, {"object", request_.chat ? "chat.completion.chunk" : "text_completion"},
                          {"created", created_}, {"model", model_name_}, {"choices", json::array()}, {"usage", usage()}});

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "launcher/serve/api_error.h"
 #include "launcher/serve/choice_text.h"
 #include "launcher/serve/engine_bridge.h"
 #include "launcher/serve/openai_request.h"
@@ -57,7 +58,9 @@ class ApiSession {
   int64_t created_ = 0;
   std::vector<Choice> choices_;
   std::shared_ptr<RequestStream> stream_;
-  std::string error_;  // a rejection reported by the engine
+  std::string error_;  // a rejection (or failure) reported by the engine
+  int error_status_ = 400;
+  ApiError error() const;
   int64_t cached_tokens_ = 0;  // prompt tokens from the prefix cache (the most of any choice)
   bool finished_ = false;
 };

@@ -5,7 +5,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <unistd.h>
@@ -28,7 +31,10 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --host ADDR             listen address (default 127.0.0.1)
   --port N                HTTP port (default 8000; 0 picks a free one)
   --grpc-port N           gRPC port (default 8001; 0 picks a free one; -1 disables gRPC)
-  --api-key KEY           require 'Authorization: Bearer KEY' (gRPC: metadata 'authorization')
+  --api-key-file PATH     require 'Authorization: Bearer KEY' (gRPC: metadata 'authorization'), KEY being the
+                          file's content; or set LATTICE_API_KEY (--api-key KEY also works, but shows in ps)
+                          Without a key: POST bodies must be 'Content-Type: application/json' and requests
+                          from a foreign browser Origin are refused (403), so web pages cannot drive the server.
   --served-model-name S   the model id clients send and /v1/models lists (default: DIR's name)
   --max-pending N         sequences queued or running before requests get 429 (default 256)
   --max-body-kb N         request body limit (default 4096; larger bodies get 413)
@@ -43,6 +49,9 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
                           in memory; Redis is bounded by its maxmemory)
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 )";
+
+// How long a stopping server waits for clients to take the ends of their responses.
+constexpr std::chrono::seconds kDrainTimeout(10);
 
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) { g_signal = sig; }
@@ -66,6 +75,29 @@ class SignalWatcher {
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
+
+// The API key from --api-key-file, --api-key or $LATTICE_API_KEY ("" for none). The file and the variable keep
+// the key out of the command line, which every local user can read in /proc. Only the coordinator (rank 0)
+// serves, so only it reads the file, which need not exist on the other ranks' nodes.
+std::string api_key_from(const CliArgs& args, bool coordinator) {
+  const std::optional<std::string> file = args.maybe("api-key-file"), inline_key = args.maybe("api-key");
+  LATTICE_CHECK(!(file && inline_key), "give --api-key-file or --api-key, not both");
+  if (!coordinator) return "";
+  std::string key;
+  if (file) {
+    std::ifstream in(*file);
+    LATTICE_CHECK(in.good(), "cannot read --api-key-file '", *file, "'");
+    key.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } else if (inline_key) {
+    key = *inline_key;
+  } else if (const char* env = std::getenv("LATTICE_API_KEY")) {
+    key = env;
+  }
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.front()))) key.erase(0, 1);
+  LATTICE_CHECK(!(file && key.empty()), "--api-key-file '", *file, "' holds no key");
+  return key;
+}
 
 std::unique_ptr<serve::ModelInfo> model_info(const EngineOptions& engine_flags, const LoadedEngine& engine,
                                              const std::string& served_name) {
@@ -95,7 +127,8 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   http.host = args.get("host", "127.0.0.1");
   http.port = static_cast<int>(args.get_int("port", 8000));
   const int grpc_port = static_cast<int>(args.get_int("grpc-port", 8001));
-  const std::string api_key = args.get("api-key", "");
+  const bool coordinator = !mpi || mpi->world_rank() == 0;
+  const std::string api_key = api_key_from(args, coordinator);
   const std::string served_name = args.get("served-model-name", "");
   const int64_t max_pending = args.get_int("max-pending", 256);
   http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
@@ -130,7 +163,6 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
-  const bool coordinator = !mpi || mpi->world_rank() == 0;
   serve::Metrics metrics;
   serve::describe_serving_metrics(metrics);
   RequestInbox inbox;
@@ -185,8 +217,9 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
 
   int64_t preemptions_seen = 0;
   serve::PrefixCacheMetrics prefix_metrics(metrics);
-  auto update_gauges = [&] {
-    const int64_t running = scheduler.num_running(), pending = bridge.pending();
+  // `ending`: sequences that the event being reported ends, still pending in the bridge until it is told.
+  auto update_gauges = [&](int64_t ending) {
+    const int64_t running = scheduler.num_running(), pending = bridge.pending() - ending;
     metrics.set("lattice_running_sequences", static_cast<double>(running));
     metrics.set("lattice_waiting_sequences", static_cast<double>(scheduler.num_waiting()));
     metrics.set("lattice_queue_length", static_cast<double>(std::max<int64_t>(0, pending - running)));
@@ -204,21 +237,28 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     if (result.stage_times.empty()) metrics.observe("lattice_step_time_seconds", {{"rank", "0"}}, seconds);
     for (const StageTime& t : result.stage_times)
       metrics.observe("lattice_step_time_seconds", {{"rank", std::to_string(t.rank)}}, t.seconds);
-    update_gauges();  // also after steps that produce no event (prefill chunks)
+    update_gauges(0);  // also after steps that produce no event (prefill chunks)
   }, step_delay);
-  update_gauges();
+  update_gauges(0);
   bridge.set_ready();
   metrics.set("lattice_ready", 1);
   std::fprintf(stderr, "lattice serve: ready (model '%s')\n", context.model()->name.c_str());
   try {
     scheduler.serve(executor, inbox, max_wait, [&](const TokenEvent& e) {
-      update_gauges();  // first: a client that sees its last event must find its blocks freed in /metrics
+      // First: a client that sees its last event must find its blocks freed (and the queue empty) in /metrics.
+      update_gauges(e.finish != FinishReason::none ? 1 : 0);
       bridge.on_event(e);
     }, [&](int64_t id, const std::string& message) { bridge.on_reject(id, message); });
   } catch (const std::exception& e) {
     bridge.fail_all(std::string("engine error: ") + e.what());  // open streams end before the front ends stop
+    bridge.wait_streams_released(kDrainTimeout);
     throw;
   }
+  // Every request has ended; let the front ends write their last frames (final chunk, [DONE]) before they
+  // stop, which cuts open responses.
+  if (!bridge.wait_streams_released(kDrainTimeout))
+    std::fprintf(stderr, "lattice serve: some clients did not read their last response within %llds\n",
+                 static_cast<long long>(kDrainTimeout.count()));
   grid.shutdown_workers();
   if (grpc_front) grpc_front->stop();
   http_front->stop();

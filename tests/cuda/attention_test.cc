@@ -1,5 +1,7 @@
-// Paged attention on the GPU (split-K decode and tiled causal prefill) against kernels/cpu paged_attention_f32,
-// over shuffled block tables, grouped-query heads and contexts that span several decode partitions.
+// Paged attention on the GPU against kernels/cpu paged_attention_f32, over shuffled block tables, grouped-query
+// heads and contexts that span several decode partitions. The launchers pick the kernel: f16/bf16 with head_dim
+// 64/128/256 take the grouped decode kernel and head_dim 64/80/96/128/256 the tensor-core prefill kernel; f32 and
+// other head dims take the SIMT kernels, so both paths are exercised here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_prefill.cuh"
+#include "tests/cuda/attention_tolerance.h"
 #include "tests/cuda/cuda_test_utils.h"
 
 namespace lattice::testing::cuda {
@@ -26,7 +29,12 @@ struct Seq {
   int64_t context_len;
 };
 
-// A batch of sequences over one randomly filled cache, blocks handed out in shuffled order.
+// A block id whose slots lie far outside any cache: a kernel that reads a block table entry past a sequence's
+// context and follows it faults (an illegal address, reported by the launch or the download).
+constexpr int32_t kPoisonBlock = 1 << 28;
+
+// A batch of sequences over one randomly filled cache, blocks handed out in shuffled order. With extra_blocks
+// the block tables get that many more columns than any context needs (graph-style padding), all poisoned.
 template <typename T>
 struct Batch {
   kernels::PagedLayout layout;
@@ -36,7 +44,8 @@ struct Batch {
   std::vector<int32_t> block_tables;  // [seqs, max_blocks]
   std::vector<int32_t> q_begins, q_lens, context_lens;
 
-  Batch(const kernels::PagedLayout& l, std::vector<Seq> s, std::mt19937& rng) : layout(l), seqs(std::move(s)) {
+  Batch(const kernels::PagedLayout& l, std::vector<Seq> s, std::mt19937& rng, int64_t extra_blocks = 0)
+      : layout(l), seqs(std::move(s)) {
     int64_t total_blocks = 0;
     for (const auto& seq : seqs) {
       const int64_t blocks = (seq.context_len + layout.block_size - 1) / layout.block_size;
@@ -48,10 +57,11 @@ struct Batch {
       tokens += seq.q_len;
     }
     total_blocks += 3;  // blocks nobody uses
+    max_blocks += extra_blocks;
     std::vector<int32_t> ids(static_cast<size_t>(total_blocks));
     std::iota(ids.begin(), ids.end(), 0);
     std::shuffle(ids.begin(), ids.end(), rng);
-    block_tables.assign(static_cast<size_t>(seqs.size() * max_blocks), 0);
+    block_tables.assign(static_cast<size_t>(seqs.size() * max_blocks), kPoisonBlock);
     size_t next = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {
       const int64_t blocks = (seqs[s].context_len + layout.block_size - 1) / layout.block_size;
@@ -72,15 +82,19 @@ struct Batch {
   }
 };
 
+// extra_context raises max_context_len above every context (more partitions in the grid than any sequence
+// fills), extra_blocks pads the block tables with poisoned columns: the bounds a captured CUDA graph fixes.
 template <typename T>
-void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>& context_lens) {
+void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>& context_lens,
+                  int64_t extra_context = 0, int64_t extra_blocks = 0) {
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
-                                    << "/" << layout.kv_heads << ", head_dim " << layout.head_dim);
+                                    << "/" << layout.kv_heads << ", head_dim " << layout.head_dim << ", block "
+                                    << layout.block_size);
   std::mt19937 rng(seed);
   std::vector<Seq> seqs;
   for (int64_t len : context_lens) seqs.push_back({1, len});
-  const Batch<T> batch(layout, seqs, rng);
+  const Batch<T> batch(layout, seqs, rng, extra_blocks);
   const float scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
   const auto want = batch.reference(scale);
 
@@ -91,7 +105,7 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
   auto d_lens = ints_to_device(batch.context_lens);
   DeviceBuffer<T> d_out(batch.q.size());
   const int64_t num_seqs = static_cast<int64_t>(seqs.size());
-  const int64_t max_len = *std::max_element(context_lens.begin(), context_lens.end());
+  const int64_t max_len = *std::max_element(context_lens.begin(), context_lens.end()) + extra_context;
   const size_t workspace_bytes = gpu::paged_attention_decode_workspace_bytes(num_seqs, layout, max_len);
   DeviceBuffer<float> workspace(workspace_bytes / sizeof(float));
   gpu::paged_attention_decode(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_lens.get(),
@@ -102,8 +116,31 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
                         Tolerance<T>::atol));
 }
 
+// Host arithmetic (runs without a GPU): the workspace reserved for the largest step covers every step of fewer
+// sequences and fewer positions, although smaller batches cut their contexts into smaller partitions. A step
+// writes, per sequence, query head and partition, head_dim partial outputs plus a max and a sum (f32).
+TEST(CudaPagedAttentionDecode, WorkspaceCoversEverySmallerStep) {
+  const kernels::PagedLayout layout{32, 8, 128, 16};
+  EXPECT_EQ(gpu::paged_attention_decode_partition(1), 128);
+  EXPECT_EQ(gpu::paged_attention_decode_partition(4), 256);
+  EXPECT_EQ(gpu::paged_attention_decode_partition(16), gpu::kDecodePartition);
+  for (int64_t max_seqs : {1, 3, 4, 15, 16, 64, 256})
+    for (int64_t max_context : {1, 128, 129, 512, 513, 2048, 8192}) {
+      const size_t reserved = gpu::paged_attention_decode_workspace_bytes(max_seqs, layout, max_context);
+      for (int64_t seqs = 1; seqs <= max_seqs; ++seqs)
+        for (int64_t context : {1, 127, 128, 129, 256, 257, 511, 512, 513, 2048, 8192}) {
+          if (context > max_context) continue;
+          const int64_t partition = gpu::paged_attention_decode_partition(seqs);
+          const int64_t splits = (context + partition - 1) / partition;
+          const size_t step = splits > 1 ? sizeof(float) * seqs * layout.heads * splits * (layout.head_dim + 2) : 0;
+          EXPECT_GE(reserved, step) << "reserved for " << max_seqs << " x " << max_context << ", step " << seqs
+                                    << " x " << context;
+        }
+    }
+}
+
 // One partition, partitions of unequal length, and a sequence much shorter than the longest (its unused
-// partitions must not enter the merge).
+// partitions must not enter the merge). f32 and head_dim 96 take the SIMT kernel.
 TEST(CudaPagedAttentionDecode, F32Gqa) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<float>({8, 2, 64, 16}, {1, 37, 1300, 512, 513});
@@ -112,22 +149,77 @@ TEST(CudaPagedAttentionDecode, F32HeadDim96OddBlocks) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<float>({6, 6, 96, 5}, {3, 777});
 }
-TEST(CudaPagedAttentionDecode, Bf16Gqa) {
+TEST(CudaPagedAttentionDecode, F32PaddedBounds) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__nv_bfloat16>({32, 8, 128, 16}, {2049, 15, 600});
+  check_decode<float>({8, 2, 64, 16}, {700, 3}, 1100, 70);
+}
+TEST(CudaPagedAttentionDecode, Bf16HeadDim80Fallback) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 2, 80, 16}, {600, 1});
+}
+
+// The grouped kernel: Llama-3-8B's layout (group 4) over context lengths on block and partition edges, 1 .. 2049;
+// 16 sequences, so 512-position partitions (the tests with fewer sequences run 128 and 256).
+TEST(CudaPagedAttentionDecode, Bf16Gqa4ContextEdges) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({32, 8, 128, 16},
+                              {1, 2, 15, 16, 17, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 100, 1500});
+}
+TEST(CudaPagedAttentionDecode, F16Gqa4ContextEdges) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({32, 8, 128, 16}, {1, 17, 512, 513, 2049, 300});
+}
+// Group sizes 1 (multi-head), 8, 3 (a padded head slot in the block) and 12 (two blocks per KV head).
+TEST(CudaPagedAttentionDecode, F16Group1HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({4, 4, 64, 16}, {1100, 5, 64});
+}
+TEST(CudaPagedAttentionDecode, Bf16Group8Block32) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({16, 2, 128, 32}, {1537, 31, 32, 33});
+}
+TEST(CudaPagedAttentionDecode, F16Group3HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({6, 2, 64, 16}, {513, 9});
+}
+TEST(CudaPagedAttentionDecode, F16Group12Block32) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({24, 2, 128, 32}, {900, 40});
 }
 TEST(CudaPagedAttentionDecode, F16HeadDim256) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({4, 1, 256, 32}, {1025, 9});
 }
+TEST(CudaPagedAttentionDecode, Bf16HeadDim256Group8) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({16, 2, 256, 16}, {700, 1});
+}
+// Graph-style bounds: max_context_len 1500 positions above the longest context (grid partitions no sequence
+// reaches) and block tables 100 poisoned columns wider than needed.
+TEST(CudaPagedAttentionDecode, Bf16PaddedBounds) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 600, 1025}, 1500, 100);
+}
+TEST(CudaPagedAttentionDecode, F16PaddedBoundsGroup8HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({8, 1, 64, 32}, {7, 500}, 3000, 100);
+}
+// Blocks of 7 positions on the grouped kernel: the positions of one pass of loads lie in different blocks.
+TEST(CudaPagedAttentionDecode, Bf16OddBlocks) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 2, 64, 7}, {1000, 3});
+}
 
+// AttentionTolerance: the tensor-core kernel rounds the softmax weights to T (f32 runs the SIMT kernel, whose
+// tolerance is the same).
 template <typename T>
-void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& seqs) {
+void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& seqs, int64_t extra_q = 0) {
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
-                                    << "/" << layout.kv_heads << ", head_dim " << layout.head_dim);
+                                    << "/" << layout.kv_heads << ", head_dim " << layout.head_dim << ", block "
+                                    << layout.block_size);
   std::mt19937 rng(seed);
-  const Batch<T> batch(layout, seqs, rng);
+  const Batch<T> batch(layout, seqs, rng, /*extra_blocks=*/1);
   const float scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
   const auto want = batch.reference(scale);
 
@@ -139,18 +231,18 @@ void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& s
   auto d_q_lens = ints_to_device(batch.q_lens);
   auto d_lens = ints_to_device(batch.context_lens);
   DeviceBuffer<T> d_out(batch.q.size());
-  int64_t max_q_len = 0;
-  for (const auto& s : seqs) max_q_len = std::max(max_q_len, s.q_len);
+  int64_t max_q_len = extra_q;
+  for (const auto& s : seqs) max_q_len = std::max(max_q_len, s.q_len + extra_q);
   gpu::paged_attention_prefill(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_begins.get(),
                                d_q_lens.get(), d_lens.get(), static_cast<int64_t>(seqs.size()), max_q_len,
                                d_out.get(), layout, scale, nullptr);
   const auto got = d_out.download();
-  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), Tolerance<T>::rtol,
-                        Tolerance<T>::atol));
+  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), AttentionTolerance<T>::rtol,
+                        AttentionTolerance<T>::atol));
 }
 
 // A fresh prompt, a chunk after 60 cached tokens, a decode token, and a prompt whose length is not a tile
-// multiple: every row sees a different causal prefix.
+// multiple: every row sees a different causal prefix. f32 and head_dim 72 take the SIMT kernel.
 TEST(CudaPagedAttentionPrefill, F32Gqa) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<float>({6, 2, 64, 16}, {{17, 17}, {40, 100}, {1, 33}, {5, 5}});
@@ -159,14 +251,56 @@ TEST(CudaPagedAttentionPrefill, F32HeadDim72OddBlocks) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<float>({3, 3, 72, 7}, {{33, 70}, {2, 2}});
 }
+TEST(CudaPagedAttentionPrefill, F16HeadDim72Fallback) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({4, 2, 72, 16}, {{33, 70}, {1, 9}});
+}
+
+// The tensor-core kernel. Group 4 packs 32 tokens into a 128-row tile; the chunk after 171 cached tokens starts
+// mid-tile and mid-block, and a decode token rides along (a chunk of 1).
 TEST(CudaPagedAttentionPrefill, Bf16Gqa) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<__nv_bfloat16>({8, 2, 128, 16}, {{129, 129}, {31, 300}});
 }
-// 256-wide heads need more than 48 KiB of shared memory (the opt-in path).
+TEST(CudaPagedAttentionPrefill, F16Gqa4ChunkedAfterCached) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({32, 8, 128, 16}, {{85, 256}, {1, 700}, {64, 64}});
+}
+// A long causal prompt: many K/V tiles per block, only the diagonal ones masked, upper ones skipped.
+TEST(CudaPagedAttentionPrefill, F16LongPromptGroup4) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({4, 1, 128, 16}, {{1000, 1000}});
+}
+TEST(CudaPagedAttentionPrefill, F16Group1HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({4, 4, 64, 16}, {{100, 100}, {1, 37}, {64, 64}});
+}
+TEST(CudaPagedAttentionPrefill, Bf16HeadDim80Group4) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({8, 2, 80, 16}, {{77, 77}, {30, 200}});
+}
+TEST(CudaPagedAttentionPrefill, F16HeadDim96Group8Block32) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({16, 2, 96, 32}, {{65, 65}, {3, 130}, {1, 1}});
+}
+// Group 12: a 128-row tile holds 10 2/3 tokens, so some tokens' heads straddle two tiles; blocks of 5 positions.
+TEST(CudaPagedAttentionPrefill, F16Group12OddBlocks) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({12, 1, 64, 5}, {{20, 20}, {5, 50}});
+}
+// 256-wide heads: 32-position K/V tiles and the opt-in shared memory on both kernels.
 TEST(CudaPagedAttentionPrefill, F16HeadDim256) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<__half>({4, 2, 256, 32}, {{50, 90}, {1, 1}});
+}
+TEST(CudaPagedAttentionPrefill, Bf16HeadDim256Group8Chunked) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({8, 1, 256, 16}, {{70, 170}, {2, 2}});
+}
+// max_q_len above every chunk (graph-style): the grid's extra tiles exit without writing.
+TEST(CudaPagedAttentionPrefill, Bf16PaddedMaxQLen) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({8, 2, 64, 16}, {{40, 90}, {1, 5}}, 100);
 }
 
 }  // namespace

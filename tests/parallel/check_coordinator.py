@@ -9,45 +9,17 @@
   bad-grid     3 ranks for tp=2 is a clear error naming what to pass."""
 import json
 import os
-import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
+
+from generate_outputs import differences, requests_file
 
 mode, lattice, mpiexec, data = sys.argv[1:5]
 model = f"{data}/tiny-llama/f32"
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
 mpirun = [mpiexec, "--oversubscribe"]
-
-
-def random_prompts(rng):
-    return [[rng.randrange(512) for _ in range(rng.randint(1, 90))] for _ in range(32)]
-
-
-def shared_prefix_prompts(rng):
-    """Four "system prompts"; each request keeps a random-length prefix of one (every eighth none) plus a tail."""
-    systems = [[rng.randrange(512) for _ in range(rng.randint(20, 150))] for _ in range(4)]
-    return [systems[i % 4][:0 if i % 8 == 7 else rng.randint(1, len(systems[i % 4]))] +
-            [rng.randrange(512) for _ in range(rng.randint(1, 30))] for i in range(32)]
-
-
-def requests_file(make_prompts=random_prompts):
-    rng = random.Random(3)
-    f = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
-    for i, prompt in enumerate(make_prompts(rng)):
-        req = {"id": f"r{i}", "prompt_ids": prompt,
-               "max_tokens": rng.randint(4, 20), "temperature": rng.choice([0, 0.7, 1.0]), "seed": 1000 + i,
-               "logprobs": 2}
-        if i % 3 == 1: req["top_k"] = 20
-        if i % 4 == 2: req["top_p"] = 0.9
-        if i % 5 == 3: req["repetition_penalty"] = 1.2
-        if i % 6 == 4: req["min_p"] = 0.05
-        if i % 7 == 5: req.update(presence_penalty=0.5, frequency_penalty=0.3)
-        f.write(json.dumps(req) + "\n")
-    f.close()
-    return f.name
 
 
 def fail(message):
@@ -70,7 +42,7 @@ if mode in ("equivalence", "prefix-caching"):
         reqs = requests_file()
         one_args = grid_args = base + ["--requests", reqs, "--kv-cache-blocks", "12"]
     else:
-        reqs = requests_file(shared_prefix_prompts)
+        reqs = requests_file(shared_prefixes=True)
         one_args = base + ["--requests", reqs, "--kv-cache-blocks", "256", "--no-enable-prefix-caching"]
         grid_args = base + ["--requests", reqs, "--kv-cache-blocks", "14", "--enable-prefix-caching"]
     one = subprocess.run([lattice] + one_args, capture_output=True, text=True, env=env, timeout=120)
@@ -80,18 +52,9 @@ if mode in ("equivalence", "prefix-caching"):
         fail(f"runs failed:\n{one.stderr}\n{grid.stderr}")
     a = [json.loads(l) for l in one.stdout.splitlines()]
     b = [json.loads(l) for l in grid.stdout.splitlines()]
-    if len(a) != 32 or len(b) != 32:
-        fail(f"expected 32 outputs, got {len(a)} and {len(b)}")
-    for x, y in zip(a, b):
-        # Tokens and finish reasons exactly; log-probabilities to f32 rounding (TP sums partial products in
-        # another order, ~1e-7 relative).
-        same = (x["id"], x["tokens"], x["finish_reason"], x["prompt_tokens"]) == \
-               (y["id"], y["tokens"], y["finish_reason"], y["prompt_tokens"])
-        for tx, ty in zip(x["logprobs"], y["logprobs"]):
-            same = same and [e["token"] for e in tx] == [e["token"] for e in ty] and \
-                all(abs(ex["logprob"] - ey["logprob"]) <= 1e-4 for ex, ey in zip(tx, ty))
-        if not same:
-            fail(f"request {x['id']} differs:\n one rank: {json.dumps(x)}\n tp2 x pp2: {json.dumps(y)}")
+    problems = differences(a, b, ("one rank", "tp2 x pp2"))
+    if problems:
+        fail(problems[0])
     if mode == "equivalence" and " 0 preemptions" in one.stderr:
         fail("the KV cache was meant to force preemption:\n" + one.stderr)
     if mode == "prefix-caching":

@@ -58,6 +58,7 @@ def stream(server, path, body, headers=KEY, read_events=None):
             events.append(payload if payload == "[DONE]" else json.loads(payload))
             if payload == "[DONE]":
                 break
+    resp.close()
     conn.close()
     return events
 
@@ -187,6 +188,7 @@ try:
     check(metric(server, "lattice_running_sequences") == 1 and metric(server, "lattice_kv_cache_usage_percent") > 0,
           "a streaming request holds KV blocks")
     hung_up = time.time()
+    resp.close()  # the response owns the socket (the server closes connections after each response)
     conn.close()
     while time.time() - hung_up < 5 and metric(server, "lattice_kv_cache_usage_percent") > 0:
         time.sleep(0.05)
@@ -223,6 +225,7 @@ try:
     resp = conn.getresponse()
     resp.fp.readline()
     error_of(*server.request("POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2}, KEY), 429)
+    resp.close()
     conn.close()
 
     # /metrics: valid exposition, a TYPE for every family, cumulative histograms, statuses counted.

@@ -176,6 +176,9 @@ TEST_F(GrpcServe, MissingOrWrongKeyIsUnauthenticated) {
   grpc::ClientContext wrong;
   wrong.AddMetadata("authorization", "Bearer nope");
   EXPECT_EQ(stub()->Tokenize(&wrong, req, &r).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext lower_case;  // the scheme is case-insensitive (RFC 7235)
+  lower_case.AddMetadata("authorization", "bearer k");
+  EXPECT_TRUE(stub()->Tokenize(&lower_case, req, &r).ok());
 }
 
 TEST_F(GrpcServe, CancellingFreesTheSequence) {

@@ -51,9 +51,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def request(self, method, path, body=None, headers=None, timeout=60):
-        """(status, parsed JSON or text) of one request."""
+        """(status, parsed JSON or text) of one request; a body goes as application/json unless `headers` say."""
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        req = urllib.request.Request(self.url(path), data=data, method=method, headers=headers or {})
+        headers = dict(headers or {})
+        if data is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url(path), data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 status, text = r.status, r.read().decode()
@@ -108,3 +111,66 @@ def parse_metrics(text):
             rest = rest[lm.end():]
         samples[(m.group(1), frozenset(labels))] = float(m.group(4))
     return families, samples
+
+
+class Checks:
+    """Counts passed checks and prints each failure as it happens (thread-safe)."""
+
+    def __init__(self):
+        self.passed, self.failures, self._lock = 0, [], threading.Lock()
+
+    def __call__(self, cond, what):
+        with self._lock:
+            if cond:
+                self.passed += 1
+            else:
+                self.failures.append(what)
+                print("FAIL:", what, flush=True)
+        return cond
+
+    def exit(self):
+        print(f"{self.passed} passed, {len(self.failures)} failed")
+        raise SystemExit(1 if self.failures else 0)
+
+
+def write_padded_vocab_model(src, dst, vocab_size):
+    """A copy of the f32 checkpoint `src` (tokenizer included) whose vocabulary is padded to `vocab_size`, with
+    an lm_head that only ever picks ids past the tokenizer's: rows of the original ids are zero (logit 0) and the
+    first two padded rows are +w and -w, so one of them has a positive logit for any hidden state not orthogonal
+    to w. Like a real checkpoint with a padded vocabulary, but one whose greedy output is all padding."""
+    import shutil
+    import struct
+    with open(f"{src}/model.safetensors", "rb") as f:
+        header_len = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(header_len))
+        data = f.read()
+    config = json.load(open(f"{src}/config.json"))
+    old_vocab = config["vocab_size"]
+    tensors, out_header, offset = [], {}, 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            out_header[name] = info
+            continue
+        assert info["dtype"] == "F32", f"{name} is {info['dtype']}"
+        begin, end = info["data_offsets"]
+        raw, shape = data[begin:end], list(info["shape"])
+        if name in ("model.embed_tokens.weight", "lm_head.weight"):
+            row = shape[1] * 4
+            if name == "lm_head.weight":
+                w = raw[:row]
+                negated = struct.pack(f"<{shape[1]}f", *(-x for x in struct.unpack(f"<{shape[1]}f", w)))
+                raw = bytes(row * old_vocab) + w + negated
+            raw += bytes(row * vocab_size - len(raw))  # zero rows up to vocab_size
+            shape[0] = vocab_size
+        out_header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        tensors.append(raw)
+        offset += len(raw)
+    text = json.dumps(out_header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(f"{dst}/model.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(tensors))
+    config["vocab_size"] = vocab_size
+    json.dump(config, open(f"{dst}/config.json", "w"))
+    for name in os.listdir(src):
+        if name.startswith("tokenizer") or name.endswith("_map.json"):
+            shutil.copy(f"{src}/{name}", dst)

@@ -1,7 +1,9 @@
-// Prometheus exposition (escaping, histograms), OpenAI request validation, and stop-string matching.
+// Prometheus exposition (escaping, histograms), OpenAI request validation (JSON nesting bound included), the
+// access policy (API key, browser origins, content types), stop-string matching and ids past the tokenizer.
 #include <gtest/gtest.h>
 
 #include "engine/core/error.h"
+#include "launcher/serve/access_policy.h"
 #include "launcher/serve/api_error.h"
 #include "launcher/serve/choice_text.h"
 #include "launcher/serve/metrics.h"
@@ -75,6 +77,12 @@ TEST(OpenAiRequest, InvalidFieldsAreNamed) {
   };
   EXPECT_EQ(param_of(R"({"prompt": "x", "temperature": "hot"})"), "temperature");
   EXPECT_EQ(param_of(R"({"prompt": "x", "n": 17})"), "n");
+  // repetition_penalty as vLLM takes it: finite (as a float) and > 0.
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 0})"), "repetition_penalty");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": -1.5})"), "repetition_penalty");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 1e39})"), "repetition_penalty");  // inf as a float
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 1e-50})"), "repetition_penalty");  // 0 as a float
+  EXPECT_EQ(param_of(R"({"prompt": "x", "repetition_penalty": 1.2})"), "no error");
   EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": "json_object"}})"), "response_format");
   EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": "text"}})"), "no error");
   EXPECT_EQ(param_of(R"({"prompt": ["a", "b"]})"), "prompt");
@@ -95,6 +103,87 @@ TEST(OpenAiRequest, CheckedAgainstTheModel) {
   EXPECT_THROW(check_against_model(r, {512, 512, 3}), ApiError);   // KV cache too small
   r.prompt_ids = {600};
   EXPECT_THROW(check_against_model(r, {512, 512, 1024}), ApiError);
+}
+
+TEST(OpenAiRequest, NestingIsBoundedBeforeParsing) {
+  auto nest = [](int levels, const std::string& open = "[", const std::string& close = "]") {
+    std::string text;
+    for (int i = 0; i < levels; ++i) text += open;
+    for (int i = 0; i < levels; ++i) text += close;
+    return text;
+  };
+  // The body object is level 1: kMaxJsonDepth - 1 levels inside it are the most allowed.
+  EXPECT_NO_THROW(parse_body("{\"x\": " + nest(kMaxJsonDepth - 1) + "}"));
+  try {
+    parse_body("{\"x\": " + nest(kMaxJsonDepth) + "}");
+    ADD_FAILURE() << "65 levels accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_NE(std::string(e.what()).find("deeper than 64"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_body("{\"x\": " + nest(100000, "{\"a\":", "}") + "}"), ApiError);
+  // Brackets inside strings (escaped quotes included) are text, not nesting.
+  const std::string brackets(1000, '[');
+  EXPECT_NO_THROW(parse_body("{\"x\": \"" + brackets + "\", \"y\": \"\\\"" + brackets + "\"}"));
+}
+
+TEST(AccessPolicy, BearerKeyInAnyCaseComparedWhole) {
+  EXPECT_TRUE(constant_time_equal("sekrit", "sekrit"));
+  EXPECT_FALSE(constant_time_equal("sekrit", "sekri"));
+  EXPECT_FALSE(constant_time_equal("sekri", "sekrit"));
+  EXPECT_FALSE(constant_time_equal("sekrit", "sekriT"));
+  EXPECT_TRUE(constant_time_equal("", ""));
+  const char* how = "'Authorization: Bearer <key>'";
+  for (const char* ok : {"Bearer sekrit", "bearer sekrit", "BEARER sekrit", "  Bearer sekrit  "})
+    EXPECT_NO_THROW(check_bearer(ok, "sekrit", how)) << ok;
+  for (const char* bad : {"", "Bearer", "Bearer ", "Bearer sekri", "Bearer sekrit2", "Basic sekrit", "sekrit", "Bearersekrit"}) {
+    try {
+      check_bearer(bad, "sekrit", how);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 401) << bad;
+    }
+  }
+  EXPECT_NO_THROW(check_bearer("", "", how));  // no key configured
+}
+
+TEST(AccessPolicy, ForeignOriginsAndContentTypes) {
+  EXPECT_FALSE(is_foreign_origin("", "127.0.0.1:8000", "127.0.0.1"));  // not a browser
+  EXPECT_FALSE(is_foreign_origin("http://127.0.0.1:8000", "127.0.0.1:8000", "127.0.0.1"));
+  EXPECT_FALSE(is_foreign_origin("http://localhost:8000", "localhost:8000", "127.0.0.1"));
+  EXPECT_FALSE(is_foreign_origin("http://[::1]:8000", "[::1]:8000", "127.0.0.1"));
+  EXPECT_FALSE(is_foreign_origin("http://10.1.2.3:8000", "10.1.2.3:8000", "10.1.2.3"));  // --host 10.1.2.3
+  EXPECT_TRUE(is_foreign_origin("http://evil.example", "127.0.0.1:8000", "127.0.0.1"));
+  EXPECT_TRUE(is_foreign_origin("http://localhost:3000", "localhost:8000", "127.0.0.1"));  // another local page
+  EXPECT_TRUE(is_foreign_origin("null", "127.0.0.1:8000", "127.0.0.1"));                   // sandboxed page, file://
+  EXPECT_TRUE(is_foreign_origin("http://rebind.example:8000", "rebind.example:8000", "0.0.0.0"));  // DNS rebinding
+  EXPECT_TRUE(is_json_media_type("application/json"));
+  EXPECT_TRUE(is_json_media_type("Application/JSON; charset=utf-8"));
+  EXPECT_FALSE(is_json_media_type(""));
+  EXPECT_FALSE(is_json_media_type("text/plain"));
+  EXPECT_FALSE(is_json_media_type("application/x-www-form-urlencoded"));
+  EXPECT_FALSE(is_json_media_type("application/jsonp"));
+}
+
+TEST(ChoiceText, IdsPastTheTokenizerAddNoText) {
+  const Tokenizer tokenizer = Tokenizer::from_dir(std::string(LATTICE_TEST_DATA_DIR) + "/tiny-llama/f32");
+  ASSERT_EQ(tokenizer.vocab_size(), 512);
+  const std::vector<int32_t> hello = tokenizer.encode("Hello world", false);
+  ChoiceText text(tokenizer, {});
+  std::string out;
+  for (size_t i = 0; i < hello.size(); ++i) {
+    out += text.push(SampledToken{hello[i], 0.0f, {}});
+    out += text.push(SampledToken{512 + static_cast<int32_t>(i), 0.0f, {}});  // padded-vocabulary ids
+  }
+  out += text.push(SampledToken{-1, 0.0f, {}});
+  out += text.finish();
+  EXPECT_EQ(out, tokenizer.decode(hello));
+  EXPECT_EQ(text.num_tokens(), static_cast<int64_t>(2 * hello.size() + 1));
+  EXPECT_EQ(token_text(tokenizer, 600), "");
+  EXPECT_EQ(token_text(tokenizer, hello[0]), tokenizer.decode(std::vector<int32_t>{hello[0]}));
+  const json lp = chat_logprobs(tokenizer, {SampledToken{700, -0.5f, {TokenLogprob{701, -1.0f}}}}, 1);
+  EXPECT_EQ(lp["content"][0]["token"], "");
+  EXPECT_EQ(lp["content"][0]["top_logprobs"][0]["token"], "");
 }
 
 TEST(StopMatcher, HoldsBackPossiblePrefixesAndCutsAtTheMatch) {
