@@ -146,7 +146,8 @@ int plan_command(const Args& argv, parallel::MpiRuntime*) {
     const std::filesystem::path tmp = std::filesystem::temp_directory_path() / ("lattice-plan-" + std::to_string(getpid()) + ".json");
     std::ofstream(tmp) << j.dump() << "\n";
     const std::string script = planner::default_profiles_dir() + "/../../scripts/plot_plan.py";
-    const std::string cmd = "python3 '" + script + "' '" + tmp.string() + "' '" + plot + "'";
+    const char* python = std::getenv("LATTICE_PYTHON");  // an interpreter with matplotlib, if not python3
+    const std::string cmd = std::string(python ? python : "python3") + " '" + script + "' '" + tmp.string() + "' '" + plot + "'";
     const int rc = std::system(cmd.c_str());
     std::filesystem::remove(tmp);
     LATTICE_CHECK(rc == 0, "--plot: '", cmd, "' failed (exit ", rc, ")");

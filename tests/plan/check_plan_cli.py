@@ -64,6 +64,7 @@ try:
 except ImportError:
     print("skipped --plot: python3-matplotlib is not installed (scripts/setup installs it)")
     sys.exit(0)
+os.environ["LATTICE_PYTHON"] = sys.executable  # the interpreter that has matplotlib
 with tempfile.TemporaryDirectory() as tmp:
     png = os.path.join(tmp, "plan.png")
     plan("--model", f"{models}/llama-3-70b", "--gpus", "16", "--plot", png)
