@@ -105,7 +105,7 @@ int plan_command(const Args& argv, parallel::MpiRuntime*) {
   r.isl = args.get_int("isl", 128);
   r.osl = args.get_int("osl", 128);
   LATTICE_CHECK(r.isl > 0 && r.osl > 0, "--isl and --osl must be > 0");
-  if (auto b = args.maybe("batch")) r.batch = args.get_int("batch", 1);
+  if (args.maybe("batch")) r.batch = args.get_int("batch", 1);
   if (args.maybe("rate")) r.rate = args.get_double("rate", 1);
   LATTICE_CHECK(!(r.batch && r.rate), "give --batch or --rate, not both");
   LATTICE_CHECK(!r.batch || *r.batch > 0, "--batch must be > 0");

@@ -22,7 +22,8 @@ std::string pp_link_name(const HardwareProfile& hw, int tp, int pp, const PlanRe
 
 struct PipelineTimes {
   std::vector<StageCost> stages;
-  double send_s = 0;
+  double send_s = 0;    // the step's activations from one stage to the next
+  double return_s = 0;  // the sampled tokens from the last stage back to the coordinator: one hop's latency
 };
 
 // Each stage's cost for a step of `seqs`, and the activations' send between stages.
@@ -40,9 +41,11 @@ PipelineTimes stage_costs(const ModelConfig& c, const HardwareProfile& hw, int t
     if (k == 0) cost.breakdown[Term::launch] += hw.step_overhead_us * 1e-6;  // the coordinator's host work
     t.stages.push_back(std::move(cost));
   }
-  if (pp > 1)
-    t.send_s = send_seconds(static_cast<double>(tokens * c.hidden_size) * dtype_size(r.memory.dtype),
-                            link_or_none(hw, pp_link_name(hw, tp, pp, r)));
+  if (pp > 1) {
+    const Link link = link_or_none(hw, pp_link_name(hw, tp, pp, r));
+    t.send_s = send_seconds(static_cast<double>(tokens * c.hidden_size) * dtype_size(r.memory.dtype), link);
+    t.return_s = link.latency_us * 1e-6;
+  }
   return t;
 }
 
@@ -55,8 +58,7 @@ double slowest(const PipelineTimes& t) {
 double through(const PipelineTimes& t) {  // one step from the first stage to the last, and the tokens back
   double s = 0;
   for (const StageCost& c : t.stages) s += c.seconds();
-  const double hops = static_cast<double>(t.stages.size() - 1);
-  return s + hops * t.send_s + (hops > 0 ? t.send_s : 0);
+  return s + static_cast<double>(t.stages.size() - 1) * t.send_s + t.return_s;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
