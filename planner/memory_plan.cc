@@ -68,6 +68,9 @@ RankMemory rank_memory(const ModelConfig& c, int tp, int64_t layer_begin, int64_
     m.kv_blocks = shape.kv.blocks_in(budget, o.dtype);
   } catch (const Error& e) {
     m.why_not = e.what();
+    const size_t where = m.why_not.find(".cc:");  // drop the "kv_cache.cc:22: " prefix the error carries
+    if (where != std::string::npos && m.why_not.find(": ", where) != std::string::npos)
+      m.why_not = m.why_not.substr(m.why_not.find(": ", where) + 2);
     return m;
   }
   m.kv_bytes = static_cast<double>(m.kv_blocks) * static_cast<double>(block_bytes);
