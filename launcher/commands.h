@@ -20,5 +20,6 @@ int tokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 int detokenize_command(const Args& args, parallel::MpiRuntime* mpi);
 int serve_command(const Args& args, parallel::MpiRuntime* mpi);
 int bench_serve_command(const Args& args, parallel::MpiRuntime* mpi);
+int plan_command(const Args& args, parallel::MpiRuntime* mpi);
 
 }  // namespace lattice::launcher

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"generate", lattice::launcher::generate_command, "generate tokens for prompts or a requests file"},
     {"bench", lattice::launcher::bench_command, "measure prefill/decode speed against the machine's ceilings"},
     {"bench-kernels", lattice::launcher::bench_kernels_command, "time the paged attention kernels on one GPU"},
+    {"plan", lattice::launcher::plan_command, "predict memory and speed of tp x pp x dp layouts (no GPU needed)"},
     {"make-model", lattice::launcher::make_model_command, "write a deterministic random-weight Llama checkpoint"},
     {"tokenize", lattice::launcher::tokenize_command, "encode text with a model's tokenizer.json"},
     {"detokenize", lattice::launcher::detokenize_command, "decode token ids with a model's tokenizer.json"},
