@@ -1,5 +1,6 @@
 #include "models/llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -130,7 +131,8 @@ void LlamaModel::all_reduce(Tensor& t) const {
 
 void LlamaModel::embed(const StepContext& step, Tensor& hidden) {
   LATTICE_CHECK(part_.has_embedding(), "embed() runs on the first pipeline stage only");
-  // Vocabulary-parallel: each rank fills the rows of its ids, zeros elsewhere; the all-reduce completes them.
+  // Vocabulary-parallel: each rank fills the rows of its ids (shards of ceil(vocab / tp), so rank r starts at
+  // r * shard), zeros elsewhere; the all-reduce completes them.
   ops::embedding(step.exec, embed_, step.meta.ids(), part_.tp.rank * embed_.dim(0), hidden);
   all_reduce(hidden);
 }
@@ -192,8 +194,9 @@ bool LlamaModel::head(const StepContext& step, const Tensor& hidden, Tensor& log
     ops::linear(ctx, selected, lm_head_, nullptr, logits);
     return true;
   }
-  // Column-parallel over the vocabulary: TP rank 0 gathers [tp, rows, shard] and lays it out as [rows, vocab].
-  const int64_t shard = lm_head_.dim(0);
+  // Column-parallel over the vocabulary: TP rank 0 gathers [tp, rows, shard] and lays it out as [rows, vocab],
+  // leaving out the last shards' padding columns (past the vocabulary), so they are never sampled.
+  const int64_t shard = lm_head_.dim(0), vocab = config_.vocab_size;
   Tensor local = buf_.local_logits.rows(0, rows);
   ops::linear(ctx, selected, lm_head_, nullptr, local);
   Tensor gathered = part_.tp.rank == 0 ? buf_.gathered.rows(0, part_.tp.size * rows * shard) : Tensor();
@@ -201,7 +204,8 @@ bool LlamaModel::head(const StepContext& step, const Tensor& hidden, Tensor& log
   if (part_.tp.rank != 0) return false;
   const Tensor parts = gathered.reshape({part_.tp.size, rows, shard});
   for (int64_t p = 0; p < part_.tp.size; ++p)
-    ops::copy_columns(ctx, parts.rows(p, p + 1).reshape({rows, shard}), logits, p * shard);
+    ops::copy_columns(ctx, parts.rows(p, p + 1).reshape({rows, shard}), logits, std::min(p * shard, vocab),
+                      std::clamp(vocab - p * shard, int64_t{0}, shard));
   return true;
 }
 

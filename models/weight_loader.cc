@@ -87,8 +87,14 @@ Tensor WeightLoader::load(const std::string& pattern, int64_t layer, DType dtype
   const parallel::Slice slice = slice_of(s, name);
   if (!slice.held) return {};
   check_load_dtype(dtype, name);
-  Tensor out = Tensor::empty(parallel::sliced_shape(s.shape, slice), dtype, device);
-  write_slice(s, name, slice, out);
+  if (slice.padding == 0) {
+    Tensor out = Tensor::empty(parallel::sliced_shape(s.shape, slice), dtype, device);
+    write_slice(s, name, slice, out);
+    return out;
+  }
+  // A padded vocabulary shard: the rows read, then zeros (the split cuts dimension 0).
+  Tensor out = Tensor::zeros(parallel::held_shape(s.shape, slice), dtype, device);
+  if (slice.end > slice.begin) write_slice(s, name, slice, out.rows(0, slice.end - slice.begin));
   return out;
 }
 
@@ -109,6 +115,8 @@ Tensor WeightLoader::load_fused(const std::vector<std::string>& patterns, int64_
     p.slice = slice_of(s, p.name);
     p.shape = parallel::sliced_shape(s.shape, p.slice);
     LATTICE_CHECK(p.slice.held, "cannot fuse '", p.name, "': TP rank ", tp_.rank, " does not hold it");
+    LATTICE_CHECK(p.slice.padding == 0, "cannot fuse '", p.name, "': its ", parallel::split_rule_name(s.split),
+                  " split pads it");
     LATTICE_CHECK(p.slice.dim <= 0, "cannot fuse '", p.name, "' along dimension 0: its ",
                   parallel::split_rule_name(s.split), " split cuts dimension ", p.slice.dim);
     if (!parts.empty()) {

@@ -49,7 +49,8 @@ class WeightLoader {
   // other than 0, true otherwise.
   bool holds(const std::string& pattern) const;
   // This rank's slice of a weight as `dtype` (f32, bf16 or f16) on `device`; an undefined Tensor when the rank
-  // does not hold it (see holds()). Returns once the data is in place.
+  // does not hold it (see holds()). A vocabulary shard is ceil(vocab / tp) rows, zero past the vocabulary.
+  // Returns once the data is in place.
   Tensor load(const std::string& pattern, int64_t layer = -1, DType dtype = DType::f32,
               Device device = Device::cpu());
   // Several weights' slices stacked along dimension 0 into one tensor, each cut by its own split rule:

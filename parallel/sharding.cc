@@ -1,5 +1,7 @@
 #include "parallel/sharding.h"
 
+#include <algorithm>
+
 #include "engine/core/error.h"
 
 namespace lattice::parallel {
@@ -24,7 +26,16 @@ Slice even(int dim, int64_t extent, int tp_rank, int tp, const std::string& name
   return {dim, tp_rank * part, (tp_rank + 1) * part};
 }
 
+// Shards of ceil(extent / tp): the ranks past the end read fewer rows (maybe none) and pad the rest with zeros.
+Slice padded(int64_t extent, int tp_rank, int tp) {
+  const int64_t shard = vocab_shard_size(extent, tp);
+  const int64_t begin = std::min(tp_rank * shard, extent), end = std::min((tp_rank + 1) * shard, extent);
+  return {0, begin, end, true, shard - (end - begin)};
+}
+
 }  // namespace
+
+int64_t vocab_shard_size(int64_t vocab, int tp) { return (vocab + tp - 1) / tp; }
 
 Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank, int tp, int64_t kv_heads,
                   const std::string& name) {
@@ -32,7 +43,7 @@ Slice shard_slice(SplitRule rule, const std::vector<int64_t>& shape, int tp_rank
   switch (rule) {
     case SplitRule::first_rank: return tp_rank == 0 ? Slice{} : Slice{0, 0, 0, false};
     case SplitRule::column: return even(0, shape.at(0), tp_rank, tp, name, "output dimension");
-    case SplitRule::vocab: return even(0, shape.at(0), tp_rank, tp, name, "vocabulary size");
+    case SplitRule::vocab: return padded(shape.at(0), tp_rank, tp);
     case SplitRule::row: return even(1, shape.at(1), tp_rank, tp, name, "input dimension");
     case SplitRule::kv_heads: {
       const int64_t head_rows = shape.at(0) / kv_heads;
@@ -67,6 +78,12 @@ std::vector<int64_t> pipeline_layer_bounds(int64_t num_layers, int pp, const std
 std::vector<int64_t> sliced_shape(const std::vector<int64_t>& shape, const Slice& slice) {
   std::vector<int64_t> out = shape;
   if (slice.dim >= 0) out.at(slice.dim) = slice.end - slice.begin;
+  return out;
+}
+
+std::vector<int64_t> held_shape(const std::vector<int64_t>& shape, const Slice& slice) {
+  std::vector<int64_t> out = sliced_shape(shape, slice);
+  if (slice.dim >= 0) out.at(slice.dim) += slice.padding;
   return out;
 }
 

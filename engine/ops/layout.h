@@ -6,8 +6,9 @@
 
 namespace lattice::ops {
 
-// dst[:, col_begin : col_begin + w] = src, for src [rows, w] and dst [rows, W] of one dtype on ctx.device (one
-// strided copy on a GPU): e.g. a vocabulary shard's logits into the full row.
-void copy_columns(const ExecContext& ctx, const Tensor& src, Tensor& dst, int64_t col_begin);
+// dst[:, col_begin : col_begin + cols] = src[:, :cols], for src [rows, w >= cols] and dst [rows, W] of one dtype
+// on ctx.device (one strided copy on a GPU): e.g. a vocabulary shard's logits into the full row, without the
+// shard's padding columns.
+void copy_columns(const ExecContext& ctx, const Tensor& src, Tensor& dst, int64_t col_begin, int64_t cols);
 
 }  // namespace lattice::ops

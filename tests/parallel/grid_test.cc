@@ -10,12 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/kv_cache/block_manager.h"
-#include "engine/scheduler/scheduler.h"
 #include "models/llama.h"
 #include "parallel/pipeline_executor.h"
-#include "parallel/plan_codec.h"
-#include "parallel/sharding.h"
 #include "tests/models/run_step.h"
+#include "tests/parallel/grid_rank.h"
 #include "tests/test_utils.h"
 
 namespace lattice {
@@ -30,45 +28,12 @@ int env_int(const char* name) {
   return v ? std::atoi(v) : 1;
 }
 
-// This rank's share of the tiny-llama model, with a KV cache of the same block count on every rank.
-struct Grid {
-  parallel::ParallelContext ctx;
-  std::unique_ptr<LlamaModel> model;
-  std::unique_ptr<KvCache> cache;
-  std::unique_ptr<ModelRunner> model_runner;
-  std::unique_ptr<parallel::StageRunner> runner;
-
-  Grid() {
-    ctx = parallel::make_parallel_context(*g_mpi, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"), nullptr);
-    const auto bounds = parallel::pipeline_layer_bounds(4, ctx.topo.pp, {});
-    ModelPartition part;
-    part.tp = {ctx.topo.tp_rank, ctx.topo.tp};
-    part.layer_begin = bounds[ctx.topo.pp_rank];
-    part.layer_end = bounds[ctx.topo.pp_rank + 1];
-    model = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32", part, ctx.tp.get());
-    cache = std::make_unique<KvCache>(model->lm_shape().kv, 64);
-    model_runner = std::make_unique<ModelRunner>(*model, *cache, ops::ExecContext::cpu(), RunnerLimits{});
-    runner = std::make_unique<parallel::StageRunner>(ctx, *model_runner);
-  }
+// This rank's share of the tiny-llama model (4 layers) on the grid the test runs under.
+struct Grid : testing::GridRank {
+  Grid()
+      : GridRank(*g_mpi, testing::data_dir() + "/tiny-llama/f32", 4, env_int("LATTICE_TEST_TP"),
+                 env_int("LATTICE_TEST_PP")) {}
 };
-
-// The plan of one prompt with logits at every position: made on rank 0 and passed down the pipeline.
-std::optional<StepOutput> run_prompt(Grid& g, const std::vector<int32_t>& prompt) {
-  std::string wire;
-  StepPlan plan;
-  if (g.ctx.topo.is_coordinator()) {
-    std::vector<int32_t> table(64);
-    std::iota(table.begin(), table.end(), 0);
-    plan.batch.seqs.push_back({0, prompt, 0, table, true});
-    plan.sampling.push_back({});
-    wire = parallel::encode_plan(plan);
-    g.ctx.control->broadcast_tp(wire, 0);
-  } else {
-    wire = g.runner->receive_plan();
-    plan = parallel::decode_plan(wire).plan;
-  }
-  return g.runner->forward(plan, wire);
-}
 
 TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
   Grid g;
@@ -77,7 +42,7 @@ TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
   const json& cases = testing::tiny_llama_expected()["cases"];
   for (size_t c = 0; c < cases.size(); ++c) {
     const auto prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
-    std::optional<StepOutput> out = run_prompt(g, prompt);
+    std::optional<StepOutput> out = g.run_prompt(prompt);
     // Logits reach only the sampler rank (TP rank 0 of the last stage).
     ASSERT_EQ(out.has_value(), g.ctx.topo.rank == g.ctx.topo.sampler_rank());
     if (!out) continue;
@@ -100,19 +65,11 @@ TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
   }
 }
 
-// Greedy continuations (24 tokens) of every fixture case through `executor`.
-std::vector<RequestOutput> greedy_cases(const LmShape& shape, StepExecutor& executor) {
-  Scheduler scheduler(shape, 64, 16);
-  const json& cases = testing::tiny_llama_expected()["cases"];
-  for (size_t c = 0; c < cases.size(); ++c) {
-    Request r;
-    r.id = static_cast<int64_t>(c);
-    r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
-    r.params.temperature = 0;
-    r.params.max_tokens = 24;
-    scheduler.add(r);
-  }
-  return scheduler.run(executor);
+// The prompts of the fixture's cases.
+std::vector<std::vector<int32_t>> case_prompts() {
+  std::vector<std::vector<int32_t>> prompts;
+  for (const json& c : testing::tiny_llama_expected()["cases"]) prompts.push_back(c["prompt"].get<std::vector<int32_t>>());
+  return prompts;
 }
 
 TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
@@ -122,21 +79,20 @@ TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
     return;
   }
   parallel::PipelineExecutor executor(*g.runner);
-  const auto outputs = greedy_cases(g.model->lm_shape(), executor);
+  const auto outputs = testing::greedy_tokens(g.model->lm_shape(), executor, case_prompts(), 24);
   executor.shutdown();
   // Every case equals one rank's greedy tokens; cases 5-8 (clear margins) also equal the reference's.
   auto single = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
   KvCache cache(single->lm_shape().kv, 64);
   LocalExecutor local(*single, cache);
-  const auto one_rank = greedy_cases(single->lm_shape(), local);
+  const auto one_rank = testing::greedy_tokens(single->lm_shape(), local, case_prompts(), 24);
   const json& cases = testing::tiny_llama_expected()["cases"];
   ASSERT_EQ(outputs.size(), cases.size());
   for (size_t c = 0; c < cases.size(); ++c) {
-    std::vector<int32_t> got, want_one;
-    for (const auto& t : outputs[c].tokens) got.push_back(t.token);
-    for (const auto& t : one_rank[c].tokens) want_one.push_back(t.token);
-    EXPECT_EQ(got, want_one) << "case " << c;
-    if (c >= 5) EXPECT_EQ(got, cases[c]["greedy"].get<std::vector<int32_t>>()) << "case " << c;
+    EXPECT_EQ(outputs[c], one_rank[c]) << "case " << c;
+    if (c >= 5) {
+      EXPECT_EQ(outputs[c], cases[c]["greedy"].get<std::vector<int32_t>>()) << "case " << c;
+    }
   }
 }
 

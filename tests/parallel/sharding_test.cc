@@ -63,6 +63,34 @@ TEST(Sharding, FirstRankWeightsAreWholeOnRankZeroAndAbsentElsewhere) {
   EXPECT_TRUE(shard_slice(SplitRule::kv_heads, {64, 128}, 3, 8, 4, "k").held);  // replicated heads are held
 }
 
+TEST(Sharding, VocabShardsAreCeilRowsWithTheLastPadded) {
+  // 701 over tp 8: shards of 88 rows; rank 7 reads [616, 701) and pads 3 rows. Together the ranks read every row
+  // once, and every rank's tensor has 88 rows.
+  EXPECT_EQ(vocab_shard_size(701, 8), 88);
+  int64_t next = 0;
+  for (int rank = 0; rank < 8; ++rank) {
+    const Slice s = shard_slice(SplitRule::vocab, {701, 64}, rank, 8, 4, "embed");
+    EXPECT_EQ(s.dim, 0);
+    EXPECT_EQ(s.begin, next) << "rank " << rank;
+    EXPECT_EQ(s.padding, rank == 7 ? 3 : 0) << "rank " << rank;
+    EXPECT_EQ(held_shape({701, 64}, s), (std::vector<int64_t>{88, 64})) << "rank " << rank;
+    next = s.end;
+  }
+  EXPECT_EQ(next, 701);
+  // 10 over tp 8: shards of 2; ranks 5-7 read nothing and hold 2 rows of zeros.
+  const Slice empty = shard_slice(SplitRule::vocab, {10, 64}, 6, 8, 4, "embed");
+  EXPECT_EQ(empty.begin, 10);
+  EXPECT_EQ(empty.end, 10);
+  EXPECT_EQ(empty.padding, 2);
+  EXPECT_EQ(sliced_shape({10, 64}, empty), (std::vector<int64_t>{0, 64}));
+  // A divisible vocabulary has no padding (512 over 4: 128 rows each); tp 1 holds the whole table.
+  const Slice even = shard_slice(SplitRule::vocab, {512, 64}, 3, 4, 4, "embed");
+  EXPECT_EQ(even.begin, 384);
+  EXPECT_EQ(even.end, 512);
+  EXPECT_EQ(even.padding, 0);
+  EXPECT_EQ(shard_slice(SplitRule::vocab, {701, 64}, 0, 1, 4, "embed").dim, -1);
+}
+
 TEST(Sharding, IndivisibleSplitsNameTheNumbers) {
   try {
     shard_slice(SplitRule::column, {352, 128}, 0, 3, 4, "gate");

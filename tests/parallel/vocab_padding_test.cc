@@ -1,0 +1,105 @@
+// A vocabulary that tp does not divide (701) on CPU ranks under mpiexec (tp = the number of ranks, 2, 4 or 8):
+// each rank holds ceil(701 / tp) rows of the embedding and lm_head, the last one padded with zeros, and the
+// split model's prompt logits (within 1e-5 relative at every position, 701 wide) and greedy tokens equal one
+// rank's. The prompts use ids of every shard, the last shard's last id (700) included.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <unistd.h>
+
+#include "engine/scheduler/executor.h"
+#include "models/random_checkpoint.h"
+#include "parallel/pipeline_executor.h"
+#include "tests/models/run_step.h"
+#include "tests/parallel/grid_rank.h"
+#include "tests/test_utils.h"
+
+namespace lattice {
+namespace {
+
+constexpr int64_t kVocab = 701, kLayers = 2;
+parallel::MpiRuntime* g_mpi = nullptr;
+std::string g_model_dir;  // written by rank 0 before the tests, removed after them
+
+std::vector<std::vector<int32_t>> prompts() {
+  return {{700, 1, 616, 615, 87, 88, 699, 350}, {5, 700, 700, 2, 440, 175, 176, 525, 526, 3, 698}, {700}};
+}
+
+TEST(VocabPadding, PromptLogitsEqualOneRank) {
+  int ranks = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  testing::GridRank g(*g_mpi, g_model_dir, kLayers, ranks, 1);
+  ASSERT_EQ(g.model->lm_shape().vocab_size, kVocab);
+  std::unique_ptr<LlamaModel> whole;
+  if (g.ctx.topo.is_coordinator()) whole = LlamaModel::load(g_model_dir);
+  for (const auto& prompt : prompts()) {
+    std::optional<StepOutput> out = g.run_prompt(prompt);
+    ASSERT_EQ(out.has_value(), g.ctx.topo.is_coordinator());
+    if (!out) continue;
+    KvCache cache(whole->lm_shape().kv, 64);
+    std::vector<int32_t> table(64);
+    std::iota(table.begin(), table.end(), 0);
+    StepBatch b;
+    b.seqs.push_back({0, prompt, 0, table, true});
+    const Tensor one_rank = testing::forward(*whole, cache, b).logits;
+    ASSERT_EQ(out->logits.shape(), (std::vector<int64_t>{static_cast<int64_t>(prompt.size()), kVocab}));
+    ASSERT_EQ(one_rank.shape(), out->logits.shape());
+    for (size_t p = 0; p < prompt.size(); ++p) {
+      const float* got = out->logits.data<float>() + p * kVocab;
+      const float* want = one_rank.data<float>() + p * kVocab;
+      // f32 partial sums in another order: ~1e-7 relative.
+      EXPECT_LT(testing::rel_l2(got, want, kVocab), 1e-5) << "position " << p;
+      EXPECT_EQ(std::max_element(got, got + kVocab) - got, std::max_element(want, want + kVocab) - want)
+          << "position " << p;
+    }
+  }
+}
+
+TEST(VocabPadding, GreedyThroughTheCoordinatorEqualsOneRank) {
+  int ranks = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  testing::GridRank g(*g_mpi, g_model_dir, kLayers, ranks, 1);
+  if (!g.ctx.topo.is_coordinator()) {
+    parallel::run_worker(*g.runner, {});
+    return;
+  }
+  parallel::PipelineExecutor executor(*g.runner);
+  const auto split = testing::greedy_tokens(g.model->lm_shape(), executor, prompts(), 16);
+  executor.shutdown();
+  auto whole = LlamaModel::load(g_model_dir);
+  KvCache cache(whole->lm_shape().kv, 64);
+  LocalExecutor local(*whole, cache);
+  const auto one_rank = testing::greedy_tokens(whole->lm_shape(), local, prompts(), 16);
+  ASSERT_EQ(split.size(), prompts().size());
+  for (size_t c = 0; c < split.size(); ++c) EXPECT_EQ(split[c], one_rank[c]) << "prompt " << c;
+}
+
+}  // namespace
+}  // namespace lattice
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  lattice::parallel::MpiRuntime mpi(&argc, &argv);
+  lattice::g_mpi = &mpi;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int64_t pid = getpid();
+  MPI_Bcast(&pid, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("lattice-vocab701-" + std::to_string(pid));
+  lattice::g_model_dir = dir.string();
+  if (rank == 0) {
+    lattice::RandomLlamaSpec spec = lattice::RandomLlamaSpec::preset("tiny");
+    spec.vocab_size = lattice::kVocab;
+    spec.num_layers = lattice::kLayers;
+    spec.seed = 701;
+    lattice::write_random_llama(dir.string(), spec);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const int result = RUN_ALL_TESTS();
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == 0) std::filesystem::remove_all(dir);
+  return result;
+}
