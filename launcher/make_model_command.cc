@@ -1,4 +1,4 @@
-// lattice make-model: writes a deterministic random-weight Llama checkpoint.
+// lattice make-model: writes a deterministic random-weight Llama or Qwen3 checkpoint.
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -14,14 +14,21 @@ namespace lattice::launcher {
 int make_model_command(const Args& argv, parallel::MpiRuntime*) {
   const CliArgs args(argv, {"help"});
   if (args.has("help")) {
-    std::puts("usage: lattice make-model --out DIR [--preset tiny|bench] [--dtype f32|bf16|f16] [--seed S]\n"
-              "                          [--tokenizer-from DIR]  (copy a tokenizer whose vocabulary fits)\n"
+    std::puts("usage: lattice make-model --out DIR [--preset tiny|bench] [--arch llama|qwen3] [--dtype f32|bf16|f16]\n"
+              "                          [--seed S] [--tokenizer-from DIR]  (copy a tokenizer whose vocabulary fits)\n"
               "  tiny: vocab 512, hidden 128, 4 layers, 8 heads / 4 KV heads (the demo model)\n"
-              "  bench: vocab 32000, hidden 1024, 8 layers, 16 heads / 8 KV heads, intermediate 2816 (~160M)");
+              "  bench: vocab 32000, hidden 1024, 8 layers, 16 heads / 8 KV heads, intermediate 2816 (~160M)\n"
+              "  --arch qwen3: Qwen3ForCausalLM, with q/k norms and head_dim twice hidden / heads (as Qwen3-0.6B)");
     return 0;
   }
   const std::string out = args.require("out");
   RandomLlamaSpec spec = RandomLlamaSpec::preset(args.get("preset", "tiny"));
+  const std::string arch = args.get("arch", "llama");
+  LATTICE_CHECK(arch == "llama" || arch == "qwen3", "--arch must be llama or qwen3, got '", arch, "'");
+  if (arch == "qwen3") {
+    spec.architecture = "Qwen3ForCausalLM";
+    spec.head_dim = 2 * spec.hidden_size / spec.num_heads;
+  }
   const std::string dtype = args.get("dtype", "f32");
   LATTICE_CHECK(dtype == "f32" || dtype == "bf16" || dtype == "f16", "--dtype must be f32, bf16 or f16, got '", dtype, "'");
   spec.dtype = dtype == "f32" ? DType::f32 : dtype == "bf16" ? DType::bf16 : DType::f16;

@@ -20,6 +20,8 @@ constexpr const char* kQBias = "model.layers.{layer}.self_attn.q_proj.bias";
 constexpr const char* kKBias = "model.layers.{layer}.self_attn.k_proj.bias";
 constexpr const char* kVBias = "model.layers.{layer}.self_attn.v_proj.bias";
 constexpr const char* kOBias = "model.layers.{layer}.self_attn.o_proj.bias";
+constexpr const char* kQNorm = "model.layers.{layer}.self_attn.q_norm.weight";
+constexpr const char* kKNorm = "model.layers.{layer}.self_attn.k_norm.weight";
 constexpr const char* kGate = "model.layers.{layer}.mlp.gate_proj.weight";
 constexpr const char* kUp = "model.layers.{layer}.mlp.up_proj.weight";
 
@@ -77,6 +79,10 @@ LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const Mo
     layer.input_norm = w.load("model.layers.{layer}.input_layernorm.weight", l, t, d);
     layer.wqkv = w.load_fused({kQ, kK, kV}, l, t, d);
     if (c.qkv_bias) layer.bqkv = w.load_fused({kQBias, kKBias, kVBias}, l, t, d);
+    if (c.qk_norm) {
+      layer.q_norm = w.load(kQNorm, l, t, d);
+      layer.k_norm = w.load(kKNorm, l, t, d);
+    }
     layer.wo = w.load("model.layers.{layer}.self_attn.o_proj.weight", l, t, d);
     // Row-parallel o_proj: its bias is held by TP rank 0 only (the first_rank split rule), so the all-reduce
     // adds it once; elsewhere load() gives an undefined tensor.
@@ -154,6 +160,10 @@ void LlamaModel::run_layer(const StepContext& step, int64_t l, Tensor& hidden, b
   else
     ops::add_rms_norm(ctx, pending, hidden, w.input_norm, eps, x);  // the previous layer's MLP joins the residual
   ops::linear(ctx, x, w.wqkv, opt(w.bqkv), qkv);
+  if (c.qk_norm) {  // Qwen3: each q and k head RMS-normalised before RoPE, in place in the fused output
+    ops::head_rms_norm(ctx, qkv, 0, heads_, w.q_norm, eps);
+    ops::head_rms_norm(ctx, qkv, heads_ * c.head_dim, kv_heads_, w.k_norm, eps);
+  }
   ops::rope_write_kv(ctx, qkv, step.meta.positions(), inv_freq_, step.meta.slots(), cache.k(local), cache.v(local),
                      q);
   ops::paged_attention(ctx, q, cache.k(local), cache.v(local), step.meta.attention(),

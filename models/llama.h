@@ -37,6 +37,8 @@ struct LlamaLayer {
   Tensor input_norm;  // [hidden]
   Tensor wqkv;        // [(local heads + 2 * local kv heads) * head_dim, hidden]: q, k, v stacked
   Tensor bqkv;        // [(local heads + 2 * local kv heads) * head_dim] when the config has q/k/v bias
+  Tensor q_norm;      // [head_dim] when the config has q/k norms (Qwen3), else undefined
+  Tensor k_norm;      // [head_dim] likewise
   Tensor wo;          // [hidden, local heads * head_dim]
   Tensor bo;          // [hidden] on TP rank 0 when the config has an o_proj bias, else undefined
   Tensor post_norm;   // [hidden]

@@ -15,7 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                                  "Qwen3ForCausalLM"};
 
 // The JSON type of `v` in words, for messages ("a string", "an array", ...).
 std::string type_words(const json& v) {
@@ -133,6 +134,7 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   } else {
     c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", false, origin);
   }
+  c.qk_norm = c.architecture == "Qwen3ForCausalLM";
   const std::string act = get_string(j, "hidden_act", "silu", origin);
   LATTICE_CHECK(act == "silu", origin, ": hidden_act '", act, "' is not supported (only silu)");
   LATTICE_CHECK(c.num_heads % c.num_kv_heads == 0, origin, ": num_attention_heads ", c.num_heads,

@@ -1,4 +1,5 @@
-// Hugging Face config.json for the Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM).
+// Hugging Face config.json for the Llama family (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+// Qwen3ForCausalLM).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool qkv_bias = false;  // Qwen2, or Llama's attention_bias
   bool o_bias = false;    // Llama's attention_bias
+  bool qk_norm = false;   // Qwen3: per-head RMSNorm of q and k (q_norm / k_norm [head_dim]) before RoPE
   RopeScaling rope_scaling;
   std::vector<int32_t> eos_token_ids;
   int32_t bos_token_id = -1;
@@ -42,7 +44,7 @@ struct ModelConfig {
   std::vector<float> rope_inv_freq() const;
 };
 
-// "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"
+// "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"
 std::string supported_architectures();
 
 }  // namespace lattice

@@ -57,15 +57,15 @@ void write_random_llama(const std::string& dir, const RandomLlamaSpec& s) {
   fs::create_directories(dir);
   const char* torch_dtype = s.dtype == DType::f32 ? "float32" : s.dtype == DType::bf16 ? "bfloat16" : "float16";
   nlohmann::ordered_json config = {
-      {"architectures", {"LlamaForCausalLM"}},
-      {"model_type", "llama"},
+      {"architectures", {s.architecture}},
+      {"model_type", s.architecture == "Qwen3ForCausalLM" ? "qwen3" : "llama"},
       {"vocab_size", s.vocab_size},
       {"hidden_size", s.hidden_size},
       {"intermediate_size", s.intermediate_size},
       {"num_hidden_layers", s.num_layers},
       {"num_attention_heads", s.num_heads},
       {"num_key_value_heads", s.num_kv_heads},
-      {"head_dim", s.hidden_size / s.num_heads},
+      {"head_dim", s.head_dim > 0 ? s.head_dim : s.hidden_size / s.num_heads},
       {"max_position_embeddings", s.max_position_embeddings},
       {"rope_theta", 10000.0},
       {"rms_norm_eps", 1e-5},

@@ -1,4 +1,4 @@
-// Deterministic random-weight Llama checkpoints (config.json + model.safetensors), so that the demo, the
+// Deterministic random-weight Llama-family checkpoints (Llama, or Qwen3 with its q/k norms) (config.json + model.safetensors), so that the demo, the
 // benchmarks and tests run with nothing downloaded.
 #pragma once
 
@@ -10,12 +10,14 @@
 namespace lattice {
 
 struct RandomLlamaSpec {
+  std::string architecture = "LlamaForCausalLM";  // or "Qwen3ForCausalLM"
   int64_t vocab_size = 512;
   int64_t hidden_size = 128;
   int64_t intermediate_size = 352;
   int64_t num_layers = 4;
   int64_t num_heads = 8;
   int64_t num_kv_heads = 4;
+  int64_t head_dim = 0;  // 0: hidden_size / num_heads
   int64_t max_position_embeddings = 2048;
   DType dtype = DType::f32;  // f32, bf16 or f16 on disk
   uint64_t seed = 0;

@@ -23,6 +23,10 @@ std::vector<WeightSpec> llama_weight_table(const ModelConfig& c) {
     table.push_back({"model.layers.{layer}.self_attn.k_proj.bias", {kv_out}, SplitRule::kv_heads, true});
     table.push_back({"model.layers.{layer}.self_attn.v_proj.bias", {kv_out}, SplitRule::kv_heads, true});
   }
+  if (c.qk_norm) {
+    table.push_back({"model.layers.{layer}.self_attn.q_norm.weight", {c.head_dim}, SplitRule::replicated, true});
+    table.push_back({"model.layers.{layer}.self_attn.k_norm.weight", {c.head_dim}, SplitRule::replicated, true});
+  }
   // Held by TP rank 0 only, which adds it once before o_proj's all-reduce.
   if (c.o_bias) table.push_back({"model.layers.{layer}.self_attn.o_proj.bias", {h}, SplitRule::first_rank, true});
   if (!c.tie_word_embeddings) table.push_back({"lm_head.weight", {c.vocab_size, h}, SplitRule::vocab, false});

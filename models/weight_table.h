@@ -20,7 +20,8 @@ struct WeightSpec {
   bool per_layer;
 };
 
-// The Llama-family table (Llama, Mistral, Qwen2 differ only through the config: biases, tied embeddings).
+// The Llama-family table (Llama, Mistral, Qwen2, Qwen3 differ only through the config: biases, tied embeddings,
+// Qwen3's q/k norms).
 std::vector<WeightSpec> llama_weight_table(const ModelConfig& config);
 
 std::string weight_name(const WeightSpec& spec, int64_t layer);

@@ -16,6 +16,8 @@ void embedding(const ExecContext& ctx, const Tensor& table, const Tensor& ids, i
 void rms_norm(const ExecContext& ctx, const Tensor& x, const Tensor& weight, float eps, Tensor& out);
 void add_rms_norm(const ExecContext& ctx, const Tensor& x, Tensor& residual, const Tensor& weight, float eps,
                   Tensor& out);
+void head_rms_norm(const ExecContext& ctx, Tensor& qkv, int64_t col_begin, int64_t heads, const Tensor& weight,
+                   float eps);
 void add_(const ExecContext& ctx, Tensor& x, const Tensor& y);
 void linear(const ExecContext& ctx, const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out);
 void silu_mul(const ExecContext& ctx, const Tensor& gate_up, Tensor& out);

@@ -80,6 +80,22 @@ void add_rms_norm(const ExecContext& ctx, const Tensor& x, Tensor& residual, con
                       cuda_impl::add_rms_norm(ctx, x, residual, weight, eps, out));
 }
 
+void head_rms_norm(const ExecContext& ctx, Tensor& qkv, int64_t col_begin, int64_t heads, const Tensor& weight,
+                   float eps) {
+  constexpr const char* op = "head_rms_norm";
+  require_device(op, ctx, {{"qkv", qkv}, {"weight", weight}});
+  require_same_dtype(op, {{"qkv", qkv}, {"weight", weight}});
+  require_rank(op, {"qkv", qkv}, 2);
+  require_rank(op, {"weight", weight}, 1);
+  const int64_t head_dim = weight.dim(0);
+  LATTICE_CHECK(col_begin >= 0 && heads >= 0 && col_begin + heads * head_dim <= qkv.dim(1), op, ": ", heads,
+                " heads of ", head_dim, " from column ", col_begin, " do not fit in qkv ", qkv.describe());
+  LATTICE_DISPATCH_OP(op, ctx, qkv.dtype(),
+                      kernels::cpu::head_rms_norm_f32(qkv.data<float>() + col_begin, qkv.dim(1), weight.data<float>(),
+                                                      qkv.dim(0), heads, head_dim, eps),
+                      cuda_impl::head_rms_norm(ctx, qkv, col_begin, heads, weight, eps));
+}
+
 void add_(const ExecContext& ctx, Tensor& x, const Tensor& y) {
   constexpr const char* op = "add";
   require_device(op, ctx, {{"x", x}, {"y", y}});

@@ -34,6 +34,12 @@ void linear(const ExecContext& ctx, const Tensor& x, const Tensor& weight, const
 // gate/up projection's output).
 void silu_mul(const ExecContext& ctx, const Tensor& gate_up, Tensor& out);
 
+// Per-head RMSNorm in place on one projection inside the fused q/k/v output (Qwen3's q_norm and k_norm, before
+// RoPE): for every token t and head h < heads, qkv[t, col_begin + h * head_dim : + head_dim] = rms_norm(those
+// values) * weight, head_dim = weight's size. qkv [tokens, width] with col_begin + heads * head_dim <= width.
+void head_rms_norm(const ExecContext& ctx, Tensor& qkv, int64_t col_begin, int64_t heads, const Tensor& weight,
+                   float eps);
+
 // qkv [tokens, (heads + 2 * kv_heads) * head_dim] is the fused q/k/v projection's output (q heads, then k, then
 // v). Writes q rotated by RoPE (Hugging Face rotate_half, angles positions[t] * inv_freq[i]) to
 // q_out [tokens, heads, head_dim], and k rotated and v as they are into the cache at slots[t] (i64; a negative

@@ -8,6 +8,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/head_rms_norm.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_kv.cuh"
 #include "kernels/cuda/silu_mul.cuh"
@@ -39,6 +40,14 @@ void add_rms_norm(const ExecContext& ctx, const Tensor& x, Tensor& residual, con
   with_float_type("add_rms_norm", x.dtype(), [&]<typename T>(std::type_identity<T>) {
     gpu::rms_norm(ptr<const T>(x), ptr<T>(residual), ptr<const T>(weight), ptr<T>(out), x.dim(0), x.dim(1), eps,
                   ctx.stream);
+  });
+}
+
+void head_rms_norm(const ExecContext& ctx, Tensor& qkv, int64_t col_begin, int64_t heads, const Tensor& weight,
+                   float eps) {
+  with_float_type("head_rms_norm", qkv.dtype(), [&]<typename T>(std::type_identity<T>) {
+    gpu::head_rms_norm(ptr<T>(qkv) + col_begin, qkv.dim(1), ptr<const T>(weight), qkv.dim(0), heads, weight.dim(0),
+                       eps, ctx.stream);
   });
 }
 

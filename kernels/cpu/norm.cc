@@ -31,6 +31,16 @@ void add_rms_norm_f32(const float* x, float* residual, const float* weight, floa
   }
 }
 
+void head_rms_norm_f32(float* x, int64_t row_stride, const float* weight, int64_t tokens, int64_t heads,
+                       int64_t head_dim, float eps) {
+#pragma omp parallel for schedule(static) if (tokens > 1)
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t h = 0; h < heads; ++h) {
+      float* head = x + t * row_stride + h * head_dim;
+      rms_norm_row(head, weight, head, head_dim, eps);
+    }
+}
+
 void add_inplace_f32(float* x, const float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];

@@ -125,6 +125,24 @@ TEST_P(OpsOnCuda, Embedding) {
   }
 }
 
+// Qwen3's q/k norms in place on the q and k heads of a fused qkv output: 5 q heads and 2 k heads of 128 (one
+// warp per head, 4 per block: 7 tokens x 5 heads is not a multiple of 4) and of 72 (lanes past 64 idle); v stays.
+TEST_P(OpsOnCuda, HeadRmsNormOnTheQAndKHeads) {
+  SCOPED_TRACE(trace());
+  for (const int64_t head_dim : {128, 72}) {
+    SCOPED_TRACE(::testing::Message() << "head_dim " << head_dim);
+    const int64_t tokens = 7, heads = 5, kv_heads = 2, width = (heads + 2 * kv_heads) * head_dim;
+    Tensor want = random_rounded({tokens, width}, dtype(), rng_, 3.0f);
+    const Tensor q_w = random_rounded({head_dim}, dtype(), rng_, 0.5f), k_w = random_rounded({head_dim}, dtype(), rng_);
+    Tensor got = to_gpu(want, dtype());
+    ops::head_rms_norm(kCpu, want, 0, heads, q_w, 1e-6f);
+    ops::head_rms_norm(kCpu, want, heads * head_dim, kv_heads, k_w, 1e-6f);
+    ops::head_rms_norm(gpu(), got, 0, heads, to_gpu(q_w, dtype()), 1e-6f);
+    ops::head_rms_norm(gpu(), got, heads * head_dim, kv_heads, to_gpu(k_w, dtype()), 1e-6f);
+    EXPECT_TRUE(matches(got, want, tol()));
+  }
+}
+
 TEST_P(OpsOnCuda, RmsNormAndAddRmsNorm) {
   SCOPED_TRACE(trace());
   const int64_t shapes[][2] = {{7, 1003}, {3, 4099}, {1, 64}};

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstring>
 
 #include "engine/ops/ops.h"
 #include "kernels/cpu/convert.h"
@@ -81,6 +82,40 @@ TEST(Ops, AddRmsNormUpdatesTheResidualAndNormalisesIt) {
           << s.rows << "x" << s.cols << " row " << r;
     }
   }
+}
+
+// Qwen3's q/k norms: each q head and each k head of the fused qkv rows normalised in place with its own weight
+// [head_dim]; the v heads are not touched (bit for bit).
+TEST(Ops, HeadRmsNormNormalisesEachQAndKHeadInPlace) {
+  std::mt19937 rng(9);
+  const int64_t shapes[][4] = {{1, 1, 1, 2}, {5, 4, 2, 16}, {3, 8, 1, 128}, {9, 6, 3, 72}};  // tokens, heads, kv, dim
+  for (const auto& [tokens, heads, kv_heads, head_dim] : shapes) {
+    const int64_t width = (heads + 2 * kv_heads) * head_dim;
+    Tensor qkv = random_tensor({tokens, width}, rng, 3.0f);
+    const Tensor before = qkv.clone();
+    const Tensor q_w = random_tensor({head_dim}, rng), k_w = random_tensor({head_dim}, rng);
+    ops::head_rms_norm(kCpu, qkv, 0, heads, q_w, 1e-5f);
+    ops::head_rms_norm(kCpu, qkv, heads * head_dim, kv_heads, k_w, 1e-5f);
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t h = 0; h < heads + 2 * kv_heads; ++h) {
+        const int64_t at = t * width + h * head_dim;
+        const float* x = before.data<float>() + at;
+        const float* got = qkv.data<float>() + at;
+        if (h >= heads + kv_heads) {  // a v head
+          EXPECT_EQ(std::memcmp(got, x, static_cast<size_t>(head_dim) * sizeof(float)), 0) << "token " << t << " v head " << h;
+          continue;
+        }
+        const auto want = rms_norm_reference(std::vector<double>(x, x + head_dim), (h < heads ? q_w : k_w).data<float>());
+        EXPECT_TRUE(all_close(got, want.data(), head_dim, kRtol, kAtol))
+            << tokens << "x" << heads << "+" << kv_heads << "x" << head_dim << " token " << t << " head " << h;
+      }
+  }
+  const std::string fit_error = error_of([&] {
+    Tensor qkv = Tensor::zeros({2, 64}, DType::f32);
+    ops::head_rms_norm(kCpu, qkv, 32, 3, Tensor::zeros({16}, DType::f32), 1e-5f);
+  });
+  EXPECT_NE(fit_error.find("head_rms_norm: 3 heads of 16 from column 32 do not fit in qkv"), std::string::npos)
+      << fit_error;
 }
 
 TEST(Ops, LinearWithAndWithoutBiasMatchesFloat64) {

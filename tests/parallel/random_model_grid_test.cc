@@ -1,11 +1,14 @@
-// A vocabulary that tp does not divide (701) on CPU ranks under mpiexec (tp = the number of ranks, 2, 4 or 8):
-// each rank holds ceil(701 / tp) rows of the embedding and lm_head, the last one padded with zeros, and the
-// split model's prompt logits (within 1e-5 relative at every position, 701 wide) and greedy tokens equal one
-// rank's. The prompts use ids of every shard, the last shard's last id (700) included.
+// Random checkpoints split over CPU ranks under mpiexec (LATTICE_TEST_TP x LATTICE_TEST_PP, LATTICE_TEST_ARCH
+// llama or qwen3): the split model's prompt logits (within 1e-5 relative at every position) and greedy tokens
+// equal one rank's. The vocabulary is 701, which no tp > 1 divides: each rank holds ceil(701 / tp) rows of the
+// embedding and lm_head, the last padded with zeros, and the logits stay 701 wide. The prompts use ids of every
+// shard, the last shard's last id (700) included. qwen3 adds the q/k norms and a head_dim (32) other than
+// hidden / heads (16).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
 
@@ -23,20 +26,27 @@ constexpr int64_t kVocab = 701, kLayers = 2;
 parallel::MpiRuntime* g_mpi = nullptr;
 std::string g_model_dir;  // written by rank 0 before the tests, removed after them
 
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : 1;
+}
+
+testing::GridRank grid_rank() {
+  return testing::GridRank(*g_mpi, g_model_dir, kLayers, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"));
+}
+
 std::vector<std::vector<int32_t>> prompts() {
   return {{700, 1, 616, 615, 87, 88, 699, 350}, {5, 700, 700, 2, 440, 175, 176, 525, 526, 3, 698}, {700}};
 }
 
-TEST(VocabPadding, PromptLogitsEqualOneRank) {
-  int ranks = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  testing::GridRank g(*g_mpi, g_model_dir, kLayers, ranks, 1);
+TEST(RandomModelGrid, PromptLogitsEqualOneRank) {
+  testing::GridRank g = grid_rank();
   ASSERT_EQ(g.model->lm_shape().vocab_size, kVocab);
   std::unique_ptr<LlamaModel> whole;
-  if (g.ctx.topo.is_coordinator()) whole = LlamaModel::load(g_model_dir);
+  if (g.ctx.topo.rank == g.ctx.topo.sampler_rank()) whole = LlamaModel::load(g_model_dir);
   for (const auto& prompt : prompts()) {
     std::optional<StepOutput> out = g.run_prompt(prompt);
-    ASSERT_EQ(out.has_value(), g.ctx.topo.is_coordinator());
+    ASSERT_EQ(out.has_value(), g.ctx.topo.rank == g.ctx.topo.sampler_rank());
     if (!out) continue;
     KvCache cache(whole->lm_shape().kv, 64);
     std::vector<int32_t> table(64);
@@ -57,10 +67,8 @@ TEST(VocabPadding, PromptLogitsEqualOneRank) {
   }
 }
 
-TEST(VocabPadding, GreedyThroughTheCoordinatorEqualsOneRank) {
-  int ranks = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  testing::GridRank g(*g_mpi, g_model_dir, kLayers, ranks, 1);
+TEST(RandomModelGrid, GreedyThroughTheCoordinatorEqualsOneRank) {
+  testing::GridRank g = grid_rank();
   if (!g.ctx.topo.is_coordinator()) {
     parallel::run_worker(*g.runner, {});
     return;
@@ -88,13 +96,18 @@ int main(int argc, char** argv) {
   int64_t pid = getpid();
   MPI_Bcast(&pid, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
   const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("lattice-vocab701-" + std::to_string(pid));
+      std::filesystem::temp_directory_path() / ("lattice-grid-vocab701-" + std::to_string(pid));
   lattice::g_model_dir = dir.string();
   if (rank == 0) {
     lattice::RandomLlamaSpec spec = lattice::RandomLlamaSpec::preset("tiny");
     spec.vocab_size = lattice::kVocab;
     spec.num_layers = lattice::kLayers;
     spec.seed = 701;
+    const char* arch = std::getenv("LATTICE_TEST_ARCH");
+    if (arch && std::string(arch) == "qwen3") {
+      spec.architecture = "Qwen3ForCausalLM";
+      spec.head_dim = 32;
+    }
     lattice::write_random_llama(dir.string(), spec);
   }
   MPI_Barrier(MPI_COMM_WORLD);
