@@ -57,7 +57,13 @@ LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const Mo
   heads_ = c.num_heads / tp;
   kv_heads_ = c.num_kv_heads % tp == 0 ? c.num_kv_heads / tp : 1;  // else replicated (checked by the split rule)
   const bool last_stage = part_.layer_end == c.num_layers;
-  shape_ = {c.vocab_size, c.max_position_embeddings, c.hidden_size,
+  // The CPU attention masks a sliding window; the CUDA kernels do not yet, so there the context is capped at the
+  // window, where the window masks nothing.
+  const bool window_capped = c.sliding_window > 0 && !exec_.device.is_cpu();
+  sliding_window_ = window_capped ? 0 : c.sliding_window;
+  shape_ = {c.vocab_size,
+            window_capped ? std::min(c.max_position_embeddings, c.sliding_window) : c.max_position_embeddings,
+            c.hidden_size,
             {part_.layer_end - part_.layer_begin, kv_heads_, c.head_dim, 16}};
 
   std::vector<WeightRef> wanted;
@@ -166,7 +172,9 @@ void LlamaModel::run_layer(const StepContext& step, int64_t l, Tensor& hidden, b
   }
   ops::rope_write_kv(ctx, qkv, step.meta.positions(), inv_freq_, step.meta.slots(), cache.k(local), cache.v(local),
                      q);
-  ops::paged_attention(ctx, q, cache.k(local), cache.v(local), step.meta.attention(),
+  ops::AttentionInputs attention = step.meta.attention();
+  attention.sliding_window = sliding_window_;
+  ops::paged_attention(ctx, q, cache.k(local), cache.v(local), attention,
                        static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim))), attn);
   ops::linear(ctx, attn.reshape({n, heads_ * c.head_dim}), w.wo, opt(w.bo), pending);
   all_reduce(pending);

@@ -87,10 +87,11 @@ class LlamaModel : public CausalLM {
   ops::ExecContext exec_;
   LmShape shape_;
   int64_t heads_ = 0, kv_heads_ = 0;  // on this rank
-  Tensor embed_;                      // [vocab / tp, hidden] on the first stage
+  int64_t sliding_window_ = 0;        // passed to attention (0: none, or capped into shape_ on a GPU)
+  Tensor embed_;                      // [ceil(vocab / tp), hidden] on the first stage
   std::vector<LlamaLayer> layers_;    // layers [layer_begin, layer_end)
   Tensor final_norm_;                 // [hidden] on the last stage
-  Tensor lm_head_;                    // [vocab / tp, hidden] on the last stage
+  Tensor lm_head_;                    // [ceil(vocab / tp), hidden] on the last stage
   Tensor inv_freq_;                   // f32 [head_dim / 2]
   Buffers buf_;
   size_t bytes_read_ = 0;

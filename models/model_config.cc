@@ -140,11 +140,10 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   LATTICE_CHECK(c.num_heads % c.num_kv_heads == 0, origin, ": num_attention_heads ", c.num_heads,
                 " is not a multiple of num_key_value_heads ", c.num_kv_heads);
   LATTICE_CHECK(c.head_dim % 2 == 0, origin, ": head_dim ", c.head_dim, " must be even for rotary embeddings");
-  // Sliding-window attention is not implemented: positions are capped at the window, where it is exact.
   // Qwen2 configs carry a window they do not use (use_sliding_window false); it must still be sane.
   const int64_t window = get_int(j, "sliding_window", 0, origin);
   if (window > 0 && get_bool(j, "use_sliding_window", c.architecture == "MistralForCausalLM", origin))
-    c.max_position_embeddings = std::min(c.max_position_embeddings, window);
+    c.sliding_window = window;
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const json& rs = j["rope_scaling"];
     LATTICE_CHECK(rs.is_object(), origin, ": field 'rope_scaling' must be an object or null, got ", type_words(rs));

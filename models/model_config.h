@@ -31,6 +31,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool qkv_bias = false;  // Qwen2, or Llama's attention_bias
   bool o_bias = false;    // Llama's attention_bias
+  int64_t sliding_window = 0;  // > 0: each position attends to the last sliding_window positions only (Mistral)
   bool qk_norm = false;   // Qwen3: per-head RMSNorm of q and k (q_norm / k_norm [head_dim]) before RoPE
   RopeScaling rope_scaling;
   std::vector<int32_t> eos_token_ids;

@@ -58,7 +58,9 @@ void write_random_llama(const std::string& dir, const RandomLlamaSpec& s) {
   const char* torch_dtype = s.dtype == DType::f32 ? "float32" : s.dtype == DType::bf16 ? "bfloat16" : "float16";
   nlohmann::ordered_json config = {
       {"architectures", {s.architecture}},
-      {"model_type", s.architecture == "Qwen3ForCausalLM" ? "qwen3" : "llama"},
+      {"model_type", s.architecture == "Qwen3ForCausalLM"     ? "qwen3"
+                     : s.architecture == "MistralForCausalLM" ? "mistral"
+                                                              : "llama"},
       {"vocab_size", s.vocab_size},
       {"hidden_size", s.hidden_size},
       {"intermediate_size", s.intermediate_size},
@@ -75,6 +77,7 @@ void write_random_llama(const std::string& dir, const RandomLlamaSpec& s) {
       {"eos_token_id", 2},
       {"torch_dtype", torch_dtype},
   };
+  if (s.sliding_window > 0) config["sliding_window"] = s.sliding_window;
   const std::string config_path = (fs::path(dir) / "config.json").string();
   {
     std::ofstream out(config_path);

@@ -1,5 +1,6 @@
-// Deterministic random-weight Llama-family checkpoints (Llama, or Qwen3 with its q/k norms) (config.json + model.safetensors), so that the demo, the
-// benchmarks and tests run with nothing downloaded.
+// Deterministic random-weight Llama-family checkpoints (Llama; Qwen3 with its q/k norms; Mistral with a sliding
+// window) as config.json + model.safetensors, so that the demo, the benchmarks and tests run with nothing
+// downloaded.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@
 namespace lattice {
 
 struct RandomLlamaSpec {
-  std::string architecture = "LlamaForCausalLM";  // or "Qwen3ForCausalLM"
+  std::string architecture = "LlamaForCausalLM";  // or "Qwen3ForCausalLM", "MistralForCausalLM"
   int64_t vocab_size = 512;
   int64_t hidden_size = 128;
   int64_t intermediate_size = 352;
@@ -18,6 +19,7 @@ struct RandomLlamaSpec {
   int64_t num_heads = 8;
   int64_t num_kv_heads = 4;
   int64_t head_dim = 0;  // 0: hidden_size / num_heads
+  int64_t sliding_window = 0;  // written for MistralForCausalLM when > 0
   int64_t max_position_embeddings = 2048;
   DType dtype = DType::f32;  // f32, bf16 or f16 on disk
   uint64_t seed = 0;

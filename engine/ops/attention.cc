@@ -55,6 +55,7 @@ void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_ca
   LATTICE_CHECK(in.q_begins.dim(0) == seqs && in.q_lens.dim(0) == seqs && in.context_lens.dim(0) == seqs, kOp,
                 ": block_tables has ", seqs, " sequences, q_begins ", in.q_begins.dim(0), ", q_lens ",
                 in.q_lens.dim(0), ", context_lens ", in.context_lens.dim(0));
+  LATTICE_CHECK(in.sliding_window >= 0, kOp, ": sliding_window ", in.sliding_window, " is negative");
   LATTICE_CHECK(in.max_q_len >= 0 && in.max_q_len <= in.max_context_len, kOp, ": max_q_len ", in.max_q_len,
                 " is outside [0, max_context_len ", in.max_context_len, "]");
   LATTICE_CHECK(in.max_context_len <= in.block_tables.dim(1) * layout.block_size, kOp, ": block tables of ",
@@ -65,7 +66,8 @@ void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_ca
     kernels::cpu::paged_attention_f32(q.data<float>(), k_cache.data<float>(), v_cache.data<float>(),
                                       in.block_tables.data<int32_t>(), in.block_tables.dim(1),
                                       in.q_begins.data<int32_t>(), in.q_lens.data<int32_t>(),
-                                      in.context_lens.data<int32_t>(), seqs, out.data<float>(), layout, scale);
+                                      in.context_lens.data<int32_t>(), seqs, out.data<float>(), layout, scale,
+                                      in.sliding_window);
   };
   LATTICE_DISPATCH_OP(kOp, ctx, q.dtype(), cpu_call(),
                       cuda_impl::paged_attention(ctx, q, k_cache, v_cache, in, scale, out));

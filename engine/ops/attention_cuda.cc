@@ -17,6 +17,8 @@ size_t attention_scratch_bytes(int64_t seqs, int64_t heads, int64_t head_dim, in
 
 void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                      const AttentionInputs& in, float scale, Tensor& out) {
+  LATTICE_CHECK(in.sliding_window == 0, "paged_attention on ", ctx.device.str(),
+                ": the CUDA kernels do not mask a sliding window yet (a model caps its positions at the window there)");
   const kernels::PagedLayout layout{q.dim(1), k_cache.dim(2), q.dim(2), k_cache.dim(1)};
   const int64_t seqs = in.block_tables.dim(0), max_blocks = in.block_tables.dim(1);
   if (in.max_q_len == 1) {

@@ -11,11 +11,12 @@ namespace lattice::kernels::cpu {
 
 // q, out: [tokens, heads, head_dim]. Sequence s owns q rows [q_begins[s], q_begins[s] + q_lens[s]), the last
 // q_lens[s] positions of a context of context_lens[s] tokens whose blocks are
-// block_tables[s * max_blocks_per_seq + i]; row j of the chunk sees positions [0, context_lens[s] - q_lens[s] + j].
-// Rows no sequence owns are not written.
+// block_tables[s * max_blocks_per_seq + i]; row j of the chunk, at position p = context_lens[s] - q_lens[s] + j,
+// sees positions [0, p], or with sliding_window > 0 only the last sliding_window of them, [p - sliding_window + 1, p]
+// (Mistral). Rows no sequence owns are not written.
 void paged_attention_f32(const float* q, const float* k_cache, const float* v_cache, const int32_t* block_tables,
                          int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                          const int32_t* context_lens, int64_t num_seqs, float* out, const PagedLayout& layout,
-                         float scale);
+                         float scale, int64_t sliding_window = 0);
 
 }  // namespace lattice::kernels::cpu

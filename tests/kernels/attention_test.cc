@@ -18,9 +18,10 @@ struct SeqSpec {
   int64_t new_tokens;
 };
 
-// Dense reference over the full K/V history of one sequence: [context, kv_heads, hd].
+// Dense reference over the full K/V history of one sequence: [context, kv_heads, hd]; window > 0 masks every
+// position more than window - 1 before the query's (Mistral's sliding window).
 std::vector<double> reference(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
-                              int64_t past, int64_t n, int64_t heads, int64_t kv_heads, int64_t hd) {
+                              int64_t past, int64_t n, int64_t heads, int64_t kv_heads, int64_t hd, int64_t window) {
   std::vector<double> out(n * heads * hd, 0.0);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   for (int64_t j = 0; j < n; ++j)
@@ -29,6 +30,10 @@ std::vector<double> reference(const std::vector<float>& q, const std::vector<flo
       std::vector<double> s(visible);
       double mx = -1e300, sum = 0;
       for (int64_t p = 0; p < visible; ++p) {
+        if (window > 0 && p < visible - window) {
+          s[p] = -INFINITY;
+          continue;
+        }
         double dot = 0;
         for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(q[(j * heads + h) * hd + i]) * k[(p * kv_heads + g) * hd + i];
         s[p] = dot * scale;
@@ -81,7 +86,7 @@ Step make_step(const std::vector<SeqSpec>& specs, int64_t block_size, std::vecto
 }
 
 void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads, int64_t hd, int64_t block_size,
-              uint32_t seed, int64_t extra_blocks = 0, int64_t extra_context = 0) {
+              uint32_t seed, int64_t extra_blocks = 0, int64_t extra_context = 0, int64_t window = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist;
   const int64_t num_blocks = 64;
@@ -91,7 +96,8 @@ void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads
   std::vector<int32_t> pool(num_blocks);
   std::iota(pool.begin(), pool.end(), 0);
   std::shuffle(pool.begin(), pool.end(), rng);
-  const Step step = make_step(specs, block_size, pool, extra_blocks, extra_context, /*extra_q=*/extra_blocks);
+  Step step = make_step(specs, block_size, pool, extra_blocks, extra_context, /*extra_q=*/extra_blocks);
+  step.in.sliding_window = window;
 
   // The whole K/V history of each sequence, this step's tokens included, sits in the cache (rope_write_kv
   // wrote the new tokens before attention runs); the float64 reference sees the same values.
@@ -120,7 +126,8 @@ void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads
   for (size_t s = 0; s < specs.size(); ++s) {
     const int64_t n = specs[s].new_tokens;
     std::vector<float> qs(q.data<float>() + begin * heads * hd, q.data<float>() + (begin + n) * heads * hd);
-    const std::vector<double> want = reference(qs, hist_k[s], hist_v[s], specs[s].past, n, heads, kv_heads, hd);
+    const std::vector<double> want =
+        reference(qs, hist_k[s], hist_v[s], specs[s].past, n, heads, kv_heads, hd, window);
     // Softmax-weighted sums of unit-normal values over <= 200 positions: f32 error ~1e-6.
     EXPECT_TRUE(testing::all_close(out.data<float>() + begin * heads * hd, want.data(), n * heads * hd, 1e-4, 2e-5))
         << "sequence " << s << " (past " << specs[s].past << ", new " << n << ")";
@@ -130,6 +137,16 @@ void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads
 
 TEST(PagedAttention, MixedPrefillAndDecodeMatchDenseReference) {
   run_case({{0, 13}, {20, 1}, {5, 7}, {31, 1}}, 8, 4, 16, 16, 1);
+}
+
+// Mistral's sliding window: prefill chunks longer than the window, chunks after a cached past that reaches past
+// it, decode tokens far past it, and a window of 1 (each row sees itself only); a window longer than every context
+// masks nothing.
+TEST(PagedAttention, SlidingWindowMasksPositionsBeforeIt) {
+  run_case({{0, 13}, {20, 1}, {5, 7}, {31, 1}}, 8, 4, 16, 16, 11, 0, 0, /*window=*/4);
+  run_case({{3, 50}, {0, 33}, {100, 1}}, 6, 2, 24, 5, 12, 2, 9, /*window=*/17);
+  run_case({{9, 6}, {0, 1}}, 4, 1, 8, 4, 13, 0, 0, /*window=*/1);
+  run_case({{10, 4}, {0, 9}}, 8, 1, 32, 8, 14, 0, 0, /*window=*/1000);
 }
 
 TEST(PagedAttention, OddShapesAndBlockSizes) {

@@ -1,7 +1,8 @@
 // A float64 forward pass of a Llama-family checkpoint written straight from the Hugging Face modeling code
 // (LlamaForCausalLM / Qwen3ForCausalLM), independent of the engine's ops: the whole sequence recomputed with
 // causal GQA attention, rotate_half RoPE and, for Qwen3, RMSNorm of every q and k head (q_norm / k_norm) before
-// RoPE. Reads f32 weights through Checkpoint; no biases, no rope scaling (what the random checkpoints write).
+// RoPE, and Mistral's sliding window (each position attends to the last sliding_window positions). Reads f32
+// weights through Checkpoint; no biases, no rope scaling (what the random checkpoints write).
 #pragma once
 
 #include <cmath>
@@ -44,7 +45,12 @@ class Float64Reference {
           const int64_t hk = hq / group;
           std::vector<double> score(t + 1);
           double top = -INFINITY, sum = 0;
+          const int64_t first = c.sliding_window > 0 ? std::max<int64_t>(0, t - c.sliding_window + 1) : 0;
           for (int64_t s = 0; s <= t; ++s) {
+            if (s < first) {
+              score[s] = -INFINITY;
+              continue;
+            }
             double dot = 0;
             for (int64_t i = 0; i < d; ++i) dot += q[t][hq * d + i] * k[s][hk * d + i];
             score[s] = dot / std::sqrt(static_cast<double>(d));

@@ -184,11 +184,18 @@ TEST_F(Loading, F16CheckpointMatchesF32WithinHalfPrecision) {
   EXPECT_GT(err, 0.0);
 }
 
-TEST_F(Loading, MistralSlidingWindowCapsPositions) {
+// The window masks attention (tests/models/mistral_window_test.cc) instead of capping the context; Qwen2-style
+// configs name a window they do not use (use_sliding_window false).
+TEST_F(Loading, MistralSlidingWindowMasksInsteadOfCappingPositions) {
   config_["architectures"] = {"MistralForCausalLM"};
   config_["sliding_window"] = 128;
   write();
-  EXPECT_EQ(LlamaModel::load(dir_.string())->lm_shape().max_positions, 128);
+  const auto mistral = LlamaModel::load(dir_.string());
+  EXPECT_EQ(mistral->config().sliding_window, 128);
+  EXPECT_EQ(mistral->lm_shape().max_positions, config_["max_position_embeddings"].get<int64_t>());
+  config_["use_sliding_window"] = false;
+  write();
+  EXPECT_EQ(LlamaModel::load(dir_.string())->config().sliding_window, 0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// Qwen3 (q/k norms, head_dim 32 with hidden 128 / 8 heads) end to end: a random checkpoint's logits at every
-// prompt position and along the greedy continuation equal a float64 implementation of the Hugging Face model
-// (tests/models/float64_reference.h), and so do its greedy tokens.
+// Llama-family variants end to end on random checkpoints: Qwen3 (q/k norms, head_dim 32 with hidden 128 / 8
+// heads) and Mistral with a sliding window of 5 (shorter than the prompts and continuations). The logits at
+// every position of prompt + greedy continuation equal a float64 implementation of the Hugging Face model
+// (tests/models/float64_reference.h), and so do the greedy tokens.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -19,34 +20,42 @@ namespace lattice {
 namespace {
 
 // f32 against float64 over 2 layers: the tiny-llama fixture measures <= 6.7e-7 relative L2 (tiny_llama_test.cc);
-// 5e-6 keeps that margin. Without the q/k norms the logits differ by O(1).
+// 5e-6 keeps that margin. Without the q/k norms, or without the window, the greedy tokens differ.
 constexpr double kRelL2 = 5e-6;
 
-class Qwen3 : public ::testing::Test {
+// A checkpoint of the family named by the test parameter, in a directory removed with the fixture.
+class RandomFamily : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = (std::filesystem::temp_directory_path() / ("lattice-qwen3-" + std::to_string(getpid()))).string();
+  void SetUp() override {
+    dir_ = (std::filesystem::temp_directory_path() / ("lattice-" + GetParam() + "-" + std::to_string(getpid()))).string();
     RandomLlamaSpec spec = RandomLlamaSpec::preset("tiny");
-    spec.architecture = "Qwen3ForCausalLM";
-    spec.head_dim = 32;
     spec.num_layers = 2;
     spec.seed = 3;
+    if (GetParam() == "qwen3") {
+      spec.architecture = "Qwen3ForCausalLM";
+      spec.head_dim = 32;
+    } else {
+      spec.architecture = "MistralForCausalLM";
+      spec.sliding_window = 5;
+    }
     write_random_llama(dir_, spec);
   }
-  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  static std::string dir_;
+  std::string dir_;
 };
-std::string Qwen3::dir_;
 
-TEST_F(Qwen3, ConfigHasQkNormsAndItsOwnHeadDim) {
+TEST_P(RandomFamily, ConfigSaysWhatTheFamilyAdds) {
   const auto model = LlamaModel::load(dir_);
-  EXPECT_TRUE(model->config().qk_norm);
-  EXPECT_EQ(model->config().head_dim, 32);
-  EXPECT_EQ(model->lm_shape().kv.head_dim, 32);
+  const bool qwen3 = GetParam() == "qwen3";
+  EXPECT_EQ(model->config().qk_norm, qwen3);
+  EXPECT_EQ(model->config().head_dim, qwen3 ? 32 : 16);
+  EXPECT_EQ(model->lm_shape().kv.head_dim, qwen3 ? 32 : 16);
+  EXPECT_EQ(model->config().sliding_window, qwen3 ? 0 : 5);
+  EXPECT_EQ(model->lm_shape().max_positions, 2048);  // the window masks, it does not cap the context
 }
 
-TEST_F(Qwen3, LogitsAndGreedyTokensEqualAFloat64Reference) {
+TEST_P(RandomFamily, LogitsAndGreedyTokensEqualAFloat64Reference) {
   const auto model = LlamaModel::load(dir_);
   const testing::Float64Reference reference(dir_);
   const int64_t vocab = model->lm_shape().vocab_size;
@@ -81,6 +90,8 @@ TEST_F(Qwen3, LogitsAndGreedyTokensEqualAFloat64Reference) {
           << "prompt " << c << " position " << p;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, RandomFamily, ::testing::Values("qwen3", "mistral"));
 
 }  // namespace
 }  // namespace lattice
