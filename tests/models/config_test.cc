@@ -76,17 +76,18 @@ TEST(ModelConfig, IntegersOutOfRangeAreRefusedNotTruncated) {
 
 TEST(ModelConfig, SlidingWindowMustBePositive) {
   json mistral = with("architectures", {"MistralForCausalLM"});
-  mistral["sliding_window"] = 128;
-  EXPECT_EQ(ModelConfig::from_json_text(mistral.dump(), "c").max_position_embeddings, 128);
+  mistral["sliding_window"] = 128;  // masks attention; the context stays the model's
+  EXPECT_EQ(ModelConfig::from_json_text(mistral.dump(), "c").sliding_window, 128);
+  EXPECT_EQ(ModelConfig::from_json_text(mistral.dump(), "c").max_position_embeddings, 512);
   for (const json& bad : {json(0), json(-4096), json("4096")}) {
     mistral["sliding_window"] = bad;
     expect_refused(mistral, {"'sliding_window'"});
   }
   mistral["sliding_window"] = nullptr;  // no window
-  EXPECT_EQ(ModelConfig::from_json_text(mistral.dump(), "c").max_position_embeddings, 512);
+  EXPECT_EQ(ModelConfig::from_json_text(mistral.dump(), "c").sliding_window, 0);
   json qwen = with("architectures", {"Qwen2ForCausalLM"});
   qwen["sliding_window"] = 4096;  // present but unused (use_sliding_window defaults to false)
-  EXPECT_EQ(ModelConfig::from_json_text(qwen.dump(), "c").max_position_embeddings, 512);
+  EXPECT_EQ(ModelConfig::from_json_text(qwen.dump(), "c").sliding_window, 0);
 }
 
 TEST(ModelConfig, WrongTypesNameTheField) {
