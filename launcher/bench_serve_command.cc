@@ -114,7 +114,9 @@ void send_one(const std::string& host, int port, const httplib::Headers& headers
     return;
   }
   if (res->status != 200) {
-    r.error = "HTTP " + std::to_string(res->status) + ": " + (whole.empty() ? res->body : whole);
+    // A refused streamed request has its JSON error body in the frame buffer (it is no "data:" frame).
+    const std::string& body = !whole.empty() ? whole : !buffer.empty() ? buffer : res->body;
+    r.error = "HTTP " + std::to_string(res->status) + ": " + body;
     return;
   }
   if (!stream) {
