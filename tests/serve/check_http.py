@@ -10,21 +10,12 @@ import subprocess
 import sys
 import time
 
-from serve_fixture import Server, parse_metrics
+from serve_fixture import Checks, Server, parse_metrics
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
 KEY = {"Authorization": "Bearer sekrit"}
-failures, passed = [], 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
+check = Checks()
 
 
 def run(*args):
@@ -269,5 +260,4 @@ with tempfile.TemporaryDirectory() as bare:
         error_of(status, body, 400, "prompt")
         check("tokenizer.json" in body["error"]["message"], f"names the missing tokenizer: {body}")
 
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+check.exit()

@@ -13,22 +13,11 @@ import sys
 import threading
 import time
 
-from serve_fixture import Server
+from serve_fixture import Checks, Server
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
-failures, passed = [], 0
-lock = threading.Lock()
-
-
-def check(cond, what):
-    global passed
-    with lock:
-        if cond:
-            passed += 1
-        else:
-            failures.append(what)
-            print("FAIL:", what, flush=True)
+check = Checks()  # thread-safe
 
 
 def stream(server, body):
@@ -153,5 +142,4 @@ try:
 finally:
     check(server.stop() == 0, "server stopped cleanly after fuzzing")
 
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+check.exit()

@@ -6,20 +6,11 @@ usage: check_prefix_cache.py LATTICE DATA_DIR"""
 import random
 import sys
 
-from serve_fixture import Server, parse_metrics
+from serve_fixture import Checks, Server, parse_metrics
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
-failures, passed = [], 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
+check = Checks()
 
 
 rng = random.Random(4)
@@ -65,5 +56,4 @@ try:
 finally:
     cached.stop()
     plain.stop()
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+check.exit()

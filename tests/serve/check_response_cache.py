@@ -14,20 +14,11 @@ import sys
 import time
 import urllib.request
 
-from serve_fixture import Server, parse_metrics
+from serve_fixture import Checks, Server, parse_metrics
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
-failures, passed = [], 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
+check = Checks()
 
 
 def post(server, body):
@@ -132,5 +123,4 @@ else:
         if redis.poll() is None:
             redis.kill()
             redis.wait()
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+check.exit()
