@@ -12,8 +12,19 @@
 #include "parallel/plan_codec.h"
 #include "parallel/sharding.h"
 #include "parallel/stage_runner.h"
+#include "tests/models/run_step.h"
 
 namespace lattice::testing {
+
+// Logits at every position of `prompt` from a model on one rank (the reference a grid must reproduce).
+inline Tensor one_rank_logits(LlamaModel& whole, const std::vector<int32_t>& prompt) {
+  KvCache cache(whole.lm_shape().kv, 64);
+  std::vector<int32_t> table(64);
+  std::iota(table.begin(), table.end(), 0);
+  StepBatch b;
+  b.seqs.push_back({0, prompt, 0, table, true});
+  return forward(whole, cache, b).logits;
+}
 
 struct GridRank {
   parallel::ParallelContext ctx;

@@ -12,7 +12,6 @@
 #include "engine/kv_cache/block_manager.h"
 #include "models/llama.h"
 #include "parallel/pipeline_executor.h"
-#include "tests/models/run_step.h"
 #include "tests/parallel/grid_rank.h"
 #include "tests/test_utils.h"
 
@@ -46,12 +45,7 @@ TEST(Grid, PromptLogitsEqualOneRankAndTheReference) {
     // Logits reach only the sampler rank (TP rank 0 of the last stage).
     ASSERT_EQ(out.has_value(), g.ctx.topo.rank == g.ctx.topo.sampler_rank());
     if (!out) continue;
-    KvCache cache(whole->lm_shape().kv, 64);
-    std::vector<int32_t> table(64);
-    std::iota(table.begin(), table.end(), 0);
-    StepBatch b;
-    b.seqs.push_back({0, prompt, 0, table, true});
-    const Tensor one_rank = testing::forward(*whole, cache, b).logits;
+    const Tensor one_rank = testing::one_rank_logits(*whole, prompt);
     ASSERT_EQ(out->logits.shape(), one_rank.shape());
     for (size_t p = 0; p < prompt.size(); ++p) {
       const float* got = out->logits.data<float>() + p * 512;

@@ -15,7 +15,6 @@
 #include "engine/scheduler/executor.h"
 #include "models/random_checkpoint.h"
 #include "parallel/pipeline_executor.h"
-#include "tests/models/run_step.h"
 #include "tests/parallel/grid_rank.h"
 #include "tests/test_utils.h"
 
@@ -48,12 +47,7 @@ TEST(RandomModelGrid, PromptLogitsEqualOneRank) {
     std::optional<StepOutput> out = g.run_prompt(prompt);
     ASSERT_EQ(out.has_value(), g.ctx.topo.rank == g.ctx.topo.sampler_rank());
     if (!out) continue;
-    KvCache cache(whole->lm_shape().kv, 64);
-    std::vector<int32_t> table(64);
-    std::iota(table.begin(), table.end(), 0);
-    StepBatch b;
-    b.seqs.push_back({0, prompt, 0, table, true});
-    const Tensor one_rank = testing::forward(*whole, cache, b).logits;
+    const Tensor one_rank = testing::one_rank_logits(*whole, prompt);
     ASSERT_EQ(out->logits.shape(), (std::vector<int64_t>{static_cast<int64_t>(prompt.size()), kVocab}));
     ASSERT_EQ(one_rank.shape(), out->logits.shape());
     for (size_t p = 0; p < prompt.size(); ++p) {
