@@ -138,12 +138,12 @@ void launch(const Case& c, const Shape& s, const Operands& o, cudaStream_t strea
   const auto* lens = static_cast<const int32_t*>(o.context_lens.raw());
   if (c.kernel == "decode")
     kernels::cuda::paged_attention_decode(q, k, v, tables, o.max_blocks, lens, seqs, o.max_context_len,
-                                          static_cast<T*>(o.out.raw()), layout, scale, o.workspace.raw(),
-                                          o.workspace.nbytes(), stream);
+                                          static_cast<T*>(o.out.raw()), layout, scale, /*sliding_window=*/0,
+                                          o.workspace.raw(), o.workspace.nbytes(), stream);
   else
     kernels::cuda::paged_attention_prefill(q, k, v, tables, o.max_blocks, static_cast<const int32_t*>(o.q_begins.raw()),
                                            static_cast<const int32_t*>(o.q_lens.raw()), lens, seqs, o.max_q_len,
-                                           static_cast<T*>(o.out.raw()), layout, scale, stream);
+                                           static_cast<T*>(o.out.raw()), layout, scale, /*sliding_window=*/0, stream);
 }
 
 // Mean seconds per call over `iters` calls after two warm-up calls, timed with events on the device's stream.

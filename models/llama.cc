@@ -57,12 +57,9 @@ LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const Mo
   heads_ = c.num_heads / tp;
   kv_heads_ = c.num_kv_heads % tp == 0 ? c.num_kv_heads / tp : 1;  // else replicated (checked by the split rule)
   const bool last_stage = part_.layer_end == c.num_layers;
-  // The CPU attention masks a sliding window; the CUDA kernels do not yet, so there the context is capped at the
-  // window, where the window masks nothing.
-  const bool window_capped = c.sliding_window > 0 && !exec_.device.is_cpu();
-  sliding_window_ = window_capped ? 0 : c.sliding_window;
+  sliding_window_ = c.sliding_window;
   shape_ = {c.vocab_size,
-            window_capped ? std::min(c.max_position_embeddings, c.sliding_window) : c.max_position_embeddings,
+            c.max_position_embeddings,
             c.hidden_size,
             {part_.layer_end - part_.layer_begin, kv_heads_, c.head_dim, 16}};
 

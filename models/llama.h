@@ -87,7 +87,7 @@ class LlamaModel : public CausalLM {
   ops::ExecContext exec_;
   LmShape shape_;
   int64_t heads_ = 0, kv_heads_ = 0;  // on this rank
-  int64_t sliding_window_ = 0;        // passed to attention (0: none, or capped into shape_ on a GPU)
+  int64_t sliding_window_ = 0;        // passed to attention (0: none)
   Tensor embed_;                      // [ceil(vocab / tp), hidden] on the first stage
   std::vector<LlamaLayer> layers_;    // layers [layer_begin, layer_end)
   Tensor final_norm_;                 // [hidden] on the last stage

@@ -17,13 +17,12 @@ struct AttentionInputs {
   Tensor context_lens;  // i32 [seqs]: positions in the cache, this step's included
   int64_t max_q_len = 0;        // host bounds >= every q_lens[s] / context_lens[s]; they size the GPU grid (a
   int64_t max_context_len = 0;  // CUDA graph fixes them), so they may exceed the real values
-  int64_t sliding_window = 0;   // > 0: a query at position p sees only [p - sliding_window + 1, p] (Mistral); CPU only
+  int64_t sliding_window = 0;   // > 0: a query at position p sees only [p - sliding_window + 1, p] (Mistral)
 };
 
 // q, out: [tokens, heads, head_dim]; k_cache, v_cache: [num_blocks, block_size, kv_heads, head_dim], one dtype.
 // Row j of sequence s sees cache positions [0, context_lens[s] - q_lens[s] + j] (the last sliding_window of them
-// when in.sliding_window > 0; the GPU kernels do not mask a window yet and refuse one); rows no sequence owns are
-// not written. A step with max_q_len == 1 (pure decode; q_lens[s] <= 1 and q_begins[s] == s, as a packed decode
+// when in.sliding_window > 0); rows no sequence owns are not written. A step with max_q_len == 1 (pure decode; q_lens[s] <= 1 and q_begins[s] == s, as a packed decode
 // step has them) takes the split-K decode kernel on the GPU, which needs ctx.scratch of
 // attention_scratch_bytes(seqs, heads, head_dim, max_context_len) bytes. On the CPU the metadata values are
 // checked (block ids inside the cache, lengths within the bounds); on a GPU they are trusted.

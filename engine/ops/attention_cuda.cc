@@ -17,8 +17,6 @@ size_t attention_scratch_bytes(int64_t seqs, int64_t heads, int64_t head_dim, in
 
 void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                      const AttentionInputs& in, float scale, Tensor& out) {
-  LATTICE_CHECK(in.sliding_window == 0, "paged_attention on ", ctx.device.str(),
-                ": the CUDA kernels do not mask a sliding window yet (a model caps its positions at the window there)");
   const kernels::PagedLayout layout{q.dim(1), k_cache.dim(2), q.dim(2), k_cache.dim(1)};
   const int64_t seqs = in.block_tables.dim(0), max_blocks = in.block_tables.dim(1);
   if (in.max_q_len == 1) {
@@ -32,8 +30,8 @@ void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_ca
     with_float_type("paged_attention", q.dtype(), [&]<typename T>(std::type_identity<T>) {
       gpu::paged_attention_decode(ptr<const T>(q), ptr<const T>(k_cache), ptr<const T>(v_cache),
                                   ptr<const int32_t>(in.block_tables), max_blocks, ptr<const int32_t>(in.context_lens),
-                                  seqs, in.max_context_len, ptr<T>(out), layout, scale, ctx.scratch.raw(), have,
-                                  ctx.stream);
+                                  seqs, in.max_context_len, ptr<T>(out), layout, scale, in.sliding_window,
+                                  ctx.scratch.raw(), have, ctx.stream);
     });
     return;
   }
@@ -41,7 +39,7 @@ void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_ca
     gpu::paged_attention_prefill(ptr<const T>(q), ptr<const T>(k_cache), ptr<const T>(v_cache),
                                  ptr<const int32_t>(in.block_tables), max_blocks, ptr<const int32_t>(in.q_begins),
                                  ptr<const int32_t>(in.q_lens), ptr<const int32_t>(in.context_lens), seqs,
-                                 in.max_q_len, ptr<T>(out), layout, scale, ctx.stream);
+                                 in.max_q_len, ptr<T>(out), layout, scale, in.sliding_window, ctx.stream);
   });
 }
 

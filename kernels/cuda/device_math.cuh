@@ -69,4 +69,10 @@ __device__ __forceinline__ int64_t paged_slot(const int32_t* block_table, int64_
   return static_cast<int64_t>(block_table[p / block_size]) * block_size + p % block_size;
 }
 
+// The first position a query row sees when it sees positions [0, visible): with a sliding window of `window`
+// positions (> 0, Mistral) only the last `window` of them (as kernels/cpu paged_attention_f32), else all.
+__device__ __forceinline__ int first_visible(int visible, int window) {
+  return window > 0 ? max(0, visible - window) : 0;
+}
+
 }  // namespace lattice::kernels::cuda::detail

@@ -39,16 +39,19 @@ decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, 
                         const int32_t* __restrict__ block_tables, int64_t max_blocks_per_seq,
                         const int32_t* __restrict__ context_lens, T* __restrict__ out, float* __restrict__ part_out,
                         float* __restrict__ part_max, float* __restrict__ part_sum, int heads, int kv_heads,
-                        int head_dim, int block_size, int partition, float scale) {
+                        int head_dim, int block_size, int partition, float scale, int window) {
   __shared__ float q_s[kMaxHeadDim];
   __shared__ float scores[kPartition];
   __shared__ int64_t slots[kPartition];
   __shared__ float scratch[32];
   const int split = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.x;
   const int ctx = context_lens[s];
-  const int start = split * partition;
-  if (start >= ctx) return;  // past this sequence's end: the merge reads only partitions below ctx
-  const int n = min(ctx - start, partition);
+  // This partition's visible positions [start, end): past the sequence's end or wholly before its window there
+  // are none, and the merge reads only the partitions that hold some.
+  const int start = max(split * partition, detail::first_visible(ctx, window));
+  const int end = min(ctx, split * partition + partition);
+  if (start >= end) return;
+  const int n = end - start;
   const int kv_head = h / (heads / kv_heads);
   const int64_t row = static_cast<int64_t>(kv_heads) * head_dim;
   const int64_t head_off = static_cast<int64_t>(kv_head) * head_dim;
@@ -101,22 +104,26 @@ decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, 
 }
 
 // Block (head, sequence): out = sum_p w_p out_p / sum_p w_p with w_p = sum_p * exp(max_p - max), over the
-// partitions that hold positions of this sequence.
+// partitions that hold visible positions of this sequence.
 template <typename T>
 __global__ void decode_merge_kernel(const float* __restrict__ part_out, const float* __restrict__ part_max,
                                     const float* __restrict__ part_sum, const int32_t* __restrict__ context_lens,
-                                    T* __restrict__ out, int heads, int head_dim, int partition, int splits) {
+                                    T* __restrict__ out, int heads, int head_dim, int partition, int splits,
+                                    int window) {
   const int h = blockIdx.x, s = blockIdx.y;
-  const int used = min((context_lens[s] + partition - 1) / partition, splits);  // splits: from max_context_len
+  const int ctx = context_lens[s];
+  const int first = detail::first_visible(ctx, window) / partition;
+  const int used = min((ctx + partition - 1) / partition, splits);  // splits: from max_context_len
   const int64_t sh = static_cast<int64_t>(s) * heads + h;
   float global_max = -INFINITY;
-  for (int p = 0; p < used; ++p) global_max = fmaxf(global_max, part_max[sh * splits + p]);
+  for (int p = first; p < used; ++p) global_max = fmaxf(global_max, part_max[sh * splits + p]);
   float total = 0.0f;
-  for (int p = 0; p < used; ++p) total += part_sum[sh * splits + p] * expf(part_max[sh * splits + p] - global_max);
+  for (int p = first; p < used; ++p)
+    total += part_sum[sh * splits + p] * expf(part_max[sh * splits + p] - global_max);
   const float inv_total = 1.0f / total;
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float acc = 0.0f;
-    for (int p = 0; p < used; ++p) {
+    for (int p = first; p < used; ++p) {
       const float w = part_sum[sh * splits + p] * expf(part_max[sh * splits + p] - global_max);
       acc += w * part_out[(sh * splits + p) * head_dim + d];
     }
@@ -146,9 +153,12 @@ size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayou
 template <typename T>
 void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                             int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
-                            int64_t max_context_len, T* out, const PagedLayout& layout, float scale, void* workspace,
-                            size_t workspace_bytes, cudaStream_t stream) {
+                            int64_t max_context_len, T* out, const PagedLayout& layout, float scale,
+                            int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   if (num_seqs == 0 || max_context_len == 0) return;
+  LATTICE_CHECK(sliding_window >= 0 && sliding_window <= INT32_MAX, "paged_attention_decode: sliding_window ",
+                sliding_window, " is outside [0, 2^31)");
+  const int window = static_cast<int>(sliding_window);
   LATTICE_CHECK(layout.head_dim <= kMaxHeadDim, "paged_attention_decode: head_dim ", layout.head_dim,
                 " is above the supported ", kMaxHeadDim);
   LATTICE_CHECK(layout.kv_heads > 0 && layout.heads % layout.kv_heads == 0, "paged_attention_decode: ",
@@ -168,14 +178,14 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
   if constexpr (!std::is_same_v<T, float>)
     grouped = detail::paged_attention_decode_grouped(q, k_cache, v_cache, block_tables, max_blocks_per_seq,
                                                      context_lens, num_seqs, partition, splits, out, part_out,
-                                                     part_max, part_sum, layout, scale, stream);
+                                                     part_max, part_sum, layout, scale, window, stream);
   if (!grouped) {
     const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads),
                     static_cast<unsigned>(num_seqs));
     decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
         q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out, part_max, part_sum,
         static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
-        static_cast<int>(layout.block_size), static_cast<int>(partition), scale);
+        static_cast<int>(layout.block_size), static_cast<int>(partition), scale, window);
     CUDA_CHECK_LAUNCH();
   }
   if (splits > 1) {
@@ -183,15 +193,16 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
     decode_merge_kernel<T><<<merge_grid, 128, 0, stream>>>(part_out, part_max, part_sum, context_lens, out,
                                                             static_cast<int>(layout.heads),
                                                             static_cast<int>(layout.head_dim),
-                                                            static_cast<int>(partition), static_cast<int>(splits));
+                                                            static_cast<int>(partition), static_cast<int>(splits),
+                                                            window);
     CUDA_CHECK_LAUNCH();
   }
 }
 
 #define LATTICE_INSTANTIATE(T)                                                                                  \
   template void paged_attention_decode<T>(const T*, const T*, const T*, const int32_t*, int64_t, const int32_t*, \
-                                          int64_t, int64_t, T*, const PagedLayout&, float, void*, size_t,       \
-                                          cudaStream_t);
+                                          int64_t, int64_t, T*, const PagedLayout&, float, int64_t, void*,      \
+                                          size_t, cudaStream_t);
 LATTICE_INSTANTIATE(float)
 LATTICE_INSTANTIATE(__half)
 LATTICE_INSTANTIATE(__nv_bfloat16)

@@ -27,14 +27,15 @@ int64_t paged_attention_decode_partition(int64_t num_seqs);
 size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t max_context_len);
 
 // q, out: [num_seqs, heads, head_dim]. Sequence s attends to cache positions [0, context_lens[s]) (its new
-// token's K/V already written), whose blocks are block_tables[s * max_blocks_per_seq + i].
+// token's K/V already written), only the last sliding_window of them when sliding_window > 0, whose blocks are
+// block_tables[s * max_blocks_per_seq + i] (entries wholly before the window are never read).
 // max_context_len >= every context_lens[s] (host value: it sizes the grid, so a CUDA graph captures it).
 // workspace: at least paged_attention_decode_workspace_bytes(...) bytes of device memory (may be null when 0).
 // Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>
 void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                             int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
-                            int64_t max_context_len, T* out, const PagedLayout& layout, float scale, void* workspace,
-                            size_t workspace_bytes, cudaStream_t stream);
+                            int64_t max_context_len, T* out, const PagedLayout& layout, float scale,
+                            int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 }  // namespace lattice::kernels::cuda

@@ -60,6 +60,7 @@ template <typename T> struct GroupedArgs {
   float* part_sum;
   int heads, kv_heads, block_size, partition;
   float scale_log2;
+  int window;  // sliding window in positions, 0 for none
 };
 
 template <typename T, int D, int G>
@@ -78,9 +79,12 @@ __global__ void __launch_bounds__(kThreads) decode_grouped_kernel(const GroupedA
   const int heads = a.heads;
   const int split = blockIdx.x, s = blockIdx.z, splits = gridDim.x;
   const int ctx = a.context_lens[s];
-  const int start = split * a.partition;
-  if (start >= ctx) return;  // past this sequence's end (graph-padded bounds): the merge reads only used partitions
-  const int n = min(ctx - start, a.partition);
+  // This partition's visible positions [start, end): none past the sequence's end (graph-padded bounds) or wholly
+  // before its window, and the merge reads only the partitions that hold some.
+  const int start = max(split * a.partition, first_visible(ctx, a.window));
+  const int end = min(ctx, split * a.partition + a.partition);
+  if (start >= end) return;
+  const int n = end - start;
   const int group = heads / a.kv_heads, chunks = (group + G - 1) / G;
   const int kv_head = blockIdx.y / chunks;
   const int h0 = kv_head * group + (blockIdx.y % chunks) * G;
@@ -247,13 +251,15 @@ template <typename T>
 bool paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                     int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
                                     int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
-                                    float* part_sum, const PagedLayout& layout, float scale, cudaStream_t stream) {
+                                    float* part_sum, const PagedLayout& layout, float scale, int window,
+                                    cudaStream_t stream) {
   if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache)) return false;
   const int64_t group = layout.heads / layout.kv_heads;
   if (layout.kv_heads * ((group + 7) / 8) > 65535) return false;
   const GroupedArgs<T> args{q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out,
                             part_max, part_sum, static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads),
-                            static_cast<int>(layout.block_size), static_cast<int>(partition), scale * kLog2e};
+                            static_cast<int>(layout.block_size), static_cast<int>(partition), scale * kLog2e,
+                            window};
   switch (layout.head_dim) {
     case 64: launch_group<T, 64>(args, num_seqs, splits, stream); return true;
     case 128: launch_group<T, 128>(args, num_seqs, splits, stream); return true;
@@ -265,7 +271,7 @@ bool paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cac
 #define LATTICE_INSTANTIATE(T)                                                                                    \
   template bool paged_attention_decode_grouped<T>(const T*, const T*, const T*, const int32_t*, int64_t,          \
                                                   const int32_t*, int64_t, int64_t, int64_t, T*, float*, float*, \
-                                                  float*, const PagedLayout&, float, cudaStream_t);
+                                                  float*, const PagedLayout&, float, int, cudaStream_t);
 LATTICE_INSTANTIATE(__half)
 LATTICE_INSTANTIATE(__nv_bfloat16)
 #undef LATTICE_INSTANTIATE

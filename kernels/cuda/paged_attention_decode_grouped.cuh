@@ -14,7 +14,7 @@
 
 namespace lattice::kernels::cuda::detail {
 
-// Operands as paged_attention_decode; partition (<= kDecodePartition) positions per block, splits blocks per
+// Operands as paged_attention_decode (window: its sliding_window); partition (<= kDecodePartition) positions per block, splits blocks per
 // sequence and head chunk. With splits == 1 it writes out; otherwise the per-partition results go to
 // part_out [num_seqs, heads, splits, head_dim] (normalised within the partition), part_max (natural-log units,
 // scale applied) and part_sum [num_seqs, heads, splits], in the layout decode's merge reads. Returns false,
@@ -23,6 +23,7 @@ template <typename T>
 bool paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                     int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
                                     int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
-                                    float* part_sum, const PagedLayout& layout, float scale, cudaStream_t stream);
+                                    float* part_sum, const PagedLayout& layout, float scale, int window,
+                                    cudaStream_t stream);
 
 }  // namespace lattice::kernels::cuda::detail

@@ -30,7 +30,7 @@ prefill_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* 
                const int32_t* __restrict__ block_tables, int64_t max_blocks_per_seq,
                const int32_t* __restrict__ q_begins, const int32_t* __restrict__ q_lens,
                const int32_t* __restrict__ context_lens, T* __restrict__ out, int heads, int kv_heads, int head_dim,
-               int block_size, float scale) {
+               int block_size, float scale, int window) {
   extern __shared__ float shared[];
   const int tile = blockIdx.x, h = blockIdx.y, s = blockIdx.z;
   const int q_len = q_lens[s];
@@ -55,19 +55,22 @@ prefill_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* 
   }
 
   float row_max[kRowsPerWarp], row_sum[kRowsPerWarp], acc[kRowsPerWarp][kDimsPerLane];
-  int visible[kRowsPerWarp];  // positions row r may see; 0 for rows past the chunk
+  int first[kRowsPerWarp], visible[kRowsPerWarp];  // row r sees [first, visible); nothing for rows past the chunk
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int j = q0 + warp * kRowsPerWarp + rr;
     visible[rr] = j < q_len ? past + j + 1 : 0;
+    first[rr] = detail::first_visible(visible[rr], window);
     row_max[rr] = -INFINITY;
     row_sum[rr] = 0.0f;
 #pragma unroll
     for (int c = 0; c < kDimsPerLane; ++c) acc[rr][c] = 0.0f;
   }
 
-  const int kv_end = past + min(q0 + kQueryTile, q_len);  // the tile's last row sees the most
-  for (int k0 = 0; k0 < kv_end; k0 += kKeyTile) {
+  const int kv_end = past + min(q0 + kQueryTile, q_len);  // the tile's last row sees the latest position
+  // The tile's first row sees the earliest position; key tiles wholly before it are skipped.
+  const int kv_begin = detail::first_visible(past + q0 + 1, window) / kKeyTile * kKeyTile;
+  for (int k0 = kv_begin; k0 < kv_end; k0 += kKeyTile) {
     __syncthreads();  // the previous tile is consumed (and, the first time, q_s is written)
     for (int idx = threadIdx.x; idx < kKeyTile * head_dim; idx += blockDim.x) {
       const int jj = idx / head_dim, d = idx % head_dim;
@@ -93,7 +96,7 @@ prefill_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* 
     const int p = k0 + lane;
 #pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-      const float score = p < visible[rr] ? dot[rr] * scale : -INFINITY;
+      const float score = p >= first[rr] && p < visible[rr] ? dot[rr] * scale : -INFINITY;
       const float new_max = fmaxf(row_max[rr], detail::warp_max(score));
       if (new_max == -INFINITY) continue;  // nothing visible yet (warp-uniform)
       const float alpha = expf(row_max[rr] - new_max);  // 0 on the first visible tile
@@ -133,8 +136,11 @@ template <typename T>
 void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                              int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                              const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
-                             const PagedLayout& layout, float scale, cudaStream_t stream) {
+                             const PagedLayout& layout, float scale, int64_t sliding_window, cudaStream_t stream) {
   if (num_seqs == 0 || max_q_len == 0) return;
+  LATTICE_CHECK(sliding_window >= 0 && sliding_window <= INT32_MAX, "paged_attention_prefill: sliding_window ",
+                sliding_window, " is outside [0, 2^31)");
+  const int window = static_cast<int>(sliding_window);
   LATTICE_CHECK(layout.head_dim > 0 && layout.head_dim <= kMaxHeadDim, "paged_attention_prefill: head_dim ",
                 layout.head_dim, " is outside the supported (0, ", kMaxHeadDim, "]");
   LATTICE_CHECK(layout.kv_heads > 0 && layout.heads % layout.kv_heads == 0, "paged_attention_prefill: ",
@@ -143,7 +149,7 @@ void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, con
                 " sequences x ", layout.heads, " heads is too large");
   if constexpr (!std::is_same_v<T, float>) {
     if (detail::paged_attention_prefill_mma(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens,
-                                            context_lens, num_seqs, max_q_len, out, layout, scale, stream))
+                                            context_lens, num_seqs, max_q_len, out, layout, scale, window, stream))
       return;
   }
   const size_t shared = shared_bytes(static_cast<int>(layout.head_dim));
@@ -155,14 +161,14 @@ void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, con
   prefill_kernel<T><<<grid, kWarps * 32, shared, stream>>>(
       q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, out,
       static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
-      static_cast<int>(layout.block_size), scale);
+      static_cast<int>(layout.block_size), scale, window);
   CUDA_CHECK_LAUNCH();
 }
 
 #define LATTICE_INSTANTIATE(T)                                                                                 \
   template void paged_attention_prefill<T>(const T*, const T*, const T*, const int32_t*, int64_t, const int32_t*, \
                                            const int32_t*, const int32_t*, int64_t, int64_t, T*, const PagedLayout&, \
-                                           float, cudaStream_t);
+                                           float, int64_t, cudaStream_t);
 LATTICE_INSTANTIATE(float)
 LATTICE_INSTANTIATE(__half)
 LATTICE_INSTANTIATE(__nv_bfloat16)

@@ -16,13 +16,14 @@ namespace lattice::kernels::cuda {
 
 // q, out: [tokens, heads, head_dim]. Sequence s owns q rows [q_begins[s], q_begins[s] + q_lens[s]), the last
 // q_lens[s] positions of a context of context_lens[s] tokens (its K/V already in the cache) whose blocks are
-// block_tables[s * max_blocks_per_seq + i]; row j of the chunk sees positions [0, context_lens[s] - q_lens[s] + j].
+// block_tables[s * max_blocks_per_seq + i]; row j of the chunk sees positions [0, context_lens[s] - q_lens[s] + j],
+// only the last sliding_window of them when sliding_window > 0 (K/V tiles wholly before a window are not read).
 // q_begins, q_lens, context_lens, block_tables live on the device; max_q_len (host) >= every q_lens[s] sizes
 // the grid. Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>
 void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                              int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                              const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
-                             const PagedLayout& layout, float scale, cudaStream_t stream);
+                             const PagedLayout& layout, float scale, int64_t sliding_window, cudaStream_t stream);
 
 }  // namespace lattice::kernels::cuda

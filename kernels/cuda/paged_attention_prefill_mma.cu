@@ -3,7 +3,8 @@
 // query heads share every K/V tile the block loads. Eight warps take 16 rows each. Per K/V tile of kKeys
 // positions (cp.async into shared memory, double-buffered): S = Q K^T on mma.sync, the causal mask on the
 // tiles that cross the diagonal, an online softmax in registers (base-2, scale folded in), O += P V with P
-// rounded to T as the A operand. Tiles wholly above the diagonal are never loaded.
+// rounded to T as the A operand. Tiles wholly above the diagonal, or wholly before a sliding window, are never
+// loaded.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
@@ -33,7 +34,7 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
                    const int32_t* __restrict__ block_tables, int64_t max_blocks_per_seq,
                    const int32_t* __restrict__ q_begins, const int32_t* __restrict__ q_lens,
                    const int32_t* __restrict__ context_lens, T* __restrict__ out, int heads, int kv_heads,
-                   int block_size, float scale_log2) {
+                   int block_size, float scale_log2, int window) {
   using Shape = PrefillShape<T, D>;
   constexpr int N = Shape::kKeys, S = Shape::kStride, C = Shape::kChunks;
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -55,8 +56,11 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
   const T* v_head = v_cache + static_cast<int64_t>(kv_head) * D;
   const int32_t* table = block_tables + s * max_blocks_per_seq;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int kv_end = past + (min(m0 + kRows, rows) - 1) / group + 1;  // what the tile's last row sees
-  const int all_see = past + m0 / group + 1;                          // positions every row of the tile sees
+  const int kv_end = past + (min(m0 + kRows, rows) - 1) / group + 1;  // the tile's last row sees [.., kv_end)
+  const int all_see = past + m0 / group + 1;                          // its first row sees [.., all_see)
+  // Every row of the tile sees [all_from, all_see); the K/V tiles from kv_begin hold every position a row sees.
+  const int all_from = first_visible(kv_end, window);
+  const int kv_begin = first_visible(all_see, window) / N * N;
 
   for (int idx = tid; idx < kRows * C; idx += kThreads) {
     const int r = idx / C, c = idx % C, packed = m0 + r;
@@ -77,25 +81,26 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
       cp_async_16(v_s + (buf * N + r) * S + c * 8, v_head + off, valid);
     }
   };
-  load_kv(0, 0);
+  load_kv(kv_begin, 0);
   cp_async_commit();
 
   const int g = lane / 4, t = lane % 4;
   const bool warp_has_rows = m0 + warp * 16 < rows;
-  int limit[2];  // positions each of this thread's two rows (g, g + 8) sees; 0 for rows past the chunk
+  int from[2], limit[2];  // this thread's two rows (g, g + 8) see [from, limit); nothing for rows past the chunk
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int packed = m0 + warp * 16 + g + 8 * i;
     limit[i] = packed < rows ? past + packed / group + 1 : 0;
+    from[i] = first_visible(limit[i], window);
   }
   float o[D / 8][4];
 #pragma unroll
   for (int nb = 0; nb < D / 8; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // row_sum: this thread's columns only
 
-  const int tiles = (kv_end + N - 1) / N;
+  const int tiles = (kv_end - kv_begin + N - 1) / N;
   for (int it = 0; it < tiles; ++it) {
-    const int n0 = it * N, buf = it % 2;
+    const int n0 = kv_begin + it * N, buf = it % 2;
     if (it + 1 < tiles) load_kv(n0 + N, buf ^ 1);  // its buffer was released by the barrier ending it - 1
     cp_async_commit();
     cp_async_wait<1>();  // tile it (and Q) landed for this thread
@@ -118,13 +123,14 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
           mma_16816<T>(sc[nb + 1], a, b[2], b[3]);
         }
       }
-      const bool crosses = n0 + N > all_see;  // some position here is hidden from some row
+      const bool crosses = n0 + N > all_see || n0 < all_from;  // some position here is hidden from some row
 #pragma unroll
       for (int nb = 0; nb < N / 8; ++nb)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int p = n0 + nb * 8 + 2 * t + e % 2;
-          sc[nb][e] = !crosses || p < limit[e / 2] ? sc[nb][e] * scale_log2 : -INFINITY;
+          const bool seen = p >= from[e / 2] && p < limit[e / 2];
+          sc[nb][e] = !crosses || seen ? sc[nb][e] * scale_log2 : -INFINITY;
         }
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -187,7 +193,7 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
 template <typename T, int D>
 void launch(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables, int64_t max_blocks_per_seq,
             const int32_t* q_begins, const int32_t* q_lens, const int32_t* context_lens, int64_t num_seqs,
-            int64_t max_q_len, T* out, const PagedLayout& layout, float scale, cudaStream_t stream) {
+            int64_t max_q_len, T* out, const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
   constexpr size_t shared = PrefillShape<T, D>::kSharedBytes;
   CUDA_CHECK(cudaFuncSetAttribute(prefill_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(shared)));
@@ -199,7 +205,7 @@ void launch(const T* q, const T* k_cache, const T* v_cache, const int32_t* block
   prefill_mma_kernel<T, D><<<grid, kThreads, shared, stream>>>(
       q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, out,
       static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.block_size),
-      scale * kLog2e);
+      scale * kLog2e, window);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -211,7 +217,7 @@ template <typename T>
 bool paged_attention_prefill_mma(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                  int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                                  const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
-                                 const PagedLayout& layout, float scale, cudaStream_t stream) {
+                                 const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
   // 16-byte copies of q and cache rows (head_dim a multiple of 8 keeps every row aligned), 4-byte output stores.
   if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache) || reinterpret_cast<uintptr_t>(out) % 4 != 0)
     return false;
@@ -219,7 +225,7 @@ bool paged_attention_prefill_mma(const T* q, const T* k_cache, const T* v_cache,
 #define LATTICE_HEAD_DIM_CASE(D)                                                                                   \
   case D:                                                                                                          \
     launch<T, D>(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, num_seqs, \
-                 max_q_len, out, layout, scale, stream);                                                           \
+                 max_q_len, out, layout, scale, window, stream);                                                   \
     return true;
     LATTICE_HEAD_DIM_CASE(64)
     LATTICE_HEAD_DIM_CASE(80)
@@ -234,11 +240,11 @@ bool paged_attention_prefill_mma(const T* q, const T* k_cache, const T* v_cache,
 
 template bool paged_attention_prefill_mma<__half>(const __half*, const __half*, const __half*, const int32_t*, int64_t,
                                                   const int32_t*, const int32_t*, const int32_t*, int64_t, int64_t,
-                                                  __half*, const PagedLayout&, float, cudaStream_t);
+                                                  __half*, const PagedLayout&, float, int, cudaStream_t);
 template bool paged_attention_prefill_mma<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*,
                                                          const __nv_bfloat16*, const int32_t*, int64_t,
                                                          const int32_t*, const int32_t*, const int32_t*, int64_t,
-                                                         int64_t, __nv_bfloat16*, const PagedLayout&, float,
+                                                         int64_t, __nv_bfloat16*, const PagedLayout&, float, int,
                                                          cudaStream_t);
 
 }  // namespace lattice::kernels::cuda::detail

@@ -14,12 +14,12 @@
 
 namespace lattice::kernels::cuda::detail {
 
-// Same operands and contract as paged_attention_prefill. Returns false, launching nothing, when the layout or
+// Same operands and contract as paged_attention_prefill (window: its sliding_window). Returns false, launching nothing, when the layout or
 // the pointers are outside what the tensor-core kernel takes. T in {__half, __nv_bfloat16}.
 template <typename T>
 bool paged_attention_prefill_mma(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                  int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                                  const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
-                                 const PagedLayout& layout, float scale, cudaStream_t stream);
+                                 const PagedLayout& layout, float scale, int window, cudaStream_t stream);
 
 }  // namespace lattice::kernels::cuda::detail

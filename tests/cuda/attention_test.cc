@@ -73,30 +73,31 @@ struct Batch {
     q = round_to<T>(random_values(static_cast<size_t>(tokens * layout.heads * layout.head_dim), rng));
   }
 
-  std::vector<float> reference(float scale) const {
+  std::vector<float> reference(float scale, int64_t window) const {
     std::vector<float> out(q.size());
     cpu::paged_attention_f32(q.data(), k_cache.data(), v_cache.data(), block_tables.data(), max_blocks,
                              q_begins.data(), q_lens.data(), context_lens.data(), static_cast<int64_t>(seqs.size()),
-                             out.data(), layout, scale);
+                             out.data(), layout, scale, window);
     return out;
   }
 };
 
 // extra_context raises max_context_len above every context (more partitions in the grid than any sequence
 // fills), extra_blocks pads the block tables with poisoned columns: the bounds a captured CUDA graph fixes.
+// window > 0: a sliding window of that many positions (the CPU oracle masks the same window).
 template <typename T>
 void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>& context_lens,
-                  int64_t extra_context = 0, int64_t extra_blocks = 0) {
+                  int64_t extra_context = 0, int64_t extra_blocks = 0, int64_t window = 0) {
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
                                     << "/" << layout.kv_heads << ", head_dim " << layout.head_dim << ", block "
-                                    << layout.block_size);
+                                    << layout.block_size << ", window " << window);
   std::mt19937 rng(seed);
   std::vector<Seq> seqs;
   for (int64_t len : context_lens) seqs.push_back({1, len});
   const Batch<T> batch(layout, seqs, rng, extra_blocks);
   const float scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
-  const auto want = batch.reference(scale);
+  const auto want = batch.reference(scale, window);
 
   auto d_q = to_device<T>(batch.q);
   auto d_k = to_device<T>(batch.k_cache);
@@ -109,7 +110,7 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
   const size_t workspace_bytes = gpu::paged_attention_decode_workspace_bytes(num_seqs, layout, max_len);
   DeviceBuffer<float> workspace(workspace_bytes / sizeof(float));
   gpu::paged_attention_decode(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_lens.get(),
-                              num_seqs, max_len, d_out.get(), layout, scale, workspace.get(),
+                              num_seqs, max_len, d_out.get(), layout, scale, window, workspace.get(),
                               workspace_bytes, nullptr);
   const auto got = d_out.download();
   EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), Tolerance<T>::rtol,
@@ -210,18 +211,40 @@ TEST(CudaPagedAttentionDecode, Bf16OddBlocks) {
   check_decode<__nv_bfloat16>({8, 2, 64, 7}, {1000, 3});
 }
 
+// Sliding windows (Mistral): contexts shorter than, equal to and just past the window, and windows that start
+// mid-partition and mid-block, so the leading partitions of long contexts hold nothing visible and the merge
+// must skip them. f32 takes the SIMT kernel (5 sequences: 256-position partitions), bf16/f16 the grouped one.
+TEST(CudaPagedAttentionDecode, F32SlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<float>({8, 2, 64, 16}, {1, 37, 1300, 200, 201}, 0, 0, /*window=*/200);
+}
+TEST(CudaPagedAttentionDecode, Bf16Gqa4SlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 299, 300, 301, 511, 1025, 2049, 4000}, 0, 0, /*window=*/300);
+}
+TEST(CudaPagedAttentionDecode, F16SlidingWindowPaddedBounds) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({8, 1, 64, 32}, {7, 900}, 1500, 60, /*window=*/64);
+}
+// A window of one position: each query sees only its own key, the output is its V row.
+TEST(CudaPagedAttentionDecode, Bf16WindowOfOne) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 2, 128, 16}, {1, 2, 700}, 0, 0, /*window=*/1);
+}
+
 // AttentionTolerance: the tensor-core kernel rounds the softmax weights to T (f32 runs the SIMT kernel, whose
 // tolerance is the same).
 template <typename T>
-void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& seqs, int64_t extra_q = 0) {
+void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& seqs, int64_t extra_q = 0,
+                   int64_t window = 0) {
   const uint32_t seed = fresh_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
                                     << "/" << layout.kv_heads << ", head_dim " << layout.head_dim << ", block "
-                                    << layout.block_size);
+                                    << layout.block_size << ", window " << window);
   std::mt19937 rng(seed);
   const Batch<T> batch(layout, seqs, rng, /*extra_blocks=*/1);
   const float scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
-  const auto want = batch.reference(scale);
+  const auto want = batch.reference(scale, window);
 
   auto d_q = to_device<T>(batch.q);
   auto d_k = to_device<T>(batch.k_cache);
@@ -235,7 +258,7 @@ void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& s
   for (const auto& s : seqs) max_q_len = std::max(max_q_len, s.q_len + extra_q);
   gpu::paged_attention_prefill(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_begins.get(),
                                d_q_lens.get(), d_lens.get(), static_cast<int64_t>(seqs.size()), max_q_len,
-                               d_out.get(), layout, scale, nullptr);
+                               d_out.get(), layout, scale, window, nullptr);
   const auto got = d_out.download();
   EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), AttentionTolerance<T>::rtol,
                         AttentionTolerance<T>::atol));
@@ -297,6 +320,30 @@ TEST(CudaPagedAttentionPrefill, Bf16HeadDim256Group8Chunked) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<__nv_bfloat16>({8, 1, 256, 16}, {{70, 170}, {2, 2}});
 }
+// Sliding windows on both prefill kernels: windows shorter than a K/V tile (so whole tiles before them are
+// skipped and the tile holding a window's start is masked from below), a chunk after cached tokens whose window
+// starts inside the cache, a window of one, and a window longer than every context (masks nothing).
+TEST(CudaPagedAttentionPrefill, F32SlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<float>({6, 2, 64, 16}, {{100, 100}, {40, 300}, {1, 33}}, 0, /*window=*/23);
+}
+TEST(CudaPagedAttentionPrefill, F16LongPromptSlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({4, 1, 128, 16}, {{1000, 1000}}, 0, /*window=*/100);
+}
+TEST(CudaPagedAttentionPrefill, Bf16Gqa4ChunkedSlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({32, 8, 128, 16}, {{85, 256}, {1, 700}, {64, 64}}, 0, /*window=*/70);
+}
+TEST(CudaPagedAttentionPrefill, F16Group8WindowOfOne) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({16, 2, 64, 16}, {{130, 130}, {3, 40}}, 0, /*window=*/1);
+}
+TEST(CudaPagedAttentionPrefill, Bf16HeadDim256WindowPastContext) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({8, 1, 256, 16}, {{70, 170}, {2, 2}}, 0, /*window=*/4096);
+}
+
 // max_q_len above every chunk (graph-style): the grid's extra tiles exit without writing.
 TEST(CudaPagedAttentionPrefill, Bf16PaddedMaxQLen) {
   LATTICE_SKIP_WITHOUT_CUDA();

@@ -1,12 +1,17 @@
 // The tiny-llama fixture's logits on the GPU: f32 against the CPU backend (the oracle), bf16 against the float64
 // reference (tests/data/tiny-llama/expected.json), and a sequence's logits alone against the same sequence in a
-// mixed prefill + decode batch (the contract of tests/models/batching_test.cc, on the GPU).
+// mixed prefill + decode batch (the contract of tests/models/batching_test.cc, on the GPU), and a Mistral sliding
+// window against the CPU backend.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <random>
 
 #include "engine/kv_cache/block_manager.h"
+#include "models/random_checkpoint.h"
 #include "tests/gpu/gpu_engine.h"
 
 namespace lattice::testing {
@@ -111,6 +116,41 @@ TEST_F(GpuLogits, Bf16FreeRunningGreedyMatchesTheReferenceOnClearMarginCases) {
     }
     EXPECT_EQ(got, want) << "case " << c;
   }
+}
+
+// Mistral's sliding window on the GPU against the CPU backend, whose masked attention equals a float64 reference
+// (random_families_test): a random checkpoint with tiny-llama's head layout (the scratch is sized for it) and a
+// window of 7 over a 60-token prompt and 12 decode steps, so the prefill kernel masks rows from below and the
+// decode kernel skips positions before the window. f32 bound as above.
+TEST_F(GpuLogits, F32MistralSlidingWindowMatchesTheCpuBackend) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("lattice-gpu-mistral-" + std::to_string(getpid()))).string();
+  RandomLlamaSpec spec = RandomLlamaSpec::preset("tiny");
+  spec.architecture = "MistralForCausalLM";
+  spec.sliding_window = 7;
+  spec.max_position_embeddings = kMaxContext;
+  spec.seed = 5;
+  write_random_llama(dir, spec);
+  const auto cpu = LlamaModel::load(dir);
+  const auto gpu = LlamaModel::load(dir, {}, nullptr, LoadOptions{DType::f32, ctx_->exec(), false});
+  std::filesystem::remove_all(dir);
+  std::mt19937 rng(11);
+  std::vector<int32_t> tokens(72);
+  for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % kVocab);
+  const auto run = [&](LlamaModel& model) {
+    KvCache cache = cache_for(model, 16);
+    BlockManager blocks(16, static_cast<int32_t>(cache.shape().block_size));
+    std::vector<float> rows = feed(model, cache, blocks, {tokens.begin(), tokens.begin() + 60}, 0);
+    for (int64_t pos = 60; pos < 72; ++pos) {
+      const std::vector<float> next = feed(model, cache, blocks, {tokens[pos]}, pos);
+      rows.insert(rows.end(), next.begin(), next.end());
+    }
+    return rows;
+  };
+  const auto want = run(*cpu), got = run(*gpu);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t r = 0; r < got.size() / kVocab; ++r)
+    EXPECT_LT(rel_l2(row(got, r), row(want, r), kVocab), kF32RelL2) << "position " << r;
 }
 
 // Batch composition changes the GEMM row count (cuBLASLt may pick another algorithm, so another f32 summation
