@@ -28,7 +28,8 @@ size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayou
 
 // q, out: [num_seqs, heads, head_dim]. Sequence s attends to cache positions [0, context_lens[s]) (its new
 // token's K/V already written), only the last sliding_window of them when sliding_window > 0, whose blocks are
-// block_tables[s * max_blocks_per_seq + i] (entries wholly before the window are never read).
+// block_tables[s * max_blocks_per_seq + i] (entries of blocks wholly before the window are never read, so those
+// blocks may have been freed).
 // max_context_len >= every context_lens[s] (host value: it sizes the grid, so a CUDA graph captures it).
 // workspace: at least paged_attention_decode_workspace_bytes(...) bytes of device memory (may be null when 0).
 // Instantiated for T in {float, __half, __nv_bfloat16}.

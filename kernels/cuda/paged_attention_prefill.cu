@@ -68,15 +68,16 @@ prefill_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* 
   }
 
   const int kv_end = past + min(q0 + kQueryTile, q_len);  // the tile's last row sees the latest position
-  // The tile's first row sees the earliest position; key tiles wholly before it are skipped.
-  const int kv_begin = detail::first_visible(past + q0 + 1, window) / kKeyTile * kKeyTile;
-  for (int k0 = kv_begin; k0 < kv_end; k0 += kKeyTile) {
+  // The tile's first row sees the earliest position, kv_from; key tiles wholly before it are skipped, and the
+  // positions before it in the first tile read as zeros (their blocks may be gone: never follow their entries).
+  const int kv_from = detail::first_visible(past + q0 + 1, window);
+  for (int k0 = kv_from / kKeyTile * kKeyTile; k0 < kv_end; k0 += kKeyTile) {
     __syncthreads();  // the previous tile is consumed (and, the first time, q_s is written)
     for (int idx = threadIdx.x; idx < kKeyTile * head_dim; idx += blockDim.x) {
       const int jj = idx / head_dim, d = idx % head_dim;
       const int p = k0 + jj;
       float kv = 0.0f, vv = 0.0f;
-      if (p < kv_end) {
+      if (p >= kv_from && p < kv_end) {
         const int64_t off = detail::paged_slot(table, p, block_size) * row + head_off + d;
         kv = detail::to_f32(k_cache[off]);
         vv = detail::to_f32(v_cache[off]);

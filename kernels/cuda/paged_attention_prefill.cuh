@@ -17,7 +17,8 @@ namespace lattice::kernels::cuda {
 // q, out: [tokens, heads, head_dim]. Sequence s owns q rows [q_begins[s], q_begins[s] + q_lens[s]), the last
 // q_lens[s] positions of a context of context_lens[s] tokens (its K/V already in the cache) whose blocks are
 // block_tables[s * max_blocks_per_seq + i]; row j of the chunk sees positions [0, context_lens[s] - q_lens[s] + j],
-// only the last sliding_window of them when sliding_window > 0 (K/V tiles wholly before a window are not read).
+// only the last sliding_window of them when sliding_window > 0: block table entries of blocks wholly before every
+// row's window are never read, so those blocks may have been freed.
 // q_begins, q_lens, context_lens, block_tables live on the device; max_q_len (host) >= every q_lens[s] sizes
 // the grid. Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>

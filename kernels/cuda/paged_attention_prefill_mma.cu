@@ -58,9 +58,10 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int kv_end = past + (min(m0 + kRows, rows) - 1) / group + 1;  // the tile's last row sees [.., kv_end)
   const int all_see = past + m0 / group + 1;                          // its first row sees [.., all_see)
-  // Every row of the tile sees [all_from, all_see); the K/V tiles from kv_begin hold every position a row sees.
+  // Every row of the tile sees [all_from, all_see); the first row sees from kv_from, and the K/V tiles from
+  // kv_from's hold every position a row sees.
   const int all_from = first_visible(kv_end, window);
-  const int kv_begin = first_visible(all_see, window) / N * N;
+  const int kv_from = first_visible(all_see, window), kv_begin = kv_from / N * N;
 
   for (int idx = tid; idx < kRows * C; idx += kThreads) {
     const int r = idx / C, c = idx % C, packed = m0 + r;
@@ -75,7 +76,9 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
   auto load_kv = [&](int n0, int buf) {
     for (int idx = tid; idx < N * C; idx += kThreads) {
       const int r = idx / C, c = idx % C, p = n0 + r;
-      const bool valid = p < kv_end;  // zero rows past the end: a masked weight times a zero V stays 0
+      // Zero rows outside [kv_from, kv_end) (a masked weight times a zero V stays 0); the blocks before kv_from may
+      // be gone, so their table entries are never followed.
+      const bool valid = p >= kv_from && p < kv_end;
       const int64_t off = valid ? paged_slot(table, p, block_size) * kv_row + c * 8 : 0;
       cp_async_16(k_s + (buf * N + r) * S + c * 8, k_head + off, valid);
       cp_async_16(v_s + (buf * N + r) * S + c * 8, v_head + off, valid);
