@@ -441,10 +441,12 @@ TEST_F(SchedulerTest, CancelFreesTheSequenceAndRejectsAreReported) {
   EXPECT_EQ(coordinator.scheduler(0).blocks().num_free(), 64);
 }
 
-// Data parallelism in one process: two replicas, each with its own KV cache (small enough to preempt and
-// evict) and executor, give every request what one scheduler gives, and both replicas get requests.
+// Data parallelism in one process: 16 requests sharing prefixes over two replicas, each with its own KV cache
+// (small enough to preempt and evict) and executor, give every request what one scheduler gives, and both
+// replicas get requests.
 TEST_F(SchedulerTest, TwoReplicasGiveEveryRequestTheTokensOfOne) {
-  const auto requests = shared_prefix_requests();
+  auto requests = shared_prefix_requests();
+  requests.resize(16);
   const auto reference = run(requests, 256);
   KvCache cache0(model_->lm_shape().kv, 14), cache1(model_->lm_shape().kv, 14);
   LocalExecutor executor0(*model_, cache0), executor1(*model_, cache1);
