@@ -174,8 +174,9 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
       omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / mpi->local_size()));
   } else {
     const int ranks = options.tp * options.pp * options.dp;
-    LATTICE_CHECK(ranks == 1, "--tp ", options.tp, " --pp ", options.pp, options.dp > 1 ? " --dp " + std::to_string(options.dp) : "",
-                  " needs ", ranks, " ranks: launch with mpirun -np ", ranks);
+    const std::string dp = options.dp > 1 ? " --dp " + std::to_string(options.dp) : "";
+    LATTICE_CHECK(ranks == 1, "--tp ", options.tp, " --pp ", options.pp, dp, " needs ", ranks,
+                  " ranks: launch with mpirun -np ", ranks);
     e.ctx = parallel::make_single_process_context();
   }
   const parallel::Topology& topo = e.ctx.topo;

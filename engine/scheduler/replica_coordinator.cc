@@ -19,7 +19,8 @@ int ReplicaCoordinator::add(Request request) {
   std::vector<ReplicaLoad> loads;
   for (const Replica& r : replicas_) {
     const Scheduler& s = *r.scheduler;
-    const int64_t cached = request.prompt.empty() ? 0 : s.blocks().cached_prefix(request.prompt, request.prompt.size() - 1);
+    const int64_t n = static_cast<int64_t>(request.prompt.size());  // the last token always runs: n - 1 at most
+    const int64_t cached = n == 0 ? 0 : s.blocks().cached_prefix(request.prompt, n - 1);
     loads.push_back({s.num_waiting(), s.num_running(), s.blocks().num_free(), cached});
   }
   const int chosen = size() == 1 ? 0 : choose_replica(loads, prefix_slack_);
@@ -117,7 +118,8 @@ void ReplicaCoordinator::serve(RequestInbox& inbox, std::chrono::milliseconds ma
                                const RejectFn& on_reject) {
   using Clock = RequestInbox::Clock;
   auto none_running = [&] {
-    return std::all_of(replicas_.begin(), replicas_.end(), [](const Replica& r) { return r.scheduler->num_running() == 0; });
+    return std::all_of(replicas_.begin(), replicas_.end(),
+                       [](const Replica& r) { return r.scheduler->num_running() == 0; });
   };
   auto waiting = [&] {
     int64_t n = 0;

@@ -42,7 +42,8 @@ class ReplicaCoordinator {
   // Serves requests as they arrive in `inbox` until it is closed and everything has finished. When the
   // engine is idle and a request arrives, waits up to `max_wait` for more before the first step (the
   // dynamic batching window), unless every replica's batch would be full. Invalid requests go to on_reject.
-  void serve(RequestInbox& inbox, std::chrono::milliseconds max_wait, const EventFn& on_event, const RejectFn& on_reject);
+  void serve(RequestInbox& inbox, std::chrono::milliseconds max_wait, const EventFn& on_event,
+             const RejectFn& on_reject);
 
   int size() const { return static_cast<int>(replicas_.size()); }
   // Read on the thread that drives the coordinator (a server's metrics).

@@ -15,10 +15,10 @@
 
 #include "engine/scheduler/replica_coordinator.h"
 #include "launcher/commands.h"
+#include "launcher/serve/engine_gauges.h"
 #include "launcher/serve/engine_grid.h"
 #include "launcher/serve/grpc_server.h"
 #include "launcher/serve/http_server.h"
-#include "launcher/serve/prefix_cache_metrics.h"
 #ifdef LATTICE_HAVE_HIREDIS
 #include "launcher/serve/redis_response_cache.h"
 #endif
@@ -215,40 +215,8 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
   context.set_model(std::move(info));
   std::unique_ptr<ReplicaCoordinator> replicas;  // one scheduler per replica; made once its executors are
-
-  int64_t preemptions_seen = 0;
-  std::vector<int64_t> routed_seen;
-  serve::PrefixCacheMetrics prefix_metrics(metrics);
-  // `ending`: sequences that the event being reported ends, still pending in the bridge until it is told.
-  auto update_gauges = [&](int64_t ending) {
-    int64_t running = 0, waiting = 0, free_blocks = 0, blocks = 0;
-    routed_seen.resize(static_cast<size_t>(replicas->size()), 0);
-    for (int r = 0; r < replicas->size(); ++r) {
-      const Scheduler& s = replicas->scheduler(r);
-      const BlockManager& b = s.blocks();
-      const serve::Labels replica = {{"replica", std::to_string(r)}};
-      metrics.set("lattice_replica_running_sequences", replica, static_cast<double>(s.num_running()));
-      metrics.set("lattice_replica_waiting_sequences", replica, static_cast<double>(s.num_waiting()));
-      metrics.set("lattice_replica_kv_cache_usage_percent", replica, 100.0 * (b.num_blocks() - b.num_free()) / b.num_blocks());
-      int64_t& seen = routed_seen[static_cast<size_t>(r)];
-      metrics.add("lattice_replica_requests_total", replica, static_cast<double>(replicas->routed(r) - seen));
-      seen = replicas->routed(r);
-      running += s.num_running();
-      waiting += s.num_waiting();
-      free_blocks += b.num_free();
-      blocks += b.num_blocks();
-    }
-    const int64_t pending = bridge.pending() - ending;
-    metrics.set("lattice_running_sequences", static_cast<double>(running));
-    metrics.set("lattice_waiting_sequences", static_cast<double>(waiting));
-    metrics.set("lattice_queue_length", static_cast<double>(std::max<int64_t>(0, pending - running)));
-    metrics.set("lattice_kv_cache_free_blocks", static_cast<double>(free_blocks));
-    metrics.set("lattice_kv_cache_usage_percent", 100.0 * static_cast<double>(blocks - free_blocks) / static_cast<double>(blocks));
-    const int64_t preemptions = replicas->stats().preemptions;
-    if (preemptions > preemptions_seen) metrics.add("lattice_preemptions_total", {}, static_cast<double>(preemptions - preemptions_seen));
-    preemptions_seen = preemptions;
-    prefix_metrics.update(*replicas);
-  };
+  serve::EngineGauges gauges(metrics, bridge);
+  auto update_gauges = [&](int64_t ending) { gauges.update(*replicas, ending); };
   const MeteredExecutor::StepFn after_step = [&](size_t batch, double seconds, const StepResult& result) {
     metrics.observe("lattice_batch_size", static_cast<double>(batch));
     // One process: the step as rank 0 sees it. A grid: each stage's own part, by the rank that ran it.
