@@ -16,14 +16,18 @@ ReplicaCoordinator::ReplicaCoordinator(std::vector<StepExecutor*> executors, con
 }
 
 int ReplicaCoordinator::add(Request request) {
-  std::vector<ReplicaLoad> loads;
-  for (const Replica& r : replicas_) {
-    const Scheduler& s = *r.scheduler;
-    const int64_t n = static_cast<int64_t>(request.prompt.size());  // the last token always runs: n - 1 at most
-    const int64_t cached = n == 0 ? 0 : s.blocks().cached_prefix(request.prompt, n - 1);
-    loads.push_back({s.num_waiting(), s.num_running(), s.blocks().num_free(), cached});
+  LATTICE_CHECK(owner_.count(request.id) == 0, "request id ", request.id, " is already in use");
+  int chosen = 0;
+  if (size() > 1) {
+    std::vector<ReplicaLoad> loads;
+    for (const Replica& r : replicas_) {
+      const Scheduler& s = *r.scheduler;
+      const int64_t n = static_cast<int64_t>(request.prompt.size());  // the last token always runs: n - 1 at most
+      const int64_t cached = n == 0 ? 0 : s.blocks().cached_prefix(request.prompt, n - 1);
+      loads.push_back({s.num_waiting(), s.num_running(), s.blocks().num_free(), cached});
+    }
+    chosen = choose_replica(loads, prefix_slack_);
   }
-  const int chosen = size() == 1 ? 0 : choose_replica(loads, prefix_slack_);
   const int64_t id = request.id;
   replicas_[chosen].scheduler->add(std::move(request));
   ++replicas_[chosen].routed;
