@@ -41,7 +41,8 @@ EngineOptions engine_options(const CliArgs& args) {
   o.prefix_caching = !args.has("no-enable-prefix-caching");
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
-  o.grid_given = args.has("tp") || args.has("pp");
+  o.dp = static_cast<int>(args.get_int("dp", 1));
+  o.grid_given = args.has("tp") || args.has("pp") || args.has("dp");
   if (auto layers = args.maybe("pp-layers"))
     for (int32_t n : parse_int_list(*layers, "--pp-layers")) o.pp_layers.push_back(n);
   LATTICE_CHECK(o.device == "auto" || o.device == "cuda" || o.device == "cpu", "--device must be cuda or cpu, got '",
@@ -57,7 +58,7 @@ EngineOptions engine_options(const CliArgs& args) {
   LATTICE_CHECK(o.limits.max_tokens_per_step > 0, "--max-tokens-per-step must be > 0, got ",
                 o.limits.max_tokens_per_step);
   LATTICE_CHECK(o.limits.max_seqs > 0, "--max-seqs must be > 0, got ", o.limits.max_seqs);
-  LATTICE_CHECK(o.tp >= 1 && o.pp >= 1, "--tp and --pp must be >= 1");
+  LATTICE_CHECK(o.tp >= 1 && o.pp >= 1 && o.dp >= 1, "--tp, --pp and --dp must be >= 1");
   return o;
 }
 
@@ -167,13 +168,15 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
                     std::to_string(pp) + (pp == 1 ? " node)" : " nodes)");
     }
   if (mpi) {
-    e.ctx = parallel::make_parallel_context(*mpi, tp, pp, e.device ? &binding : nullptr);
+    e.ctx = parallel::make_parallel_context(*mpi, tp, pp, options.dp, e.device ? &binding : nullptr);
     // Ranks sharing a node share its cores, unless the user chose a thread count.
     if (!std::getenv("OMP_NUM_THREADS"))
       omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / mpi->local_size()));
   } else {
-    LATTICE_CHECK(options.tp * options.pp == 1, "--tp ", options.tp, " --pp ", options.pp, " needs ",
-                  options.tp * options.pp, " ranks: launch with mpirun -np ", options.tp * options.pp);
+    const int ranks = options.tp * options.pp * options.dp;
+    const std::string dp = options.dp > 1 ? " --dp " + std::to_string(options.dp) : "";
+    LATTICE_CHECK(ranks == 1, "--tp ", options.tp, " --pp ", options.pp, dp, " needs ", ranks,
+                  " ranks: launch with mpirun -np ", ranks);
     e.ctx = parallel::make_single_process_context();
   }
   const parallel::Topology& topo = e.ctx.topo;
@@ -202,8 +205,9 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
 #endif
     if (!e.device) std::fprintf(stderr, "device: cpu, f32\n");
     if (topo.world_size > 1)
-      std::fprintf(stderr, "parallel: %d ranks as tp %d x pp %d%s; communicator: %s\n", topo.world_size, topo.tp,
-                   topo.pp, grid_origin.c_str(), e.ctx.comm.describe().c_str());
+      std::fprintf(stderr, "parallel: %d ranks as %stp %d x pp %d%s; communicator: %s\n", topo.world_size,
+                   topo.dp > 1 ? (std::to_string(topo.dp) + " replicas of ").c_str() : "", topo.tp, topo.pp,
+                   grid_origin.c_str(), e.ctx.comm.describe().c_str());
   }
 
   const bool tty = isatty(STDERR_FILENO);
@@ -234,7 +238,8 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
   }
 #endif
   int64_t blocks = kv_blocks(options, kv, load.dtype, e.device.get(), runner_bytes);
-  if (e.ctx.control) blocks = e.ctx.control->world_min(blocks);  // one block layout valid on every rank
+  // One block layout valid on every rank (of every replica: rank 0 plans for each with this count).
+  if (e.ctx.control) blocks = e.ctx.control->world_min(blocks);
   e.cache = std::make_unique<KvCache>(kv, static_cast<int32_t>(blocks), load.dtype, exec.device);
   e.runner = std::make_unique<ModelRunner>(*e.model, *e.cache, exec, options.limits);
   if (report)

@@ -3,8 +3,9 @@
 //   --gpu-memory-utilization F (default 0.90: the KV cache takes what is left of that share of the GPU)
 //   --kv-cache-mb MB or --kv-cache-blocks N (override; on the CPU the default is 512 MB per rank)
 //   --block-size TOKENS (16)  --max-tokens-per-step N (512)  --max-seqs N (256)  --dummy-weights
-//   --tp N --pp N (their product must be the number of MPI ranks; default 1, or under srun with neither flag
-//   given tp = tasks per node and pp = nodes when the step has the same number of tasks on every node)
+//   --tp N --pp N --dp N (dp replicas of a tp x pp grid; the product must be the number of MPI ranks; default 1,
+//   or under srun with none of the three given tp = tasks per node and pp = nodes when the step has the same
+//   number of tasks on every node; replicas are never derived: pass --dp)
 //   --pp-layers 10,11,11
 //   --enable-prefix-caching (the default) | --no-enable-prefix-caching
 #pragma once
@@ -39,7 +40,8 @@ struct EngineOptions {
   bool dummy_weights = false;
   int tp = 1;
   int pp = 1;
-  bool grid_given = false;  // --tp or --pp was on the command line (else a Slurm step may choose them)
+  int dp = 1;               // data-parallel replicas, each a whole tp x pp copy of the model
+  bool grid_given = false;  // --tp, --pp or --dp was on the command line (else a Slurm step may choose tp, pp)
   std::vector<int64_t> pp_layers;
   bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
 };

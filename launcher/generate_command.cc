@@ -1,5 +1,6 @@
 // lattice generate: runs prompts through the continuous-batching scheduler and prints the tokens.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -7,12 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/replica_coordinator.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "launcher/commands.h"
 #include "launcher/engine_setup.h"
 #include "launcher/requests_file.h"
-#include "parallel/pipeline_executor.h"
+#include "parallel/replica_executors.h"
 
 namespace lattice::launcher {
 
@@ -32,21 +33,29 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
-                          under srun, without either flag: tp = tasks per node, pp = nodes (docs/slurm.md)
+                          under srun, without --tp/--pp/--dp: tp = tasks per node, pp = nodes (docs/slurm.md)
+  --dp N                  N replicas of the tp x pp split (mpirun -np tp*pp*N); rank 0 routes the requests
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
 )";
 
-// Test-only fault switch: LATTICE_FAULT_INJECT="RANK:STEP" makes that worker rank throw at that step, to
-// prove a failing rank ends the whole job with its error (tests/parallel).
+// Test-only fault switch: LATTICE_FAULT_INJECT="RANK:STEP" makes that worker rank throw at that step, and
+// "RANK:STEP:kill" kills it there (SIGKILL, as the OOM killer or a lost node would), to prove a failing rank
+// ends the whole job with its error (tests/parallel).
 std::function<void(const StepPlan&)> fault_hook(int rank) {
   const char* spec = std::getenv("LATTICE_FAULT_INJECT");
   if (!spec) return {};
   int fault_rank = -1;
   unsigned long long fault_step = 0;
-  LATTICE_CHECK(std::sscanf(spec, "%d:%llu", &fault_rank, &fault_step) == 2, "LATTICE_FAULT_INJECT must be RANK:STEP");
+  char how[8] = "";
+  LATTICE_CHECK(std::sscanf(spec, "%d:%llu:%7s", &fault_rank, &fault_step, how) >= 2 &&
+                    (how[0] == '\0' || std::string(how) == "kill"),
+                "LATTICE_FAULT_INJECT must be RANK:STEP or RANK:STEP:kill");
   if (fault_rank != rank) return {};
-  return [fault_step](const StepPlan& plan) {
-    if (plan.step_id >= fault_step) LATTICE_THROW("injected fault at step ", plan.step_id, " (LATTICE_FAULT_INJECT)");
+  const bool kill = how[0] != '\0';
+  return [fault_step, kill](const StepPlan& plan) {
+    if (plan.step_id < fault_step) return;
+    if (kill) std::raise(SIGKILL);
+    LATTICE_THROW("injected fault at step ", plan.step_id, " (LATTICE_FAULT_INJECT)");
   };
 }
 
@@ -127,14 +136,19 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   options.max_top_k = engine.max_top_k();
   options.prefix_caching = prefix_caching(engine_flags, engine);
   if (tokenizer && tokenizer->eos_id()) options.eos_token_ids.push_back(*tokenizer->eos_id());
-  Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
-                      static_cast<int32_t>(engine.cache->shape().block_size), options);
-  for (const GenerateRequest& r : requests) scheduler.add(r.request);
-  std::unique_ptr<StepExecutor> executor;
-  if (runner)
-    executor = std::make_unique<parallel::PipelineExecutor>(*runner);
-  else
-    executor = std::make_unique<LocalExecutor>(*engine.runner);
+  std::unique_ptr<StepExecutor> local;
+  std::unique_ptr<parallel::ReplicaExecutors> replicas;
+  std::vector<StepExecutor*> executors;
+  if (runner) {
+    replicas = std::make_unique<parallel::ReplicaExecutors>(*runner);
+    executors = replicas->executors();
+  } else {
+    local = std::make_unique<LocalExecutor>(*engine.runner);
+    executors = {local.get()};
+  }
+  ReplicaCoordinator coordinator(executors, engine.model->lm_shape(), engine.cache->num_blocks(),
+                                 static_cast<int32_t>(engine.cache->shape().block_size), options);
+  for (const GenerateRequest& r : requests) coordinator.add(r.request);
   // One text request streams its text as tokens arrive; otherwise results print when all are done.
   const bool stream = tokenizer && !json_out && requests.size() == 1;
   std::optional<IncrementalDetokenizer> detokenizer;
@@ -146,9 +160,9 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
     std::fflush(stdout);
   };
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<RequestOutput> outputs = scheduler.run(*executor, on_event);
+  const std::vector<RequestOutput> outputs = coordinator.run(on_event);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (runner) static_cast<parallel::PipelineExecutor&>(*executor).shutdown();
+  if (replicas) replicas->shutdown();
 
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (json_out) {
@@ -162,15 +176,24 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
     if (tokenizer && !stream) std::printf("[%s] text: %s\n", requests[i].name.c_str(), tokenizer->decode(token_ids(outputs[i])).c_str());
   }
   std::fflush(stdout);
-  const SchedulerStats& s = scheduler.stats();
+  const SchedulerStats s = coordinator.stats();
   std::fprintf(stderr, "%zu requests, %lld prompt + %lld generated tokens in %.3f s: %.1f tokens/s (%lld steps, %lld preemptions)\n",
                outputs.size(), static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.generated_tokens),
                seconds, (s.prompt_tokens + s.generated_tokens) / seconds, static_cast<long long>(s.steps),
                static_cast<long long>(s.preemptions));
+  int64_t evictions = 0;
+  for (int r = 0; r < coordinator.size(); ++r) {
+    const Scheduler& replica = coordinator.scheduler(r);
+    evictions += replica.blocks().evictions();
+    if (coordinator.size() > 1)
+      std::fprintf(stderr, "replica %d: %lld requests, %lld steps, %lld generated tokens\n", r,
+                   static_cast<long long>(coordinator.routed(r)), static_cast<long long>(replica.stats().steps),
+                   static_cast<long long>(replica.stats().generated_tokens));
+  }
   if (options.prefix_caching.enabled)
     std::fprintf(stderr, "prefix cache: %lld of %lld prompt tokens hit, %lld blocks evicted\n",
                  static_cast<long long>(s.prefix_cache_hits), static_cast<long long>(s.prefix_cache_queries),
-                 static_cast<long long>(scheduler.blocks().evictions()));
+                 static_cast<long long>(evictions));
   if (runner) {
     const double comm = engine.ctx.tp->seconds() + engine.ctx.control->seconds() +
                         (engine.ctx.next ? engine.ctx.next->seconds() : 0);

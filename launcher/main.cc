@@ -39,7 +39,7 @@ void usage(FILE* out) {
   std::fprintf(out, "usage: lattice <command> [flags]\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.help);
   std::fprintf(out, "\nRun 'lattice <command> --help' for a command's flags. Under mpirun, generate splits the\n"
-                    "model over --tp x --pp ranks (see docs/parallelism.md).\n");
+                    "model over --tp x --pp ranks, --dp times (see docs/parallelism.md).\n");
 }
 
 }  // namespace

@@ -17,6 +17,9 @@ class ControlChannel {
   // results this way so that it never waits on the coordinator while the coordinator waits on it.
   virtual void post(std::string bytes, int world_rank, int tag) = 0;
   virtual std::string recv(int world_rank, int tag) = 0;
+  // Whether a message from `world_rank` with `tag` has arrived (recv would not wait); never blocks, and
+  // moves this rank's posted sends along.
+  virtual bool probe(int world_rank, int tag) = 0;
   // The minimum of `value` over every rank of the job (collective).
   virtual int64_t world_min(int64_t value) = 0;
   // Seconds this rank spent inside the channel's calls.

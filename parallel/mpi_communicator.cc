@@ -170,6 +170,13 @@ class MpiControlChannel final : public ControlChannel {
     MPI_CHECK(MPI_Recv(bytes.data(), len, MPI_BYTE, world_rank, tag, world_, MPI_STATUS_IGNORE));
     return bytes;
   }
+  bool probe(int world_rank, int tag) override {
+    ScopedTimer timed(seconds_);
+    reap();
+    int flag = 0;
+    MPI_CHECK(MPI_Iprobe(world_rank, tag, world_, &flag, MPI_STATUS_IGNORE));
+    return flag != 0;
+  }
   int64_t world_min(int64_t value) override {
     ScopedTimer timed(seconds_);
     int64_t out = value;

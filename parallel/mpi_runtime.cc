@@ -50,14 +50,15 @@ void MpiRuntime::abort_job(int code) {
 
 namespace {
 
-// The link between stages k and k + 1 joins the ranks with the same tp_rank. Links are built in two
+// The link between stages k and k + 1 of a replica joins its ranks with the same tp_rank. Links are built in two
 // world-collective splits (even k, then odd k) so that every rank takes part in each split exactly once.
 MPI_Comm split_link(const Topology& t, int parity) {
   int link = -1;
   if (t.pp_rank % 2 == parity && t.pp_rank + 1 < t.pp) link = t.pp_rank;            // towards the next stage
   if ((t.pp_rank - 1) % 2 == parity && t.pp_rank >= 1) link = t.pp_rank - 1;        // towards the previous one
   MPI_Comm comm = MPI_COMM_NULL;
-  MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, link < 0 ? MPI_UNDEFINED : link * t.tp + t.tp_rank, t.pp_rank, &comm));
+  const int color = (t.dp_rank * t.pp + link) * t.tp + t.tp_rank;  // one link per replica, stage pair and TP rank
+  MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, link < 0 ? MPI_UNDEFINED : color, t.pp_rank, &comm));
   return comm;
 }
 
@@ -113,9 +114,9 @@ CommunicatorChoice choose_device_communicator(const MpiRuntime& mpi) {
 #endif
 }
 
-ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, const DeviceBinding* device) {
+ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, int dp, const DeviceBinding* device) {
   ParallelContext ctx;
-  ctx.topo = Topology::make(mpi.world_size(), mpi.world_rank(), tp, pp, mpi.local_rank(), mpi.local_size());
+  ctx.topo = Topology::make(mpi.world_size(), mpi.world_rank(), tp, pp, dp, mpi.local_rank(), mpi.local_size());
   if (device) {
     ctx.comm = choose_device_communicator(mpi);
     LATTICE_CHECK(device->index == ctx.comm.device_id, ctx.topo.describe(), " computes on cuda:", device->index,
@@ -128,7 +129,7 @@ ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, con
   const Topology& t = ctx.topo;
   const std::string of_rank = " of world rank " + std::to_string(t.rank);
   MPI_Comm tp_comm, control_comm;
-  MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, t.pp_rank, t.tp_rank, &tp_comm));
+  MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, t.dp_rank * t.pp + t.pp_rank, t.tp_rank, &tp_comm));  // a replica's stage
   MPI_CHECK(MPI_Comm_dup(tp_comm, &control_comm));
   ctx.tp = make_tensor_communicator(tp_comm, ctx.comm, device, "tp group" + of_rank);
   ctx.control = make_mpi_control_channel(MPI_COMM_WORLD, control_comm);

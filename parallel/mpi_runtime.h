@@ -36,7 +36,7 @@ class MpiRuntime {
 struct ParallelContext {
   Topology topo;
   CommunicatorChoice comm;             // what carries tp/prev/next and why (the start-up line prints describe())
-  std::unique_ptr<Communicator> tp;    // this rank's TP group
+  std::unique_ptr<Communicator> tp;    // this rank's TP group (within its replica)
   std::unique_ptr<Communicator> prev;  // link to stage pp_rank - 1 (this rank is 1 in it), or null
   std::unique_ptr<Communicator> next;  // link to stage pp_rank + 1 (this rank is 0 in it), or null
   std::unique_ptr<ControlChannel> control;  // null in a single process
@@ -51,10 +51,11 @@ struct ParallelContext {
 // choice.device_id, then passes it to make_parallel_context. An error in a build without CUDA.
 CommunicatorChoice choose_device_communicator(const MpiRuntime& mpi);
 
-// Builds the TP groups and the PP links (collective over the world). `device` null: CPU tensors over MPI.
+// Builds the TP groups and the PP links of every replica (collective over the world; dp replicas of tp x pp
+// ranks, laid out as Topology says). `device` null: CPU tensors over MPI.
 // With a device (which must be choose_device_communicator(mpi).device_id): NCCL on device->stream where every
 // rank of every node has its own GPU, else MPI with host staging on device->stream. Control stays on MPI.
-ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, const DeviceBinding* device);
+ParallelContext make_parallel_context(const MpiRuntime& mpi, int tp, int pp, int dp, const DeviceBinding* device);
 // One process, no MPI: single-rank communicators.
 ParallelContext make_single_process_context();
 

@@ -24,6 +24,11 @@ StepResult PipelineExecutor::collect() {
   return decode_result(ctx.control->recv(ctx.topo.sampler_rank(), kResultTag));
 }
 
+bool PipelineExecutor::result_ready() {
+  ParallelContext& ctx = runner_.context();
+  return !local_.empty() || ctx.control->probe(ctx.topo.sampler_rank(), kResultTag);
+}
+
 void PipelineExecutor::shutdown() {
   std::string wire = encode_shutdown();
   runner_.context().control->broadcast_tp(wire, 0);

@@ -20,7 +20,8 @@ class PipelineExecutor final : public StepExecutor {
   int max_in_flight() const override { return runner_.context().topo.pp; }
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
-  // Sends the shutdown plan that ends every worker's loop.
+  bool result_ready() override;
+  // Sends the shutdown plan that ends the worker loops of rank 0's replica.
   void shutdown();
 
  private:

@@ -12,7 +12,9 @@ StageRunner::StageRunner(ParallelContext& ctx, ModelRunner& runner)
 std::string StageRunner::receive_plan() {
   const Topology& t = ctx_.topo;
   if (t.is_first_stage()) {
+    // Rank 0 makes replica 0's plans itself; another replica's leader receives them from rank 0 first.
     std::string bytes;
+    if (t.is_replica_leader()) bytes = ctx_.control->recv(0, kPlanTag);
     ctx_.control->broadcast_tp(bytes, 0);
     return bytes;
   }

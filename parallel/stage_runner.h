@@ -26,8 +26,9 @@ class StageRunner {
   // Passes a shutdown plan on to the next stage.
   void forward_shutdown(const std::string& wire);
 
-  // The next plan for this rank: from the coordinator through the TP group on the first stage, from the
-  // previous stage otherwise. Not for the coordinator itself, which makes the plans.
+  // The next plan for this rank: from the coordinator through the TP group on the first stage (a replica
+  // leader other than rank 0 receives it from rank 0 first), from the previous stage otherwise. Not for the
+  // coordinator itself, which makes the plans.
   std::string receive_plan();
 
   ParallelContext& context() { return ctx_; }

@@ -91,6 +91,20 @@ int64_t BlockManager::attach_prefix(int64_t seq, const std::vector<int32_t>& tok
   return hit;
 }
 
+int64_t BlockManager::cached_prefix(const std::vector<int32_t>& tokens, int64_t max_tokens) const {
+  if (!cache_) return 0;
+  const int64_t whole = std::min<int64_t>(max_tokens, static_cast<int64_t>(tokens.size())) / block_size_;
+  uint64_t parent = PrefixCache::kRootHash;
+  int64_t found = 0;
+  for (; found < whole; ++found) {
+    const int32_t* block_tokens = tokens.data() + found * block_size_;
+    const uint64_t h = cache_->hash(parent, block_tokens);
+    if (!cache_->find(h, parent, block_tokens)) break;
+    parent = h;
+  }
+  return found * block_size_;
+}
+
 std::vector<uint64_t> BlockManager::chain_hashes(const std::vector<int32_t>& tokens, int64_t blocks) const {
   std::vector<uint64_t> out;
   if (!cache_) return out;

@@ -56,6 +56,9 @@ class BlockManager {
   // Gives `seq`, which must hold no blocks, the cached blocks of the longest cached prefix of
   // tokens[0, max_tokens) (whole blocks only) and returns the tokens they cover (0 without caching).
   int64_t attach_prefix(int64_t seq, const std::vector<int32_t>& tokens, int64_t max_tokens);
+  // The tokens attach_prefix would give a new sequence now (whole cached blocks of tokens[0, max_tokens)),
+  // without taking them: how much of a prompt this cache holds (a router's question).
+  int64_t cached_prefix(const std::vector<int32_t>& tokens, int64_t max_tokens) const;
   // The chain hashes of the first `blocks` full blocks of `tokens` (empty without caching).
   std::vector<uint64_t> chain_hashes(const std::vector<int32_t>& tokens, int64_t blocks) const;
   // Indexes seq's full blocks among its first `computed` tokens (whose K/V are written); `tokens` are the

@@ -17,6 +17,9 @@ class StepExecutor {
   virtual int max_in_flight() const = 0;
   virtual void submit(const StepPlan& plan) = 0;
   virtual StepResult collect() = 0;  // the oldest submitted plan's result
+  // Whether collect() would return without waiting for another rank (so that a coordinator driving several
+  // replicas takes the results that are there first). Only asked while a plan is in flight.
+  virtual bool result_ready() { return true; }
 };
 
 // One process: runs each plan at submission through the model and samples it (on the model's device).

@@ -277,13 +277,14 @@ void Scheduler::cancel(int64_t request_id) {
   }
 }
 
-bool Scheduler::pump(StepExecutor& executor, const EventFn& on_event) {
-  auto flush_pending = [&] {
-    for (const TokenEvent& e : pending_events_)
-      if (on_event) on_event(e);
-    pending_events_.clear();
-  };
-  flush_pending();
+void Scheduler::flush_pending(const EventFn& on_event) {
+  for (const TokenEvent& e : pending_events_)
+    if (on_event) on_event(e);
+  pending_events_.clear();
+}
+
+void Scheduler::submit_ready(StepExecutor& executor, const EventFn& on_event) {
+  flush_pending(on_event);
   const int64_t depth = executor.max_in_flight();
   while (static_cast<int64_t>(in_flight_.size()) < depth) {
     // Split the live sequences evenly over the pipeline's micro-batches so every stage has work.
@@ -292,76 +293,43 @@ bool Scheduler::pump(StepExecutor& executor, const EventFn& on_event) {
     if (!plan) break;
     executor.submit(*plan);
   }
-  if (in_flight_.empty()) {
-    flush_pending();  // a sequence may have ended while planning (cache full)
-    return false;
-  }
-  for (const TokenEvent& e : complete(executor.collect()))
-    if (on_event) on_event(e);
-  flush_pending();
-  return true;
+  flush_pending(on_event);  // a sequence may have ended while planning (cache full)
 }
 
-std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const EventFn& on_event) {
-  while (has_work())
-    if (!pump(executor, on_event))
-      LATTICE_CHECK(!has_work(), "scheduler stalled with ", waiting_.size(), " waiting and ", running_.size(),
-                    " running sequences");
+void Scheduler::collect(StepExecutor& executor, const EventFn& on_event) {
+  for (const TokenEvent& e : complete(executor.collect()))
+    if (on_event) on_event(e);
+  flush_pending(on_event);
+}
+
+std::vector<RequestOutput> Scheduler::take_finished() {
   std::vector<RequestOutput> outputs;
   for (int64_t id : order_) {
     auto it = finished_.find(id);
     if (it != finished_.end()) outputs.push_back(std::move(it->second));
   }
+  std::erase_if(order_, [&](int64_t id) { return finished_.count(id) != 0; });
   finished_.clear();
-  order_.clear();
   return outputs;
 }
 
-void Scheduler::accept(RequestInbox::Arrivals& arrivals, const EventFn& on_event,
-                       const std::function<void(int64_t, const std::string&)>& on_reject) {
-  for (Request& r : arrivals.requests) {
-    const int64_t id = r.id;
-    try {
-      add(std::move(r));
-    } catch (const Error& e) {
-      if (on_reject) on_reject(id, e.what());
-    }
-  }
-  for (int64_t id : arrivals.cancelled) cancel(id);
-  arrivals.requests.clear();
-  arrivals.cancelled.clear();
+std::optional<RequestInbox::Clock::time_point> Scheduler::oldest_arrival() const {
+  std::optional<RequestInbox::Clock::time_point> oldest;
+  for (const SeqPtr& w : waiting_) oldest = std::min(oldest.value_or(w->arrived_at), w->arrived_at);
+  return oldest;
 }
 
-void Scheduler::serve(StepExecutor& executor, RequestInbox& inbox, std::chrono::milliseconds max_wait,
-                      const EventFn& on_event, const std::function<void(int64_t, const std::string&)>& on_reject) {
-  using Clock = RequestInbox::Clock;
-  bool closed = false;
-  while (true) {
-    const bool idle = !has_work() && in_flight_.empty();
-    if (closed && idle) break;
-    // Block only while idle; otherwise just collect what has arrived since the last step.
-    RequestInbox::Arrivals arrivals = inbox.take(idle ? Clock::time_point::max() : Clock::now());
-    closed = closed || arrivals.closed;
-    accept(arrivals, on_event, on_reject);
-    // The batching window: starting from an idle engine, give later arrivals up to max_wait to join the
-    // first step, unless the batch is already full. Running decodes are never held back.
-    while (running_.empty() && !waiting_.empty() && !closed &&
-           static_cast<int64_t>(waiting_.size()) < options_.max_seqs) {
-      Clock::time_point oldest = Clock::time_point::max();
-      for (const SeqPtr& w : waiting_) oldest = std::min(oldest, w->arrived_at);
-      const Clock::time_point window_end = oldest + max_wait;
-      if (Clock::now() >= window_end) break;
-      arrivals = inbox.take(window_end);
-      closed = closed || arrivals.closed;
-      accept(arrivals, on_event, on_reject);
-    }
-    if (!pump(executor, on_event))
+std::vector<RequestOutput> Scheduler::run(StepExecutor& executor, const EventFn& on_event) {
+  while (has_work()) {
+    submit_ready(executor, on_event);
+    if (!in_flight()) {
       LATTICE_CHECK(!has_work(), "scheduler stalled with ", waiting_.size(), " waiting and ", running_.size(),
                     " running sequences");
-    // Events have reported every finished request; a server keeps no outputs.
-    finished_.clear();
-    order_.clear();
+      break;
+    }
+    collect(executor, on_event);
   }
+  return take_finished();
 }
 
 }  // namespace lattice

@@ -9,7 +9,8 @@
 // computing right now (n choices of one prompt, requests sharing a system prompt arriving together) waits
 // for that step and then shares the block, instead of computing it again. Plans go to a StepExecutor; with a pipeline
 // several are in flight at once, over disjoint sets of sequences. The same scheduler runs in one process and
-// on the rank-0 coordinator; the prefix-cache hits it decides reach the ranks as ordinary block tables.
+// on the rank-0 coordinator (one per data-parallel replica); the prefix-cache hits it decides reach the ranks
+// as ordinary block tables.
 #pragma once
 
 #include <cstdint>
@@ -69,14 +70,20 @@ class Scheduler {
 
   using EventFn = std::function<void(const TokenEvent&)>;
   // Drives `executor` until every queued request has finished, keeping up to executor.max_in_flight()
-  // plans in flight. Returns outputs in the order requests were added.
+  // plans in flight. Returns outputs in the order requests were added. (A server drives its schedulers,
+  // one per replica, through a ReplicaCoordinator, engine/scheduler/replica_coordinator.h.)
   std::vector<RequestOutput> run(StepExecutor& executor, const EventFn& on_event = {});
 
-  // Serves requests as they arrive in `inbox` until it is closed and everything has finished. When the
-  // engine is idle and a request arrives, waits up to `max_wait` for more before the first step (the
-  // dynamic batching window), unless the batch fills first. Invalid requests go to on_reject.
-  void serve(StepExecutor& executor, RequestInbox& inbox, std::chrono::milliseconds max_wait, const EventFn& on_event,
-             const std::function<void(int64_t, const std::string&)>& on_reject);
+  // The two halves of a step of run(), for a coordinator that drives several schedulers at once:
+  // submits plans until the executor holds max_in_flight() of them (reporting ends found meanwhile: cancelled,
+  // cache full), then, once a plan is in flight, applies the oldest one's result (waiting for it).
+  void submit_ready(StepExecutor& executor, const EventFn& on_event);
+  bool in_flight() const { return !in_flight_.empty(); }
+  void collect(StepExecutor& executor, const EventFn& on_event);
+  // The outputs of the requests finished so far, in the order they were added; forgets them.
+  std::vector<RequestOutput> take_finished();
+  // When the longest-waiting request arrived (nullopt when none waits): the batching window's start.
+  std::optional<RequestInbox::Clock::time_point> oldest_arrival() const;
 
   const SchedulerStats& stats() const { return stats_; }
   const BlockManager& blocks() const { return blocks_; }
@@ -126,11 +133,7 @@ class Scheduler {
   void finish(Sequence& seq, FinishReason reason);
   FinishReason finish_reason(const Sequence& seq, int32_t token) const;
   StepPlan make_plan(const std::vector<Planned>& planned);
-  // Submits plans until the executor is full, then applies the oldest result. False when nothing is in
-  // flight and nothing could be scheduled.
-  bool pump(StepExecutor& executor, const EventFn& on_event);
-  void accept(RequestInbox::Arrivals& arrivals, const EventFn& on_event,
-              const std::function<void(int64_t, const std::string&)>& on_reject);
+  void flush_pending(const EventFn& on_event);
 
   LmShape shape_;
   SchedulerOptions options_;

@@ -153,6 +153,12 @@ void describe_serving_metrics(Metrics& m) {
   m.describe("lattice_preemptions_total", T::counter, "Sequences preempted (blocks freed, recomputed later)");
   m.describe("lattice_step_time_seconds", T::histogram, "Engine step time by rank: submit to result in one process; each pipeline stage's own part on a grid", latency);
   m.describe("lattice_ready", T::gauge, "1 once every rank has loaded the model");
+  // Data-parallel replicas (--dp; one replica, "0", otherwise): the same gauges per replica, as families of their
+  // own so that summing a family never counts a total twice.
+  m.describe("lattice_replica_running_sequences", T::gauge, "Sequences in a replica's running batch, by replica");
+  m.describe("lattice_replica_waiting_sequences", T::gauge, "Sequences waiting for admission on a replica, by replica");
+  m.describe("lattice_replica_kv_cache_usage_percent", T::gauge, "A replica's KV cache blocks in use, percent, by replica");
+  m.describe("lattice_replica_requests_total", T::counter, "Sequences the router gave each replica, by replica");
   for (const char* g : {"lattice_pending_sequences", "lattice_queue_length", "lattice_running_sequences",
                         "lattice_waiting_sequences", "lattice_kv_cache_usage_percent", "lattice_kv_cache_free_blocks",
                         "lattice_ready"})

@@ -9,17 +9,20 @@ EngineGrid::EngineGrid(LoadedEngine& engine) : engine_(engine) {
     runner_ = std::make_unique<parallel::StageRunner>(engine.ctx, *engine.runner);
   if (!is_coordinator()) return;
   if (runner_)
-    executor_ = std::make_unique<parallel::PipelineExecutor>(*runner_);
+    replicas_ = std::make_unique<parallel::ReplicaExecutors>(*runner_);
   else
-    executor_ = std::make_unique<LocalExecutor>(*engine.runner);
+    local_ = std::make_unique<LocalExecutor>(*engine.runner);
 }
 
 void EngineGrid::run_worker() { parallel::run_worker(*runner_, {}); }
 
+std::vector<StepExecutor*> EngineGrid::executors() {
+  if (local_) return {local_.get()};
+  return replicas_->executors();
+}
+
 void EngineGrid::shutdown_workers() {
-  if (!runner_ || shut_down_) return;
-  shut_down_ = true;
-  static_cast<parallel::PipelineExecutor&>(*executor_).shutdown();
+  if (replicas_) replicas_->shutdown();
 }
 
 void MeteredExecutor::submit(const StepPlan& plan) {

@@ -1,6 +1,7 @@
-// The executor over a loaded engine, on one rank or a tp x pp grid (the structure of lattice generate):
-// every rank but the coordinator runs the worker loop; the coordinator drives a PipelineExecutor (or a
-// LocalExecutor on one rank) and shuts the workers down when done.
+// The executors over a loaded engine, on one rank or dp replicas of a tp x pp grid (the structure of lattice
+// generate): every rank but the coordinator runs the worker loop; the coordinator drives one executor per
+// replica (a LocalExecutor on one rank; parallel/replica_executors.h on a grid) and shuts the workers down
+// when done.
 #pragma once
 
 #include <chrono>
@@ -9,7 +10,7 @@
 
 #include "engine/scheduler/executor.h"
 #include "launcher/engine_setup.h"
-#include "parallel/pipeline_executor.h"
+#include "parallel/replica_executors.h"
 
 namespace lattice::launcher {
 
@@ -19,15 +20,15 @@ class EngineGrid {
   bool is_coordinator() const { return engine_.ctx.topo.is_coordinator(); }
   // Workers: runs plans until the coordinator's shutdown.
   void run_worker();
-  // Coordinator only.
-  StepExecutor& executor() { return *executor_; }
+  // Coordinator only: [r] drives replica r.
+  std::vector<StepExecutor*> executors();
   void shutdown_workers();
 
  private:
   LoadedEngine& engine_;
   std::unique_ptr<parallel::StageRunner> runner_;
-  std::unique_ptr<StepExecutor> executor_;
-  bool shut_down_ = false;
+  std::unique_ptr<LocalExecutor> local_;                 // one rank
+  std::unique_ptr<parallel::ReplicaExecutors> replicas_;  // a grid
 };
 
 // Wraps an executor to time each step (submit to collect) and record its batch size; calls `after_step`
@@ -41,6 +42,7 @@ class MeteredExecutor final : public StepExecutor {
   int max_in_flight() const override { return inner_.max_in_flight(); }
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
+  bool result_ready() override { return inner_.result_ready(); }
 
  private:
   StepExecutor& inner_;

@@ -1,4 +1,5 @@
-// The prefix cache on /metrics, brought up to date by the serve loop from the scheduler's counters:
+// The prefix cache on /metrics (summed over the data-parallel replicas), brought up to date by the serve loop
+// from the schedulers' counters:
 //   lattice_prefix_cache_queries_total    prompt tokens of admitted sequences looked up (counter)
 //   lattice_prefix_cache_hits_total       of those, tokens reused from the cache instead of computed (counter)
 //   lattice_prefix_cache_hit_rate         hits / queries since start (gauge, 0 before any query)
@@ -8,8 +9,7 @@
 
 #include <cstdint>
 
-#include "engine/kv_cache/block_manager.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/replica_coordinator.h"
 #include "launcher/serve/metrics.h"
 
 namespace lattice::serve {
@@ -18,7 +18,7 @@ class PrefixCacheMetrics {
  public:
   explicit PrefixCacheMetrics(Metrics& metrics);  // declares the families, at zero
   // Called on the serve loop's thread after steps; counters advance by what changed since the last call.
-  void update(const SchedulerStats& stats, const BlockManager& blocks);
+  void update(const ReplicaCoordinator& coordinator);
 
  private:
   Metrics& metrics_;

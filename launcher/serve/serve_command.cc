@@ -13,12 +13,12 @@
 
 #include <unistd.h>
 
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/replica_coordinator.h"
 #include "launcher/commands.h"
+#include "launcher/serve/engine_gauges.h"
 #include "launcher/serve/engine_grid.h"
 #include "launcher/serve/grpc_server.h"
 #include "launcher/serve/http_server.h"
-#include "launcher/serve/prefix_cache_metrics.h"
 #ifdef LATTICE_HAVE_HIREDIS
 #include "launcher/serve/redis_response_cache.h"
 #endif
@@ -27,7 +27,9 @@ namespace lattice::launcher {
 
 namespace {
 
-const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X --pp Y] [flags]
+const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X --pp Y --dp Z] [flags]
+  --tp X --pp Y --dp Z    Z replicas of the model split over X x Y ranks each (N = X * Y * Z); rank 0 routes every
+                          request to one replica (docs/parallelism.md)
   --host ADDR             listen address (default 127.0.0.1)
   --port N                HTTP port (default 8000; 0 picks a free one)
   --grpc-port N           gRPC port (default 8001; 0 picks a free one; -1 disables gRPC)
@@ -212,39 +214,31 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
   if (info->tokenizer && info->tokenizer->eos_id()) options.eos_token_ids.push_back(*info->tokenizer->eos_id());
   context.set_model(std::move(info));
-  Scheduler scheduler(engine.model->lm_shape(), engine.cache->num_blocks(),
-                      static_cast<int32_t>(engine.cache->shape().block_size), options);
-
-  int64_t preemptions_seen = 0;
-  serve::PrefixCacheMetrics prefix_metrics(metrics);
-  // `ending`: sequences that the event being reported ends, still pending in the bridge until it is told.
-  auto update_gauges = [&](int64_t ending) {
-    const int64_t running = scheduler.num_running(), pending = bridge.pending() - ending;
-    metrics.set("lattice_running_sequences", static_cast<double>(running));
-    metrics.set("lattice_waiting_sequences", static_cast<double>(scheduler.num_waiting()));
-    metrics.set("lattice_queue_length", static_cast<double>(std::max<int64_t>(0, pending - running)));
-    const BlockManager& blocks = scheduler.blocks();
-    metrics.set("lattice_kv_cache_free_blocks", blocks.num_free());
-    metrics.set("lattice_kv_cache_usage_percent", 100.0 * (blocks.num_blocks() - blocks.num_free()) / blocks.num_blocks());
-    const int64_t preemptions = scheduler.stats().preemptions;
-    if (preemptions > preemptions_seen) metrics.add("lattice_preemptions_total", {}, static_cast<double>(preemptions - preemptions_seen));
-    preemptions_seen = preemptions;
-    prefix_metrics.update(scheduler.stats(), blocks);
-  };
-  MeteredExecutor executor(grid.executor(), [&](size_t batch, double seconds, const StepResult& result) {
+  std::unique_ptr<ReplicaCoordinator> replicas;  // one scheduler per replica; made once its executors are
+  serve::EngineGauges gauges(metrics, bridge);
+  auto update_gauges = [&](int64_t ending) { gauges.update(*replicas, ending); };
+  const MeteredExecutor::StepFn after_step = [&](size_t batch, double seconds, const StepResult& result) {
     metrics.observe("lattice_batch_size", static_cast<double>(batch));
     // One process: the step as rank 0 sees it. A grid: each stage's own part, by the rank that ran it.
     if (result.stage_times.empty()) metrics.observe("lattice_step_time_seconds", {{"rank", "0"}}, seconds);
     for (const StageTime& t : result.stage_times)
       metrics.observe("lattice_step_time_seconds", {{"rank", std::to_string(t.rank)}}, t.seconds);
     update_gauges(0);  // also after steps that produce no event (prefill chunks)
-  }, step_delay);
+  };
+  std::vector<std::unique_ptr<MeteredExecutor>> metered;  // one per replica
+  std::vector<StepExecutor*> executors;
+  for (StepExecutor* e : grid.executors()) {
+    metered.push_back(std::make_unique<MeteredExecutor>(*e, after_step, step_delay));
+    executors.push_back(metered.back().get());
+  }
+  replicas = std::make_unique<ReplicaCoordinator>(executors, engine.model->lm_shape(), engine.cache->num_blocks(),
+                                                  static_cast<int32_t>(engine.cache->shape().block_size), options);
   update_gauges(0);
   bridge.set_ready();
   metrics.set("lattice_ready", 1);
   std::fprintf(stderr, "lattice serve: ready (model '%s')\n", context.model()->name.c_str());
   try {
-    scheduler.serve(executor, inbox, max_wait, [&](const TokenEvent& e) {
+    replicas->serve(inbox, max_wait, [&](const TokenEvent& e) {
       // First: a client that sees its last event must find its blocks freed (and the queue empty) in /metrics.
       update_gauges(e.finish != FinishReason::none ? 1 : 0);
       bridge.on_event(e);

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "engine/scheduler/replica_coordinator.h"
 #include "engine/scheduler/scheduler.h"
 #include "models/llama.h"
 #include "tests/test_utils.h"
@@ -377,12 +378,12 @@ TEST_F(SchedulerTest, ServeBatchesLateArrivalsWithinTheWindowAndMatchesRun) {
   const auto requests = mixed_requests();
   const auto reference = run(requests, 256);
   KvCache cache(model_->lm_shape().kv, 256);
-  Scheduler scheduler(model_->lm_shape(), 256, 16);
   RecordingExecutor executor(*model_, cache);
+  ReplicaCoordinator coordinator({&executor}, model_->lm_shape(), 256, 16, {});
   RequestInbox inbox;
   std::map<int64_t, std::vector<int32_t>> streamed;
   std::thread server([&] {
-    scheduler.serve(executor, inbox, std::chrono::milliseconds(2000),
+    coordinator.serve(inbox, std::chrono::milliseconds(2000),
                     [&](const TokenEvent& e) { streamed[e.request_id].push_back(e.token->token); },
                     [](int64_t id, const std::string& why) { ADD_FAILURE() << id << ": " << why; });
   });
@@ -399,13 +400,13 @@ TEST_F(SchedulerTest, ServeBatchesLateArrivalsWithinTheWindowAndMatchesRun) {
     for (const SampledToken& t : out.tokens) want.push_back(t.token);
     EXPECT_EQ(streamed[out.id], want) << "request " << out.id;
   }
-  EXPECT_EQ(scheduler.blocks().num_free(), 256);
+  EXPECT_EQ(coordinator.scheduler(0).blocks().num_free(), 256);
 }
 
 TEST_F(SchedulerTest, CancelFreesTheSequenceAndRejectsAreReported) {
   KvCache cache(model_->lm_shape().kv, 64);
-  Scheduler scheduler(model_->lm_shape(), 64, 16);
   LocalExecutor executor(*model_, cache);
+  ReplicaCoordinator coordinator({&executor}, model_->lm_shape(), 64, 16, {});
   RequestInbox inbox;
   Request longer;
   longer.id = 1;
@@ -420,7 +421,7 @@ TEST_F(SchedulerTest, CancelFreesTheSequenceAndRejectsAreReported) {
   inbox.submit(longer);
   inbox.submit(bad);
   std::thread server([&] {
-    scheduler.serve(executor, inbox, std::chrono::milliseconds(0),
+    coordinator.serve(inbox, std::chrono::milliseconds(0),
                     [&](const TokenEvent& e) {
                       if (e.token) ++tokens;
                       last = e.finish;
@@ -437,7 +438,55 @@ TEST_F(SchedulerTest, CancelFreesTheSequenceAndRejectsAreReported) {
   EXPECT_LT(tokens, 300);
   EXPECT_NE(rejected.find("2: "), std::string::npos);
   EXPECT_NE(rejected.find("prompt is empty"), std::string::npos);
-  EXPECT_EQ(scheduler.blocks().num_free(), 64);
+  EXPECT_EQ(coordinator.scheduler(0).blocks().num_free(), 64);
+}
+
+// Data parallelism in one process: 16 requests sharing prefixes over two replicas, each with its own KV cache
+// (small enough to preempt and evict) and executor, give every request what one scheduler gives, and both
+// replicas get requests.
+TEST_F(SchedulerTest, TwoReplicasGiveEveryRequestTheTokensOfOne) {
+  auto requests = shared_prefix_requests();
+  requests.resize(16);
+  const auto reference = run(requests, 256);
+  KvCache cache0(model_->lm_shape().kv, 14), cache1(model_->lm_shape().kv, 14);
+  LocalExecutor executor0(*model_, cache0), executor1(*model_, cache1);
+  ReplicaCoordinator coordinator({&executor0, &executor1}, model_->lm_shape(), 14, 16, caching());
+  for (const Request& r : requests) coordinator.add(r);
+  int64_t finished = 0;
+  const auto out = coordinator.run([&](const TokenEvent& e) { finished += e.finish != FinishReason::none; });
+  expect_same(out, reference, 5e-5);
+  EXPECT_EQ(finished, static_cast<int64_t>(requests.size()));
+  EXPECT_EQ(coordinator.routed(0) + coordinator.routed(1), static_cast<int64_t>(requests.size()));
+  EXPECT_GT(coordinator.routed(0), 0);
+  EXPECT_GT(coordinator.routed(1), 0);
+  EXPECT_GT(coordinator.stats().preemptions, 0) << "the caches were meant to be small enough to preempt";
+  for (int r = 0; r < 2; ++r) expect_all_returned(coordinator.scheduler(r).blocks());
+}
+
+// A prompt goes where its prefix is cached, though the least-loaded rule alone would pick replica 0.
+TEST_F(SchedulerTest, ARequestGoesToTheReplicaThatCachedItsPrefix) {
+  KvCache cache0(model_->lm_shape().kv, 64), cache1(model_->lm_shape().kv, 64);
+  LocalExecutor executor0(*model_, cache0), executor1(*model_, cache1);
+  ReplicaCoordinator coordinator({&executor0, &executor1}, model_->lm_shape(), 64, 16, caching());
+  Request a, b;
+  a.id = 1;
+  b.id = 2;
+  for (int i = 0; i < 48; ++i) {
+    a.prompt.push_back(i + 1);
+    b.prompt.push_back(500 - i);
+  }
+  a.params.max_tokens = b.params.max_tokens = 2;
+  EXPECT_EQ(coordinator.add(a), 0);
+  EXPECT_EQ(coordinator.add(b), 1);  // replica 0 has one queued
+  coordinator.run();
+  EXPECT_EQ(coordinator.scheduler(0).blocks().num_free(), coordinator.scheduler(1).blocks().num_free());
+  Request c = b;
+  c.id = 3;
+  c.prompt.push_back(7);
+  EXPECT_EQ(coordinator.add(c), 1);
+  const auto out = coordinator.run();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].cached_tokens, 48);
 }
 
 TEST_F(SchedulerTest, FinishReasons) {

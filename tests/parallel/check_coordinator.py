@@ -6,7 +6,11 @@
                KV cache small enough to force eviction and preemption, give the single-rank outputs without it.
   fault        a rank that throws mid-run (LATTICE_FAULT_INJECT) ends the job non-zero within 10 s, and the
                log names the rank and the error.
-  bad-grid     3 ranks for tp=2 is a clear error naming what to pass."""
+  bad-grid     3 ranks for tp=2 (and for tp=2 x dp=2) is a clear error naming what to pass.
+  dp2, dp2-tp2, dp2-pp2  two data-parallel replicas (of one rank, tp=2, pp=2): the 32 requests give exactly the
+               single-rank outputs, and both replicas served some of them (generate's per-replica lines).
+  dp-fault     a rank of replica 1 that throws mid-run ends the job non-zero within 10 s, naming the rank.
+  dp-kill      replica 1's leader killed mid-run (SIGKILL) ends the job non-zero within 20 s."""
 import json
 import os
 import re
@@ -65,6 +69,36 @@ if mode in ("equivalence", "prefix-caching"):
         if "prefix cache:" in one.stderr:
             fail("--no-enable-prefix-caching left the cache on:\n" + one.stderr)
     print(grid.stderr)
+elif mode.startswith("dp2"):
+    split = {"dp2": [], "dp2-tp2": ["--tp", "2"], "dp2-pp2": ["--pp", "2"]}[mode] + ["--dp", "2"]
+    ranks = 4 if len(split) > 2 else 2
+    args = ["generate", "--model", model, "--json", "--requests", requests_file(), "--kv-cache-blocks", "12"]
+    one = subprocess.run([lattice] + args, capture_output=True, text=True, env=env, timeout=120)
+    grid = subprocess.run(mpirun + ["-np", str(ranks), lattice] + args + split, capture_output=True, text=True,
+                          env=env, timeout=120)
+    if one.returncode or grid.returncode:
+        fail(f"runs failed:\n{one.stderr}\n{grid.stderr}")
+    problems = differences([json.loads(l) for l in one.stdout.splitlines()],
+                           [json.loads(l) for l in grid.stdout.splitlines()], ("one rank", mode))
+    if problems:
+        fail(problems[0])
+    served = [counts(grid.stderr, rf"replica {r}: (\d+) requests, (\d+) steps, (\d+) generated") for r in (0, 1)]
+    if served[0][0] + served[1][0] != 32 or min(s[2] for s in served) == 0:
+        fail(f"both replicas were meant to serve requests, 32 in all: {served}\n{grid.stderr}")
+    print(grid.stderr)
+elif mode in ("dp-fault", "dp-kill"):
+    # dp2 x tp2: ranks 2 and 3 are replica 1 (2 its leader); the injection fires at that rank's step 2.
+    spec, limit, want = ("3:2", 10, "[rank 3]") if mode == "dp-fault" else ("2:2:kill", 20, "rank 2")
+    start = time.time()
+    run = subprocess.run(mpirun + ["-np", "4", "-x", f"LATTICE_FAULT_INJECT={spec}", lattice, "generate", "--model",
+                                   model, "--requests", requests_file(), "--tp", "2", "--dp", "2"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    elapsed = time.time() - start
+    log = run.stdout + run.stderr
+    if run.returncode == 0 or elapsed > limit or want not in log or \
+            (mode == "dp-fault" and "injected fault at step" not in log):
+        fail(f"exit {run.returncode} after {elapsed:.1f} s:\n{log}")
+    print(f"job ended with exit {run.returncode} after {elapsed:.1f} s:\n{log[-2000:]}")
 elif mode == "fault":
     start = time.time()
     run = subprocess.run(mpirun + ["-np", "4", "-x", "LATTICE_FAULT_INJECT=2:3", lattice, "generate", "--model", model,
@@ -79,6 +113,11 @@ elif mode == "bad-grid":
     run = subprocess.run(mpirun + ["-np", "3", lattice, "generate", "--model", model, "--prompt-ids", "1", "--tp", "2"],
                          capture_output=True, text=True, env=env, timeout=60)
     if run.returncode == 0 or "the job has 3 ranks but tp 2 x pp 1 = 2" not in run.stderr:
+        fail(f"exit {run.returncode}:\n{run.stderr}")
+    run = subprocess.run(mpirun + ["-np", "3", lattice, "generate", "--model", model, "--prompt-ids", "1", "--tp", "2",
+                                   "--dp", "2"], capture_output=True, text=True, env=env, timeout=60)
+    want = "the job has 3 ranks but tp 2 x pp 1 x dp 2 = 4; launch with mpirun -np 4 or pass --tp/--pp/--dp"
+    if run.returncode == 0 or want not in run.stderr:
         fail(f"exit {run.returncode}:\n{run.stderr}")
 else:
     fail(f"unknown mode {mode}")

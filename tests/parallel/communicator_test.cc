@@ -288,7 +288,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, CommunicatorTest, ::testing::Values(Kind::mpi
 
 // make_parallel_context over the whole job as one TP group: the recorded choice, and the group it built.
 TEST(ParallelContext, CpuRanksUseMpiAndSayWhy) {
-  ParallelContext ctx = make_parallel_context(*g_mpi, g_mpi->world_size(), 1, nullptr);
+  ParallelContext ctx = make_parallel_context(*g_mpi, g_mpi->world_size(), 1, 1, nullptr);
   EXPECT_EQ(ctx.comm.describe(), "mpi (CPU tensors)");
   EXPECT_STREQ(ctx.tp->backend(), "mpi");
   EXPECT_EQ(ctx.prev, nullptr);
@@ -305,7 +305,7 @@ TEST(ParallelContext, GpuRanksUseTheChosenBackendForTpAndPp) {
   if (!why.empty()) GTEST_SKIP() << why;
 #ifdef LATTICE_HAVE_CUDA
   const DeviceBinding device{device_context().device().index, device_context().stream()};
-  ParallelContext ctx = make_parallel_context(*g_mpi, 1, g_mpi->world_size(), &device);
+  ParallelContext ctx = make_parallel_context(*g_mpi, 1, g_mpi->world_size(), 1, &device);
   const auto& info = kernels::cuda::device_info();
   const CommunicatorChoice want =
       choose_device_communicator(g_mpi->local_rank(), g_mpi->local_size(), info.count, nccl_built());

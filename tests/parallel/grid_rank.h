@@ -34,7 +34,7 @@ struct GridRank {
   std::unique_ptr<parallel::StageRunner> runner;
 
   GridRank(parallel::MpiRuntime& mpi, const std::string& model_dir, int64_t num_layers, int tp, int pp) {
-    ctx = parallel::make_parallel_context(mpi, tp, pp, nullptr);
+    ctx = parallel::make_parallel_context(mpi, tp, pp, 1, nullptr);
     const auto bounds = parallel::pipeline_layer_bounds(num_layers, ctx.topo.pp, {});
     ModelPartition part;
     part.tp = {ctx.topo.tp_rank, ctx.topo.tp};

@@ -9,7 +9,7 @@ namespace lattice::parallel {
 namespace {
 
 TEST(Topology, ConsecutiveRanksFormATpGroup) {
-  const Topology t = Topology::make(8, 5, 4, 2, 1, 4);
+  const Topology t = Topology::make(8, 5, 4, 2, 1, 1, 4);
   EXPECT_EQ(t.tp_rank, 1);
   EXPECT_EQ(t.pp_rank, 1);
   EXPECT_TRUE(t.is_last_stage());
@@ -22,6 +22,28 @@ TEST(Topology, ConsecutiveRanksFormATpGroup) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("the job has 6 ranks but tp 4 x pp 2 = 8"), std::string::npos);
+  }
+}
+
+// dp-major: replica 2 of tp 2 x pp 2 holds world ranks 8..11; rank 11 is its last stage's TP rank 1.
+TEST(Topology, ReplicasAreConsecutiveBlocksOfTpTimesPpRanks) {
+  const Topology t = Topology::make(16, 11, 2, 2, 4);
+  EXPECT_EQ(t.dp_rank, 2);
+  EXPECT_EQ(t.pp_rank, 1);
+  EXPECT_EQ(t.tp_rank, 1);
+  EXPECT_EQ(t.world_rank(0, 1), 9);
+  EXPECT_EQ(t.sampler_rank(), 10);
+  EXPECT_EQ(t.leader_rank(3), 12);
+  EXPECT_EQ(t.sampler_rank(1), 6);
+  EXPECT_FALSE(t.is_replica_leader());
+  EXPECT_TRUE(Topology::make(16, 8, 2, 2, 4).is_replica_leader());
+  EXPECT_EQ(t.describe(), "rank 11 (dp 2/4, tp 1/2, pp 1/2, local 0/1)");
+  try {
+    Topology::make(3, 0, 2, 1, 2);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the job has 3 ranks but tp 2 x pp 1 x dp 2 = 4; launch with mpirun -np 4"),
+              std::string::npos) << e.what();
   }
 }
 
