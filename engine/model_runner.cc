@@ -1,5 +1,14 @@
 #include "engine/model_runner.h"
 
+#include <chrono>
+
+#ifdef LATTICE_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "engine/cuda/cuda_graph.h"
+#include "kernels/cuda/cuda_check.h"
+#endif
+
 namespace lattice {
 
 namespace {
@@ -12,8 +21,17 @@ StepCapacity capacity(const LmShape& shape, const KvCache& cache, const RunnerLi
 
 }  // namespace
 
+#ifndef LATTICE_HAVE_CUDA
+class CudaGraph {};  // never made without the CUDA backend; complete so that graphs_ can be destroyed
+#endif
+
 ModelRunner::ModelRunner(CausalLM& model, KvCache& cache, const ops::ExecContext& exec, const RunnerLimits& limits)
-    : model_(model), cache_(cache), exec_(exec), meta_(capacity(model.lm_shape(), cache, limits), exec) {
+    : model_(model),
+      cache_(cache),
+      exec_(exec),
+      meta_(capacity(model.lm_shape(), cache, limits), exec),
+      // A decode row is one token, so a step's rows are bounded by both limits.
+      buckets_(std::min(limits.max_seqs, limits.max_tokens_per_step), model.lm_shape().max_positions) {
   LATTICE_CHECK(model.device() == exec.device, "the model's weights are on ", model.device().str(),
                 ", the runner on ", exec.device.str());
   const LmShape& s = model.lm_shape();
@@ -22,15 +40,17 @@ ModelRunner::ModelRunner(CausalLM& model, KvCache& cache, const ops::ExecContext
   logits_buffer_ = Tensor::empty({limits.max_tokens_per_step, s.vocab_size}, DType::f32, exec.device);
 }
 
+ModelRunner::~ModelRunner() = default;
+
 size_t ModelRunner::buffer_bytes(const LmShape& shape, DType activation, const RunnerLimits& limits) {
   const auto tokens = static_cast<size_t>(limits.max_tokens_per_step);
   return tokens * static_cast<size_t>(shape.hidden_size) * dtype_size(activation) +
          tokens * static_cast<size_t>(shape.vocab_size) * sizeof(float);
 }
 
-Tensor& ModelRunner::begin(const StepBatch& batch) {
+Tensor& ModelRunner::begin(const StepBatch& batch, const DecodeBucket* pad) {
   const LmShape& s = model_.lm_shape();
-  meta_.build(batch, cache_.shape().block_size, cache_.num_blocks(), s.vocab_size, s.max_positions);
+  meta_.build(batch, cache_.shape().block_size, cache_.num_blocks(), s.vocab_size, s.max_positions, pad);
   hidden_ = hidden_buffer_.rows(0, meta_.num_tokens());
   return hidden_;
 }
@@ -45,13 +65,89 @@ std::optional<StepOutput> ModelRunner::head() {
   return StepOutput{logits, meta_.row_begin()};
 }
 
-StepOutput ModelRunner::forward(const StepBatch& batch) {
+std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
+#ifdef LATTICE_HAVE_CUDA
+  if (!graphs_.empty()) {
+    if (const std::optional<DecodeBucket> bucket = buckets_.find(batch)) {
+      const auto it = graphs_.find({bucket->seqs, bucket->context});
+      if (it != graphs_.end()) {
+        begin(batch, &*bucket);
+        it->second->launch(exec_.stream);
+        ++graph_steps_;
+        if (!graphs_have_logits_) return std::nullopt;
+        // The batch's rows come first; the padding rows' logits stay out of the output.
+        return StepOutput{logits_buffer_.rows(0, static_cast<int64_t>(batch.seqs.size())), meta_.row_begin()};
+      }
+    }
+  }
+#endif
+  ++eager_steps_;
   begin(batch);
   embed();
   run_layers();
-  std::optional<StepOutput> out = head();
+  return head();
+}
+
+StepOutput ModelRunner::forward(const StepBatch& batch) {
+  std::optional<StepOutput> out = run(batch);
   LATTICE_CHECK(out.has_value(), "forward() needs the whole model on one rank");
   return *out;
 }
+
+void ModelRunner::drop_decode_graphs() { graphs_.clear(); }
+
+#ifdef LATTICE_HAVE_CUDA
+GraphCapture ModelRunner::capture_decode_graphs(const std::function<void(int64_t done, int64_t total)>& progress) {
+  LATTICE_CHECK(!exec_.device.is_cpu(), "CUDA graphs need a GPU; the runner is on ", exec_.device.str());
+  graphs_.clear();
+  const auto start = std::chrono::steady_clock::now();
+  CUDA_CHECK(cudaStreamSynchronize(exec_.stream));
+  size_t free_before = 0, free_after = 0, total = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
+  const int64_t count = static_cast<int64_t>(buckets_.batch_sizes().size() * buckets_.context_sizes().size());
+  const StepBatch nothing;  // every row padding: the warm-up and the captures write no K/V
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<CudaGraph>> made;
+  bool has_logits = false;
+  try {
+    for (const int64_t seqs : buckets_.batch_sizes()) {
+      // One eager step per batch size first: GemmLt plans each of its GEMM shapes (m = seqs) and the kernels'
+      // modules load, so the captures below make no heuristic query and load nothing.
+      const DecodeBucket warm{seqs, buckets_.context_sizes().front()};
+      begin(nothing, &warm);
+      embed();
+      run_layers();
+      head();
+      CUDA_CHECK(cudaStreamSynchronize(exec_.stream));
+      for (const int64_t context : buckets_.context_sizes()) {
+        const DecodeBucket bucket{seqs, context};
+        begin(nothing, &bucket);  // the upload stays outside the graph: a replay's own upload precedes it
+        made[{seqs, context}] = std::make_unique<CudaGraph>(exec_.stream, [&] {
+          embed();
+          run_layers();
+          has_logits = head().has_value();
+        });
+        if (progress) progress(static_cast<int64_t>(made.size()), count);
+      }
+    }
+    CUDA_CHECK(cudaStreamSynchronize(exec_.stream));
+  } catch (const Error& e) {
+    cudaStreamSynchronize(exec_.stream);  // the warm-up's work, before its buffers are reused eagerly
+    cudaGetLastError();
+    LATTICE_THROW("decode CUDA graph for ", made.size() + 1, " of ", count, ": ", e.what());
+  }
+  CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
+  graphs_ = std::move(made);
+  graphs_have_logits_ = has_logits;
+  GraphCapture report;
+  report.graphs = count;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.device_bytes = free_before > free_after ? static_cast<int64_t>(free_before - free_after) : 0;
+  return report;
+}
+#else
+GraphCapture ModelRunner::capture_decode_graphs(const std::function<void(int64_t, int64_t)>&) {
+  LATTICE_THROW("CUDA graphs need the CUDA backend, which this build does not have");
+}
+#endif
 
 }  // namespace lattice

@@ -1,36 +1,74 @@
 // Runs a model's part of each step on one rank: builds the step's metadata, and owns the buffers the pieces
 // write into (hidden states, logits), sized once for the largest step. Shared by the single-rank executor
 // (engine/scheduler/executor.h) and the pipeline stage runner (parallel/stage_runner.h), so both run steps the
-// same way on either backend. (The place where decode CUDA graphs will be captured.)
+// same way on either backend.
+//
+// On a GPU it also owns the decode CUDA graphs: capture_decode_graphs() records one graph of the whole forward
+// (embedding, layers, head) per decode bucket (engine/decode_buckets.h) after an eager warm-up of each batch size
+// (which plans every GEMM shape in GemmLt's cache, so a capture makes no heuristic query). run() then replays the
+// bucket's graph for a pure-decode step: the metadata, padded to the bucket, goes to the same device addresses
+// with the same one copy, and the logits land in the same buffer. Prefill and mixed steps run eagerly.
 #pragma once
 
+#include <functional>
+#include <map>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "engine/causal_lm.h"
+#include "engine/decode_buckets.h"
 #include "engine/step_metadata.h"
 
 namespace lattice {
+
+class CudaGraph;
 
 struct RunnerLimits {
   int64_t max_tokens_per_step = 512;  // new tokens per step (prefill chunk + decode tokens)
   int64_t max_seqs = 256;             // sequences per step
 };
 
+// What capture_decode_graphs() did.
+struct GraphCapture {
+  int64_t graphs = 0;         // one per (batch bucket, context bucket)
+  double seconds = 0;         // warm-up and capture
+  int64_t device_bytes = 0;   // device memory the graphs took (cudaMemGetInfo before and after; >= 0)
+};
+
 class ModelRunner {
  public:
   // `exec` must be the context the model's weights and the cache live on.
   ModelRunner(CausalLM& model, KvCache& cache, const ops::ExecContext& exec, const RunnerLimits& limits);
+  ~ModelRunner();
 
-  // Starts a step: builds and uploads its metadata. Returns the hidden-state buffer for its tokens
-  // ([tokens, hidden], the model's activation dtype), which a later pipeline stage fills from the previous one.
-  Tensor& begin(const StepBatch& batch);
+  // Starts a step: builds and uploads its metadata (padded to `pad` when given: StepMetadata::build). Returns the
+  // hidden-state buffer for its tokens ([tokens, hidden], the model's activation dtype), which a later pipeline
+  // stage fills from the previous one.
+  Tensor& begin(const StepBatch& batch, const DecodeBucket* pad = nullptr);
   void embed();       // first stage: hidden = embeddings
   void run_layers();  // every stage: the model's layers over hidden
   // Last stage: the logits of the rows the batch asks for, on this rank's device; nullopt on TP ranks other
-  // than 0, which take part in the head but receive no logits.
+  // than 0, which take part in the head but receive no logits. Padded rows' logits follow the batch's rows.
   std::optional<StepOutput> head();
-  // One whole step on a model that holds every layer.
+  // One whole step on a rank that holds every layer (its TP shard of them): a captured graph's replay for a
+  // pure-decode step whose bucket has one, else begin, embed, run_layers and head. nullopt as head().
+  std::optional<StepOutput> run(const StepBatch& batch);
+  // run() on a model that holds every layer on this rank (no TP).
   StepOutput forward(const StepBatch& batch);
+
+  // GPU only: warms up and captures a graph for every decode bucket (the work and the memory it takes are
+  // reported through the return value; `progress(done, total)` after each graph). Every TP rank must call it at
+  // the same point (the warm-up runs the collectives). Throws lattice::Error saying why when a capture fails
+  // (something in the forward is not capture-safe); the runner then has no graphs and runs every step eagerly.
+  GraphCapture capture_decode_graphs(const std::function<void(int64_t done, int64_t total)>& progress = {});
+  // Forgets the graphs (e.g. when another TP rank could not capture): every step runs eagerly.
+  void drop_decode_graphs();
+  bool has_decode_graphs() const { return !graphs_.empty(); }
+  const DecodeBuckets& decode_buckets() const { return buckets_; }
+  // Steps run() replayed from a graph and steps it ran eagerly, since construction.
+  int64_t graph_steps() const { return graph_steps_; }
+  int64_t eager_steps() const { return eager_steps_; }
 
   // Device bytes the runner's own buffers take (hidden states and logits), for sizing the KV cache before it.
   static size_t buffer_bytes(const LmShape& shape, DType activation, const RunnerLimits& limits);
@@ -47,8 +85,12 @@ class ModelRunner {
   KvCache& cache_;
   ops::ExecContext exec_;
   StepMetadata meta_;
+  DecodeBuckets buckets_;
   Tensor hidden_buffer_, logits_buffer_;  // [max tokens, hidden], f32 [max tokens, vocab]
   Tensor hidden_;                          // this step's rows of hidden_buffer_
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<CudaGraph>> graphs_;  // by (seqs, context) bucket
+  bool graphs_have_logits_ = false;  // whether the captured head filled logits on this rank (TP rank 0)
+  int64_t graph_steps_ = 0, eager_steps_ = 0;
 };
 
 }  // namespace lattice

@@ -70,10 +70,10 @@ Tensor StepMetadata::view(const Segment& s, std::vector<int64_t> shape) const {
 }
 
 void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num_blocks, int64_t vocab,
-                         int64_t max_positions) {
+                         int64_t max_positions, const DecodeBucket* pad) {
   const int64_t seqs = static_cast<int64_t>(batch.seqs.size());
   const int64_t tokens = batch.num_tokens();
-  LATTICE_CHECK(seqs > 0, "a step needs at least one sequence");
+  LATTICE_CHECK(seqs > 0 || pad, "a step needs at least one sequence");
   LATTICE_CHECK(seqs <= cap_.max_seqs, "a step of ", seqs, " sequences exceeds the engine's ", cap_.max_seqs,
                 " (--max-seqs)");
   LATTICE_CHECK(tokens <= cap_.max_tokens, "a step of ", tokens, " tokens exceeds the engine's ", cap_.max_tokens,
@@ -85,6 +85,17 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
     LATTICE_CHECK(s.context_len() <= max_positions, "sequence ", s.seq_id, " reaches position ", s.context_len(),
                   ", past the model's ", max_positions, " positions");
     stride = std::max(stride, (s.context_len() + block_size - 1) / block_size);
+  }
+  if (pad) {
+    LATTICE_CHECK(pad->seqs >= seqs && pad->seqs <= cap_.max_seqs && pad->seqs <= cap_.max_tokens &&
+                      tokens == seqs && pad->context <= max_positions,
+                  "decode bucket of ", pad->seqs, " rows x ", pad->context, " positions does not hold a step of ",
+                  seqs, " sequences and ", tokens, " tokens within the engine's ", cap_.max_seqs, " sequences, ",
+                  cap_.max_tokens, " tokens and ", max_positions, " positions");
+    const int64_t padded_stride = (pad->context + block_size - 1) / block_size;
+    LATTICE_CHECK(padded_stride >= stride, "decode bucket of ", pad->context, " positions is shorter than the step's ",
+                  "longest context (", stride, " blocks)");
+    stride = padded_stride;
   }
   LATTICE_CHECK(stride <= cap_.max_blocks_per_seq, "a context of ", stride, " blocks exceeds the engine's ",
                 cap_.max_blocks_per_seq, " blocks per sequence");
@@ -132,15 +143,27 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
     max_q = std::max(max_q, q_len);
     max_context = std::max(max_context, s.context_len());
   }
-  tokens_ = tokens;
-  seqs_ = seqs;
+  const int64_t all_seqs = pad ? pad->seqs : seqs;
+  for (int64_t i = seqs; i < all_seqs; ++i, ++t, ++r) {  // padding rows: attend to one position, write no K/V
+    std::fill_n(tables + i * stride, stride, 0);
+    q_begins[i] = static_cast<int32_t>(t);
+    q_lens[i] = 1;
+    context_lens[i] = 1;
+    ids[t] = 0;
+    positions[t] = 0;
+    slots[t] = -1;
+    rows[r] = static_cast<int32_t>(t);
+  }
+  if (pad) max_context = pad->context;
+  tokens_ = t;
+  seqs_ = all_seqs;
   logit_rows_ = r;
   block_stride_ = stride;
   max_q_len_ = max_q;
   max_context_len_ = max_context;
 #ifdef LATTICE_HAVE_CUDA
   if (storage_->mirror)
-    storage_->mirror->upload(block_tables_.offset + static_cast<size_t>(seqs * stride) * sizeof(int32_t));
+    storage_->mirror->upload(block_tables_.offset + static_cast<size_t>(seqs_ * stride) * sizeof(int32_t));
 #endif
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/core/tensor.h"
+#include "engine/decode_buckets.h"
 #include "engine/ops/attention.h"
 #include "engine/ops/exec_context.h"
 #include "engine/step.h"
@@ -36,7 +37,13 @@ class StepMetadata {
   // Fills the buffer from `batch` and makes it visible to ctx's device (enqueued on its stream). Checks what the
   // kernels cannot: sizes within capacity, token ids in [0, vocab), contexts within max_positions, block tables
   // covering each context with blocks in [0, num_blocks).
-  void build(const StepBatch& batch, int64_t block_size, int32_t num_blocks, int64_t vocab, int64_t max_positions);
+  // With `pad` (a pure-decode batch and a bucket that holds it, DecodeBuckets::find), the step is laid out as
+  // `pad->seqs` one-token rows with max_context_len = pad->context and block tables ceil(pad->context / block)
+  // wide, so a CUDA graph captured for the bucket reads the same addresses and bounds. The rows past the batch's
+  // are padding: token 0 at position 0, slot -1 (its K/V is written nowhere), a context of one position in block
+  // 0; their logits are computed and never returned (row_begin() covers the batch's sequences only).
+  void build(const StepBatch& batch, int64_t block_size, int32_t num_blocks, int64_t vocab, int64_t max_positions,
+             const DecodeBucket* pad = nullptr);
 
   int64_t num_tokens() const { return tokens_; }
   int64_t num_seqs() const { return seqs_; }

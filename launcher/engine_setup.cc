@@ -39,6 +39,7 @@ EngineOptions engine_options(const CliArgs& args) {
   LATTICE_CHECK(!(args.has("enable-prefix-caching") && args.has("no-enable-prefix-caching")),
                 "give at most one of --enable-prefix-caching and --no-enable-prefix-caching");
   o.prefix_caching = !args.has("no-enable-prefix-caching");
+  o.cuda_graphs = !args.has("no-cuda-graphs") && !args.has("enforce-eager");
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
   o.dp = static_cast<int>(args.get_int("dp", 1));
@@ -63,7 +64,7 @@ EngineOptions engine_options(const CliArgs& args) {
 }
 
 std::set<std::string> engine_switches(std::set<std::string> own) {
-  own.insert({"dummy-weights", "enable-prefix-caching", "no-enable-prefix-caching"});
+  own.insert({"dummy-weights", "enable-prefix-caching", "no-enable-prefix-caching", "no-cuda-graphs", "enforce-eager"});
   return own;
 }
 
@@ -144,6 +145,53 @@ std::string LoadedEngine::device_name() const {
 }
 
 int32_t LoadedEngine::max_top_k() const { return device ? kernels::cpu::kMaxTopK : 0; }
+
+namespace {
+
+// Why decode steps cannot replay CUDA graphs on this engine, or "" when they can.
+std::string graphs_off_reason(const EngineOptions& options, const LoadedEngine& e) {
+  if (!options.cuda_graphs) return "--no-cuda-graphs";
+  if (e.ctx.topo.pp > 1) return "pipeline stages (--pp > 1) run their parts eagerly";
+  if (e.ctx.topo.tp > 1 && std::string(e.ctx.tp->backend()) != "nccl")
+    return std::string("the TP communicator (") + e.ctx.tp->backend() + ") waits on the host";
+  return "";
+}
+
+// Captures the decode graphs (GPU only) or says why not; every TP rank ends with graphs or every one without.
+void capture_graphs(const EngineOptions& options, LoadedEngine& e, bool report, bool tty) {
+  std::string why = graphs_off_reason(options, e);
+  GraphCapture done;
+  if (why.empty()) {
+    const DecodeBuckets& b = e.runner->decode_buckets();
+    if (report)
+      std::fprintf(stderr, "CUDA graphs: warming up and capturing %zu batch sizes x %zu contexts (up to %lld x %lld)%s",
+                   b.batch_sizes().size(), b.context_sizes().size(), static_cast<long long>(b.batch_sizes().back()),
+                   static_cast<long long>(b.context_sizes().back()), tty ? "" : "\n");
+    try {
+      done = e.runner->capture_decode_graphs([&](int64_t n, int64_t total) {
+        if (report && tty) std::fprintf(stderr, "\rCUDA graphs: %lld / %lld captured", static_cast<long long>(n),
+                                        static_cast<long long>(total));
+      });
+    } catch (const Error& err) {
+      why = err.what();
+    }
+    if (report && tty) std::fprintf(stderr, "\n");
+    // One rank's failure turns graphs off everywhere: TP ranks must run the same collectives each step.
+    const bool here = why.empty();
+    if (e.ctx.control && e.ctx.control->world_min(here ? 1 : 0) == 0) {
+      e.runner->drop_decode_graphs();
+      if (here) why = "another rank could not capture its graphs";
+    }
+  }
+  if (!report) return;
+  if (why.empty())
+    std::fprintf(stderr, "CUDA graphs: %lld decode graphs in %.2f s, %.1f MiB of device memory\n",
+                 static_cast<long long>(done.graphs), done.seconds, static_cast<double>(done.device_bytes) / 1048576.0);
+  else
+    std::fprintf(stderr, "CUDA graphs: off (%s); every step runs eagerly\n", why.c_str());
+}
+
+}  // namespace
 
 LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi, bool quiet) {
   LoadedEngine e;
@@ -247,6 +295,7 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
                  static_cast<long long>(blocks), static_cast<long long>(options.block_size),
                  static_cast<long long>(blocks * options.block_size),
                  static_cast<double>(blocks * kv.bytes_per_block(load.dtype)) / (1 << 30), dtype_name(load.dtype));
+  if (e.device) capture_graphs(options, e, report, tty);
   return e;
 }
 

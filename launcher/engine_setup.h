@@ -8,6 +8,7 @@
 //   number of tasks on every node; replicas are never derived: pass --dp)
 //   --pp-layers 10,11,11
 //   --enable-prefix-caching (the default) | --no-enable-prefix-caching
+//   --no-cuda-graphs (alias --enforce-eager): decode steps run eagerly instead of replaying captured CUDA graphs
 #pragma once
 
 #include <memory>
@@ -44,6 +45,7 @@ struct EngineOptions {
   bool grid_given = false;  // --tp, --pp or --dp was on the command line (else a Slurm step may choose tp, pp)
   std::vector<int64_t> pp_layers;
   bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
+  bool cuda_graphs = true;     // on a GPU, replay pure-decode steps from graphs captured at start-up
 };
 
 // A command's own switches plus the engine's (--dummy-weights, --[no-]enable-prefix-caching).

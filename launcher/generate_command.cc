@@ -36,6 +36,8 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
                           under srun, without --tp/--pp/--dp: tp = tasks per node, pp = nodes (docs/slurm.md)
   --dp N                  N replicas of the tp x pp split (mpirun -np tp*pp*N); rank 0 routes the requests
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
+  --no-cuda-graphs (alias --enforce-eager)  on a GPU, run decode steps eagerly (default: replay CUDA graphs
+                              captured at start-up per batch-size and context bucket)
 )";
 
 // Test-only fault switch: LATTICE_FAULT_INJECT="RANK:STEP" makes that worker rank throw at that step, and

@@ -30,6 +30,12 @@ std::optional<StepOutput> StageRunner::forward(const StepPlan& plan, const std::
   const Topology& t = ctx_.topo;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  if (t.is_first_stage() && t.is_last_stage()) {  // the whole model (TP shards): a decode graph may replay it
+    std::optional<StepOutput> out = runner_.run(plan.batch);
+    ctx_.synchronize();
+    if (seconds) *seconds = elapsed();
+    return out;
+  }
   Tensor& hidden = runner_.begin(plan.batch);
   if (t.is_first_stage())
     runner_.embed();

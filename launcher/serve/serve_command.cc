@@ -45,6 +45,8 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
+  --no-cuda-graphs (alias --enforce-eager)  on a GPU, run decode steps eagerly (default: replay CUDA graphs
+                              captured at start-up per batch-size and context bucket)
   --response-cache memory|redis://HOST:PORT[/DB]  answer repeated deterministic requests (greedy, or seeded)
                           from a cache of whole responses, in memory or shared in Redis (HTTP; header
                           X-Lattice-Cache: hit|miss); --response-cache-ttl S (600); --response-cache-mb MB (256,
