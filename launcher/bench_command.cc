@@ -44,44 +44,36 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// One measured run: `batch` requests of input_len random tokens generating output_len tokens each.
+struct RunSpec {
+  int64_t batch, input_len, output_len;
+  uint64_t seed;
+};
 
-}  // namespace
+// The machine's ceilings, measured once per invocation on the device that runs the model.
+struct Ceilings {
+  double read_gbs = 0;      // memory read bandwidth (device HBM on a GPU)
+  double gemm_gflops = 0;   // f32 sgemm (CPU) or bf16 GemmLt (GPU), in GFLOP/s
+};
 
-int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, engine_switches({"json", "help"}));
-  if (args.has("help")) {
-    std::puts("usage: lattice bench --model DIR [--batch B] [--input-len I] [--output-len O] [--json]\n"
-              "  B requests of I random prompt tokens each generate O tokens (greedy, EOS ignored) through the\n"
-              "  scheduler, as a server would run them; defaults: batch 1, input 128, output 128.\n"
-              "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs, ...) and --seed");
-    return 0;
-  }
-  const int64_t batch = args.get_int("batch", 1), input_len = args.get_int("input-len", 128),
-                output_len = args.get_int("output-len", 128);
-  const bool json_out = args.has("json");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0));
-  LATTICE_CHECK(batch > 0 && input_len > 0 && output_len > 0, "--batch, --input-len and --output-len must be > 0");
-  const EngineOptions engine_flags = engine_options(args);
-  args.reject_unknown();
-  LATTICE_CHECK(!mpi || mpi->world_size() == 1, "lattice bench runs on one rank; use generate under mpirun");
-  LoadedEngine e = load_engine(engine_flags, nullptr, json_out);
+double communication_seconds(const LoadedEngine& e) {
+  return (e.ctx.tp ? e.ctx.tp->seconds() : 0) + (e.ctx.prev ? e.ctx.prev->seconds() : 0) +
+         (e.ctx.next ? e.ctx.next->seconds() : 0);
+}
+
+nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_flags, const RunSpec& run,
+                                 const Ceilings& ceil) {
   const ModelConfig& c = e.model->config();
-  LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
-                " exceeds the model's ", c.max_position_embeddings, " positions");
   const bool gpu = e.device != nullptr;
   const DType dtype = e.model->activation_dtype();
-
-  // The ceilings the results are read against, measured in this run on the device that ran the model.
-  const double bandwidth = gpu ? measure_device_read_bandwidth_gbs(*e.device) : measure_read_bandwidth_gbs();
-  const double sgemm = gpu ? 0 : measure_sgemm_gflops(1024, 1024, 1024);
-
+  const int64_t batch = run.batch, input_len = run.input_len, output_len = run.output_len;
   SchedulerOptions options;
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
   options.prefix_caching = prefix_caching(engine_flags, e);
   Scheduler scheduler(e.model->lm_shape(), e.cache->num_blocks(), static_cast<int32_t>(e.cache->shape().block_size),
                       options);
-  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::mt19937 rng(static_cast<uint32_t>(run.seed + static_cast<uint64_t>(batch)));
   for (int64_t s = 0; s < batch; ++s) {
     Request r;
     r.id = s;
@@ -92,6 +84,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
     scheduler.add(std::move(r));
   }
   LocalExecutor executor(*e.runner);
+  const int64_t graph_steps0 = e.runner->graph_steps(), eager_steps0 = e.runner->eager_steps();
+  const double comm0 = communication_seconds(e);
   // Prefill ends when the last request has its first token; decode is everything after.
   std::vector<char> has_first(static_cast<size_t>(batch), 0);
   int64_t firsts = 0;
@@ -122,7 +116,6 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const double decode_gbs = (cost.weight_bytes * decode_steps + kv_bytes) / decode_s / 1e9;
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
-  const double peak_mib = usage.ru_maxrss / 1024.0;
 
   nlohmann::ordered_json j = {
       {"model", engine_flags.model_dir},
@@ -136,40 +129,114 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
       {"input_len", input_len},
       {"output_len", output_len},
       {"steps", stats.steps},
+      {"cuda_graphs", e.runner->has_decode_graphs()},
+      {"graph_steps", e.runner->graph_steps() - graph_steps0},
+      {"eager_steps", e.runner->eager_steps() - eager_steps0},
       {"prefill_tokens_per_s", prefill_tokens / prefill_s},
       {"prefill_gflops", prefill_gflops},
       {"decode_tokens_per_s", decode_tokens / decode_s},
+      {"decode_ms_per_step", decode_steps > 0 ? 1e3 * decode_s / decode_steps : 0.0},
       {"output_tokens_per_s", static_cast<double>(batch * output_len) / total_s},
       {"decode_gb_per_s", decode_gbs},
-      {"read_bandwidth_gb_per_s", bandwidth},
-      {"decode_vs_bandwidth", decode_gbs / bandwidth},
-      {"peak_host_memory_mib", peak_mib},
+      {"read_bandwidth_gb_per_s", ceil.read_gbs},
+      {"decode_vs_bandwidth", decode_gbs / ceil.read_gbs},
+      // Host wall time inside the communicators' calls per step (0 on one rank; on a GPU with NCCL it is the
+      // time to enqueue and the per-step wait, not the collectives' device time).
+      {"communication_ms_per_step", 1e3 * (communication_seconds(e) - comm0) / static_cast<double>(stats.steps)},
+      {"peak_host_memory_mib", usage.ru_maxrss / 1024.0},
   };
-  if (!gpu) {
+  if (gpu) {
+    j["gemm_peak_tflops"] = ceil.gemm_gflops / 1e3;
+    j["prefill_vs_gemm_peak"] = prefill_gflops / ceil.gemm_gflops;
+  } else {
     j["blas_core"] = blas_selection_note(kernels::cpu::blas_core_name());
-    j["sgemm_gflops"] = sgemm;
-    j["prefill_vs_sgemm"] = prefill_gflops / sgemm;
+    j["sgemm_gflops"] = ceil.gemm_gflops;
+    j["prefill_vs_sgemm"] = prefill_gflops / ceil.gemm_gflops;
   }
-  if (json_out) {
-    std::printf("%s\n", j.dump().c_str());
+  return j;
+}
+
+void print_table(const std::vector<nlohmann::ordered_json>& runs, bool gpu) {
+  const nlohmann::ordered_json& f = runs.front();
+  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s, CUDA graphs %s\n",
+              f["model"].get<std::string>().c_str(), f["params_millions"].get<double>(),
+              f["matmul_params_millions"].get<double>(), f["weight_gb"].get<double>(),
+              f["dtype"].get<std::string>().c_str(), f["device"].get<std::string>().c_str(),
+              f["cuda_graphs"].get<bool>() ? "on" : "off");
+  std::printf("ceilings measured in this run: %s %.1f GB/s, %s %.1f %s\n", gpu ? "device read" : "memory read",
+              f["read_bandwidth_gb_per_s"].get<double>(), gpu ? "bf16 GEMM" : "sgemm (1024^3)",
+              gpu ? f["gemm_peak_tflops"].get<double>() : f["sgemm_gflops"].get<double>(), gpu ? "TFLOP/s" : "GFLOP/s");
+  std::printf("%6s %6s %6s %12s %12s %9s %11s %7s %12s %7s %9s\n", "batch", "in", "out", "output tok/s", "decode tok/s",
+              "ms/step", "decode GB/s", "% read", "prefill GF/s", "% gemm", "comm ms");
+  for (const auto& r : runs) {
+    const double prefill_ratio = gpu ? r["prefill_vs_gemm_peak"].get<double>() : r["prefill_vs_sgemm"].get<double>();
+    std::printf("%6lld %6lld %6lld %12.1f %12.2f %9.3f %11.1f %6.0f%% %12.1f %6.0f%% %9.3f\n",
+                static_cast<long long>(r["batch"].get<int64_t>()), static_cast<long long>(r["input_len"].get<int64_t>()),
+                static_cast<long long>(r["output_len"].get<int64_t>()), r["output_tokens_per_s"].get<double>(),
+                r["decode_tokens_per_s"].get<double>(), r["decode_ms_per_step"].get<double>(),
+                r["decode_gb_per_s"].get<double>(), 100 * r["decode_vs_bandwidth"].get<double>(),
+                r["prefill_gflops"].get<double>(), 100 * prefill_ratio, r["communication_ms_per_step"].get<double>());
+  }
+  std::printf("peak host memory %.1f MiB\n", runs.back()["peak_host_memory_mib"].get<double>());
+}
+
+}  // namespace
+
+int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
+  const CliArgs args(argv, engine_switches({"json", "help"}));
+  if (args.has("help")) {
+    std::puts("usage: lattice bench --model DIR [--batch B | --batch-sizes 1,8,64] [--input-len I] [--output-len O]\n"
+              "                     [--json]\n"
+              "  B requests of I random prompt tokens each generate O tokens (greedy, EOS ignored) through the\n"
+              "  scheduler, as a server would run them; defaults: batch 1, input 128, output 128. --batch-sizes runs\n"
+              "  one such run per size on the same loaded engine (the JSON then has a \"runs\" list;\n"
+              "  scripts/plot_bench.py draws throughput against batch size). Each run reports tok/s, ms per decode\n"
+              "  step, the bytes a decode step reads (weights + K/V) against the read bandwidth measured in the same\n"
+              "  invocation, prefill FLOP/s against the measured GEMM peak, and time in communication per step.\n"
+              "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs,\n"
+              "  --no-cuda-graphs, ...) and --seed");
     return 0;
   }
-  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s\n", engine_flags.model_dir.c_str(),
-              cost.total_params / 1e6, cost.matmul_params / 1e6, cost.weight_bytes / 1e9, dtype_name(dtype),
-              j["device"].get<std::string>().c_str());
-  std::printf("%-28s %12s\n", "metric", "value");
-  std::printf("%-28s %12.1f\n", "prefill tokens/s", prefill_tokens / prefill_s);
-  std::printf("%-28s %12.1f\n", "prefill GFLOP/s", prefill_gflops);
-  if (!gpu) {
-    std::printf("%-28s %12.1f\n", "sgemm GFLOP/s (1024^3)", sgemm);
-    std::printf("%-28s %11.0f%%\n", "prefill / sgemm", 100 * prefill_gflops / sgemm);
+  const bool sweep = args.has("batch-sizes");
+  LATTICE_CHECK(!(sweep && args.has("batch")), "give --batch or --batch-sizes, not both");
+  std::vector<int64_t> batches;
+  if (sweep)
+    for (const int32_t b : parse_int_list(args.require("batch-sizes"), "--batch-sizes")) batches.push_back(b);
+  else
+    batches.push_back(args.get_int("batch", 1));
+  const int64_t input_len = args.get_int("input-len", 128), output_len = args.get_int("output-len", 128);
+  const bool json_out = args.has("json");
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  LATTICE_CHECK(!batches.empty(), "--batch-sizes needs at least one size");
+  for (const int64_t b : batches) LATTICE_CHECK(b > 0, "batch sizes must be > 0, got ", b);
+  LATTICE_CHECK(input_len > 0 && output_len > 0, "--input-len and --output-len must be > 0");
+  const EngineOptions engine_flags = engine_options(args);
+  args.reject_unknown();
+  LATTICE_CHECK(!mpi || mpi->world_size() == 1, "lattice bench runs on one rank; use generate under mpirun");
+  LoadedEngine e = load_engine(engine_flags, nullptr, json_out);
+  const ModelConfig& c = e.model->config();
+  LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
+                " exceeds the model's ", c.max_position_embeddings, " positions");
+  const bool gpu = e.device != nullptr;
+
+  // The ceilings the results are read against, measured in this run on the device that ran the model.
+  Ceilings ceil;
+  ceil.read_gbs = gpu ? measure_device_read_bandwidth_gbs(*e.device) : measure_read_bandwidth_gbs();
+  ceil.gemm_gflops = gpu ? 1e3 * measure_device_gemm_tflops(*e.device, 8192) : measure_sgemm_gflops(1024, 1024, 1024);
+
+  std::vector<nlohmann::ordered_json> runs;
+  for (const int64_t b : batches) {
+    runs.push_back(bench_run(e, engine_flags, {b, input_len, output_len, seed}, ceil));
+    if (!json_out && sweep) std::fprintf(stderr, "bench: batch %lld done\n", static_cast<long long>(b));
   }
-  std::printf("%-28s %12.2f\n", "decode tokens/s", decode_tokens / decode_s);
-  std::printf("%-28s %12.2f\n", "output tokens/s (all)", static_cast<double>(batch * output_len) / total_s);
-  std::printf("%-28s %12.2f\n", "decode GB/s", decode_gbs);
-  std::printf("%-28s %12.2f\n", gpu ? "device read GB/s" : "read bandwidth GB/s", bandwidth);
-  std::printf("%-28s %11.0f%%\n", "decode / bandwidth", 100 * decode_gbs / bandwidth);
-  std::printf("%-28s %12.1f\n", "peak host memory MiB", peak_mib);
+  if (json_out) {
+    if (sweep)
+      std::printf("%s\n", nlohmann::ordered_json{{"runs", runs}}.dump().c_str());
+    else
+      std::printf("%s\n", runs.front().dump().c_str());
+    return 0;
+  }
+  print_table(runs, gpu);
   return 0;
 }
 

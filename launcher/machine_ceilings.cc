@@ -10,6 +10,7 @@
 
 #ifdef LATTICE_HAVE_CUDA
 #include "engine/cuda/device_context.h"
+#include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/read_bandwidth.cuh"
 #endif
 
@@ -60,6 +61,29 @@ double measure_device_read_bandwidth_gbs(DeviceContext& device) {
 #else
   (void)device;
   LATTICE_THROW("measuring device bandwidth needs the CUDA backend");
+#endif
+}
+
+double measure_device_gemm_tflops(DeviceContext& device, int n) {
+#ifdef LATTICE_HAVE_CUDA
+  const int64_t count = int64_t{n} * n;
+  Tensor a = Tensor::zeros({count}, DType::bf16, device.device()), b = Tensor::zeros({count}, DType::bf16, device.device());
+  Tensor c = Tensor::empty({count}, DType::bf16, device.device());
+  kernels::cuda::GemmLt& gemm = *device.exec().gemm;
+  double best = 0;
+  for (int run = 0; run < 6; ++run) {
+    device.synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    gemm.gemm_nt(static_cast<const __nv_bfloat16*>(a.raw()), static_cast<const __nv_bfloat16*>(b.raw()),
+                 static_cast<__nv_bfloat16*>(c.raw()), n, n, n, device.stream());
+    device.synchronize();
+    if (run > 0) best = std::max(best, 2.0 * n * n * n / seconds_since(start) / 1e12);  // run 0 plans and warms up
+  }
+  return best;
+#else
+  (void)device;
+  (void)n;
+  LATTICE_THROW("measuring device GEMM throughput needs the CUDA backend");
 #endif
 }
 
