@@ -66,13 +66,19 @@ std::optional<StepOutput> ModelRunner::head() {
 }
 
 std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  auto t = Clock::now();
 #ifdef LATTICE_HAVE_CUDA
   if (!graphs_.empty()) {
     if (const std::optional<DecodeBucket> bucket = buckets_.find(batch)) {
       const auto it = graphs_.find({bucket->seqs, bucket->context});
       if (it != graphs_.end()) {
         begin(batch, &*bucket);
+        build_s_ += since(t);
+        t = Clock::now();
         it->second->launch(exec_.stream);
+        enqueue_s_ += since(t);
         ++graph_steps_;
         if (!graphs_have_logits_) return std::nullopt;
         // The batch's rows come first; the padding rows' logits stay out of the output.
@@ -83,9 +89,13 @@ std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
 #endif
   ++eager_steps_;
   begin(batch);
+  build_s_ += since(t);
+  t = Clock::now();
   embed();
   run_layers();
-  return head();
+  std::optional<StepOutput> out = head();
+  enqueue_s_ += since(t);
+  return out;
 }
 
 StepOutput ModelRunner::forward(const StepBatch& batch) {

@@ -69,6 +69,11 @@ class ModelRunner {
   // Steps run() replayed from a graph and steps it ran eagerly, since construction.
   int64_t graph_steps() const { return graph_steps_; }
   int64_t eager_steps() const { return eager_steps_; }
+  // Host seconds run() spent, since construction, building and uploading metadata (begin) and enqueueing the step
+  // (a graph launch, or the eager ops; on the CPU that is the computation itself). What a step costs beyond these
+  // is the device's work and the wait for it (the sampler's), which a host off the critical path would overlap.
+  double host_build_seconds() const { return build_s_; }
+  double host_enqueue_seconds() const { return enqueue_s_; }
 
   // Device bytes the runner's own buffers take (hidden states and logits), for sizing the KV cache before it.
   static size_t buffer_bytes(const LmShape& shape, DType activation, const RunnerLimits& limits);
@@ -91,6 +96,7 @@ class ModelRunner {
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<CudaGraph>> graphs_;  // by (seqs, context) bucket
   bool graphs_have_logits_ = false;  // whether the captured head filled logits on this rank (TP rank 0)
   int64_t graph_steps_ = 0, eager_steps_ = 0;
+  double build_s_ = 0, enqueue_s_ = 0;
 };
 
 }  // namespace lattice

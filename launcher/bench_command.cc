@@ -85,6 +85,7 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
   }
   LocalExecutor executor(*e.runner);
   const int64_t graph_steps0 = e.runner->graph_steps(), eager_steps0 = e.runner->eager_steps();
+  const double build0 = e.runner->host_build_seconds(), enqueue0 = e.runner->host_enqueue_seconds();
   const double comm0 = communication_seconds(e);
   // Prefill ends when the last request has its first token; decode is everything after.
   std::vector<char> has_first(static_cast<size_t>(batch), 0);
@@ -143,6 +144,11 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
       // Host wall time inside the communicators' calls per step (0 on one rank; on a GPU with NCCL it is the
       // time to enqueue and the per-step wait, not the collectives' device time).
       {"communication_ms_per_step", 1e3 * (communication_seconds(e) - comm0) / static_cast<double>(stats.steps)},
+      // Host time per step (every step, prefill included) building and uploading the metadata, and enqueueing the
+      // step (on the CPU: computing it); the rest of ms per step is the device, the sampler's wait and the scheduler.
+      {"host_build_ms_per_step", 1e3 * (e.runner->host_build_seconds() - build0) / static_cast<double>(stats.steps)},
+      {"host_enqueue_ms_per_step",
+       1e3 * (e.runner->host_enqueue_seconds() - enqueue0) / static_cast<double>(stats.steps)},
       {"peak_host_memory_mib", usage.ru_maxrss / 1024.0},
   };
   if (gpu) {
