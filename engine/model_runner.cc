@@ -143,7 +143,7 @@ GraphCapture ModelRunner::capture_decode_graphs(const std::function<void(int64_t
   } catch (const Error& e) {
     cudaStreamSynchronize(exec_.stream);  // the warm-up's work, before its buffers are reused eagerly
     cudaGetLastError();
-    LATTICE_THROW("decode CUDA graph for ", made.size() + 1, " of ", count, ": ", e.what());
+    LATTICE_THROW("decode CUDA graphs (", made.size(), " of ", count, " made): ", e.what());
   }
   CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
   graphs_ = std::move(made);

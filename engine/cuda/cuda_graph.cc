@@ -50,6 +50,14 @@ CudaGraph::CudaGraph(CUstream_st* stream, const std::function<void()>& enqueue) 
     LATTICE_THROW("CUDA graph instantiation failed: ", describe(made));
   }
   exec_ = exec;
+  // The one-time upload of the graph to the device happens now (start-up), not at the first replay.
+  const cudaError_t uploaded = cudaGraphUpload(exec_, stream);
+  if (uploaded != cudaSuccess) {
+    cudaGetLastError();
+    cudaGraphExecDestroy(exec_);
+    exec_ = nullptr;
+    LATTICE_THROW("CUDA graph upload failed: ", describe(uploaded));
+  }
 }
 
 CudaGraph::~CudaGraph() {
