@@ -183,6 +183,8 @@ void capture_graphs(const EngineOptions& options, LoadedEngine& e, bool report, 
       if (here) why = "another rank could not capture its graphs";
     }
   }
+  if (why.empty()) e.graphs = done;
+  e.graphs_off = why;
   if (!report) return;
   if (why.empty())
     std::fprintf(stderr, "CUDA graphs: %lld decode graphs in %.2f s, %.1f MiB of device memory\n",
@@ -295,7 +297,10 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
                  static_cast<long long>(blocks), static_cast<long long>(options.block_size),
                  static_cast<long long>(blocks * options.block_size),
                  static_cast<double>(blocks * kv.bytes_per_block(load.dtype)) / (1 << 30), dtype_name(load.dtype));
-  if (e.device) capture_graphs(options, e, report, tty);
+  if (e.device)
+    capture_graphs(options, e, report, tty);
+  else
+    e.graphs_off = "cpu";
   return e;
 }
 

@@ -64,6 +64,8 @@ struct LoadedEngine {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<KvCache> cache;         // every rank has the same number of blocks
   std::unique_ptr<ModelRunner> runner;
+  GraphCapture graphs;      // the decode CUDA graphs' capture (zeros when there are none)
+  std::string graphs_off;   // why decode steps run eagerly ("" when graphs replay them; "cpu" on the CPU)
 
   std::string device_name() const;  // "NVIDIA H200 (cuda:0)" or "cpu"
   // The largest top_k (short of the vocabulary) requests may ask for: the GPU sampler's limit, none on the CPU.

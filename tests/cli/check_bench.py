@@ -33,6 +33,7 @@ for r in runs:
     b = r["batch"]
     # batch x 8 prompt tokens fit one step (--max-tokens-per-step 512); each later token is one decode step.
     check(r["steps"] == 1 + (OUT - 1), f"batch {b}: {r['steps']} steps, want {1 + OUT - 1}")
+    check(r["cuda_graphs_off_reason"] == "cpu" and r["cuda_graph_count"] == 0, f"batch {b}: no graphs on the CPU")
     check(r["eager_steps"] == r["steps"] and r["graph_steps"] == 0 and r["cuda_graphs"] is False,
           f"batch {b}: every CPU step eager: {r['eager_steps']} eager, {r['graph_steps']} graph")
     check(r["decode_ms_per_step"] > 0 and r["output_tokens_per_s"] > 0, f"batch {b}: positive rates")
