@@ -6,6 +6,8 @@
 //   --tp N --pp N (their product must be the number of MPI ranks; default 1, or under srun with neither flag
 //   given tp = tasks per node and pp = nodes when the step has the same number of tasks on every node)
 //   --pp-layers 10,11,11
+//   --enable-expert-parallel (alias --ep): a MoE model's experts split whole over the TP group's ranks instead
+//   of each expert split over them
 //   --enable-prefix-caching (the default) | --no-enable-prefix-caching
 #pragma once
 
@@ -41,6 +43,7 @@ struct EngineOptions {
   int pp = 1;
   bool grid_given = false;  // --tp or --pp was on the command line (else a Slurm step may choose them)
   std::vector<int64_t> pp_layers;
+  bool expert_parallel = false;  // --enable-expert-parallel / --ep
   bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
 };
 
