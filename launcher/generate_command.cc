@@ -33,6 +33,7 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
                           under srun, without either flag: tp = tasks per node, pp = nodes (docs/slurm.md)
+  --enable-expert-parallel  (or --ep) a MoE model's experts split whole over the TP group (docs/parallelism.md)
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
 )";
 

@@ -2,15 +2,20 @@
 // tests/models/float64_reference.h, then the chosen experts' SwiGLU in float64), with and without renormalised
 // top-k weights, over batches where some experts get no token; and its two parallel layouts: the experts split
 // whole over two "ranks" (expert parallelism) or each expert split by column / row (tensor parallelism), whose
-// partial outputs sum to the whole block's, the sum the model's all-reduce takes.
+// partial outputs sum to the whole block's, the sum the model's all-reduce takes. Loading: under expert
+// parallelism a rank reads its own experts whole and no other expert; without it, a slice of every expert.
 //
 // Tolerance: f32 GEMMs over <= 48 terms and a softmax over 6 logits stay within ~1e-6 relative of float64;
 // 2e-5 relative L2 leaves margin. The parallel sums change only the f32 summation order: 1e-5.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
+#include <set>
+#include <unistd.h>
 
 #include "engine/ops/ops.h"
+#include "models/random_checkpoint.h"
 #include "models/sparse_moe.h"
 #include "tests/models/float64_reference.h"
 #include "tests/test_utils.h"
@@ -174,4 +179,54 @@ TEST(SparseMoe, ExpertParallelismRefusesAnUnevenSplit) {
 }
 
 }  // namespace
+// The checkpoint's weights, recording the name of each one read.
+class RecordingSource : public CheckpointWeights {
+ public:
+  using CheckpointWeights::CheckpointWeights;
+  void read(const std::string& name, const std::vector<int64_t>& shape, const SliceLayout& layout, int64_t first,
+            int64_t count, DType dtype, void* dst) const override {
+    names.insert(name);
+    CheckpointWeights::read(name, shape, layout, first, count, dtype, dst);
+  }
+  mutable std::set<std::string> names;
+};
+
+// Layer 1 of a random Mixtral (8 experts, expert intermediate 96) as TP rank 1 of 2.
+TEST(SparseMoe, ExpertParallelRanksReadTheirOwnExpertsWholeAndNoOther) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("lattice-moe-load-" + std::to_string(getpid()))).string();
+  RandomLlamaSpec spec = RandomLlamaSpec::preset("tiny");
+  spec.architecture = "MixtralForCausalLM";
+  spec.num_layers = 2;
+  write_random_llama(dir, spec);
+  const Checkpoint checkpoint = Checkpoint::open(dir);
+  const ModelConfig c = ModelConfig::from_file(dir + "/config.json");
+  const std::string prefix = "model.layers.1.block_sparse_moe.";
+  auto expert = [&](int64_t e, const char* w) { return checkpoint.tensor(prefix + "experts." + std::to_string(e) + "." + w + ".weight"); };
+  for (const bool expert_parallel : {true, false}) {
+    SCOPED_TRACE(expert_parallel ? "expert parallel" : "tensor parallel");
+    RecordingSource source(checkpoint);
+    WeightLoader loader(source, llama_weight_table(c, expert_parallel), c.num_layers, c.num_kv_heads, {1, 2}, {}, {});
+    const ExpertRange range = owned_experts(c, {1, 2}, expert_parallel);
+    const MoeLayer m = load_moe_layer(loader, c, 1, range, DType::f32, Device::cpu());
+    std::set<std::string> want = {prefix + "gate.weight"};
+    for (int64_t e = range.begin; e < range.end; ++e)
+      for (const char* w : {"w1", "w2", "w3"}) want.insert(prefix + "experts." + std::to_string(e) + "." + w + ".weight");
+    EXPECT_EQ(source.names, want);
+    ASSERT_EQ(static_cast<int64_t>(m.w_gate_up.size()), expert_parallel ? 4 : 8);
+    // The first held expert: 4 (whole) under expert parallelism, else 0's second halves (rows 48..95 of w1 and
+    // w3, columns 48..95 of w2).
+    const int64_t e = range.begin, inter = 96, h = 128, half = expert_parallel ? inter : inter / 2;
+    const int64_t from = expert_parallel ? 0 : inter / 2;
+    const Tensor w1 = expert(e, "w1"), w3 = expert(e, "w3"), w2 = expert(e, "w2");
+    ASSERT_EQ(m.w_gate_up[0].shape(), (std::vector<int64_t>{2 * half, h}));
+    ASSERT_EQ(m.w_down[0].shape(), (std::vector<int64_t>{h, half}));
+    EXPECT_TRUE(testing::all_close(m.w_gate_up[0].data<float>(), w1.data<float>() + from * h, half * h, 0, 0));
+    EXPECT_TRUE(testing::all_close(m.w_gate_up[0].data<float>() + half * h, w3.data<float>() + from * h, half * h, 0, 0));
+    for (int64_t r = 0; r < h; ++r)
+      EXPECT_TRUE(testing::all_close(m.w_down[0].data<float>() + r * half, w2.data<float>() + r * inter + from, half, 0, 0));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace lattice
