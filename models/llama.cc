@@ -147,8 +147,7 @@ void LlamaModel::reserve(int64_t max_tokens) {
   }
   buf_ = std::move(b);
   if (c.is_moe() && !layers_.empty())
-    moe_.reserve(max_tokens, layers_.front().moe.w_down.empty() ? 0 : layers_.front().moe.w_down.front().dim(1), dtype_,
-                 d);
+    moe_.reserve(max_tokens, layers_.front().moe.w_down.front().dim(1), dtype_, d);  // every rank holds >= 1 expert
 }
 
 void LlamaModel::all_reduce(Tensor& t) const {

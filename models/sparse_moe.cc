@@ -7,8 +7,6 @@ namespace lattice {
 
 ExpertRange owned_experts(const ModelConfig& c, TensorParallelRank tp, bool expert_parallel) {
   if (!expert_parallel) return {0, c.num_experts};
-  LATTICE_CHECK(c.is_moe(), "--enable-expert-parallel needs a mixture-of-experts model; ", c.architecture,
-                " has no experts");
   LATTICE_CHECK(c.num_experts % tp.size == 0, "expert parallelism cannot split ", c.num_experts,
                 " experts evenly over the ", tp.size, " ranks of the TP group (num_experts must be divisible by tp)");
   const int64_t share = c.num_experts / tp.size;
