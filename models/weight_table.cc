@@ -27,7 +27,6 @@ std::vector<WeightSpec> llama_weight_table(const ModelConfig& c, bool expert_par
       {"model.layers.{layer}.self_attn.v_proj.weight", {kv_out, h}, SplitRule::kv_heads, true},
       {"model.layers.{layer}.self_attn.o_proj.weight", {h, q_out}, SplitRule::row, true},
       {"model.layers.{layer}.post_attention_layernorm.weight", {h}, SplitRule::replicated, true},
-      {"model.norm.weight", {h}, SplitRule::replicated, false},
   };
   if (!c.is_moe()) {
     table.push_back({"model.layers.{layer}.mlp.gate_proj.weight", {inter, h}, SplitRule::column, true});
@@ -44,6 +43,7 @@ std::vector<WeightSpec> llama_weight_table(const ModelConfig& c, bool expert_par
       table.push_back({moe_expert_pattern(c, e, ExpertProj::down), {h, moe_inter}, out, true, e});
     }
   }
+  table.push_back({"model.norm.weight", {h}, SplitRule::replicated, false});
   if (c.qkv_bias) {
     table.push_back({"model.layers.{layer}.self_attn.q_proj.bias", {q_out}, SplitRule::column, true});
     table.push_back({"model.layers.{layer}.self_attn.k_proj.bias", {kv_out}, SplitRule::kv_heads, true});

@@ -17,7 +17,8 @@ void moe_route(const float* logits, int32_t* ids, float* weights, int64_t tokens
 
 // rows, positions and offsets (all device memory) as kernels/cpu/moe.h moe_group: one block, a thread per
 // expert of [expert_begin, expert_end) counting and then placing its assignments in token order, so the slot
-// order is the CPU's.
+// order is the CPU's. Each thread scans all tokens * top_k ids twice: cheap for decode batches; a prefill of
+// thousands of tokens over 100+ experts would want a parallel counting sort instead.
 void moe_group(const int32_t* ids, int64_t tokens, int64_t top_k, int64_t expert_begin, int64_t expert_end,
                int32_t* rows, int32_t* positions, int64_t* offsets, cudaStream_t stream);
 
