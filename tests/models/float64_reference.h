@@ -120,22 +120,25 @@ class Float64Reference {
     return matmul(act, prefix + down_name + ".weight");
   }
 
-  // The sparse MoE block of layer prefix `p` over rows x (every expert computed on every row, only the chosen
-  // ones summed).
+  // The sparse MoE block of layer prefix `p` over rows x: each expert computed on the rows that chose it.
   Mat sparse_moe(const Mat& x, const std::string& p) const {
     const ModelConfig& c = config_;
     const bool mixtral = c.architecture == "MixtralForCausalLM";
     const std::string block = p + (mixtral ? "block_sparse_moe." : "mlp.");
     const Mat logits = matmul(x, block + "gate.weight");
-    std::vector<Mat> expert_out;
-    for (int64_t e = 0; e < c.num_experts; ++e) {
-      const std::string ep = block + "experts." + std::to_string(e) + ".";
-      expert_out.push_back(mixtral ? swiglu(x, ep, "w1", "w3", "w2") : swiglu(x, ep, "gate_proj", "up_proj", "down_proj"));
-    }
     Mat out(x.size(), std::vector<double>(x.front().size(), 0.0));
+    std::vector<std::vector<std::pair<size_t, double>>> routed(static_cast<size_t>(c.num_experts));  // (row, weight)
     for (size_t t = 0; t < x.size(); ++t)
-      for (const auto& [e, w] : moe_choices(logits[t], c.num_experts_per_tok, c.norm_topk_prob))
-        for (size_t i = 0; i < out[t].size(); ++i) out[t][i] += w * expert_out[e][t][i];
+      for (const auto& [e, w] : moe_choices(logits[t], c.num_experts_per_tok, c.norm_topk_prob)) routed[e].emplace_back(t, w);
+    for (int64_t e = 0; e < c.num_experts; ++e) {
+      if (routed[e].empty()) continue;
+      Mat rows;
+      for (const auto& [t, w] : routed[e]) rows.push_back(x[t]);
+      const std::string ep = block + "experts." + std::to_string(e) + ".";
+      const Mat y = mixtral ? swiglu(rows, ep, "w1", "w3", "w2") : swiglu(rows, ep, "gate_proj", "up_proj", "down_proj");
+      for (size_t r = 0; r < rows.size(); ++r)
+        for (size_t i = 0; i < y[r].size(); ++i) out[routed[e][r].first][i] += routed[e][r].second * y[r][i];
+    }
     return out;
   }
 
