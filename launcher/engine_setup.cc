@@ -44,6 +44,7 @@ EngineOptions engine_options(const CliArgs& args) {
   o.pp = static_cast<int>(args.get_int("pp", 1));
   o.dp = static_cast<int>(args.get_int("dp", 1));
   o.grid_given = args.has("tp") || args.has("pp") || args.has("dp");
+  o.expert_parallel = args.has("enable-expert-parallel") || args.has("ep");
   if (auto layers = args.maybe("pp-layers"))
     for (int32_t n : parse_int_list(*layers, "--pp-layers")) o.pp_layers.push_back(n);
   LATTICE_CHECK(o.device == "auto" || o.device == "cuda" || o.device == "cpu", "--device must be cuda or cpu, got '",
@@ -64,7 +65,8 @@ EngineOptions engine_options(const CliArgs& args) {
 }
 
 std::set<std::string> engine_switches(std::set<std::string> own) {
-  own.insert({"dummy-weights", "enable-prefix-caching", "no-enable-prefix-caching", "no-cuda-graphs", "enforce-eager"});
+  own.insert({"dummy-weights", "enable-prefix-caching", "no-enable-prefix-caching", "no-cuda-graphs", "enforce-eager",
+              "enable-expert-parallel", "ep"});
   return own;
 }
 
@@ -275,6 +277,7 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
   part.tp = {topo.tp_rank, topo.tp};
   part.layer_begin = bounds[topo.pp_rank];
   part.layer_end = bounds[topo.pp_rank + 1];
+  part.expert_parallel = options.expert_parallel;
   e.model = LlamaModel::load(options.model_dir, part, e.ctx.tp.get(), load, progress);
 
   KvCacheShape kv = e.model->lm_shape().kv;

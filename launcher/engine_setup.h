@@ -7,6 +7,8 @@
 //   or under srun with none of the three given tp = tasks per node and pp = nodes when the step has the same
 //   number of tasks on every node; replicas are never derived: pass --dp)
 //   --pp-layers 10,11,11
+//   --enable-expert-parallel (alias --ep): a MoE model's experts split whole over the TP group's ranks instead
+//   of each expert split over them
 //   --enable-prefix-caching (the default) | --no-enable-prefix-caching
 //   --no-cuda-graphs (alias --enforce-eager): decode steps run eagerly instead of replaying captured CUDA graphs
 #pragma once
@@ -44,6 +46,7 @@ struct EngineOptions {
   int dp = 1;               // data-parallel replicas, each a whole tp x pp copy of the model
   bool grid_given = false;  // --tp, --pp or --dp was on the command line (else a Slurm step may choose tp, pp)
   std::vector<int64_t> pp_layers;
+  bool expert_parallel = false;  // --enable-expert-parallel / --ep
   bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
   bool cuda_graphs = true;     // on a GPU, replay pure-decode steps from graphs captured at start-up
 };

@@ -35,6 +35,7 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
   --tp N --pp N           split the model over mpirun's ranks (tp x pp of them); --pp-layers 10,11,11
                           under srun, without --tp/--pp/--dp: tp = tasks per node, pp = nodes (docs/slurm.md)
   --dp N                  N replicas of the tp x pp split (mpirun -np tp*pp*N); rank 0 routes the requests
+  --enable-expert-parallel  (or --ep) a MoE model's experts split whole over the TP group (docs/parallelism.md)
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
   --no-cuda-graphs (alias --enforce-eager)  on a GPU, run decode steps eagerly (default: replay CUDA graphs
                               captured at start-up per batch-size and context bucket)

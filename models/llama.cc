@@ -63,12 +63,19 @@ LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const Mo
             c.hidden_size,
             {part_.layer_end - part_.layer_begin, kv_heads_, c.head_dim, 16}};
 
+  LATTICE_CHECK(!part_.expert_parallel || c.is_moe(), "expert parallelism needs a mixture-of-experts model; ",
+                c.architecture, " has no experts");
+  if (c.is_moe()) {
+    experts_ = owned_experts(c, part_.tp, part_.expert_parallel);
+    moe_ = SparseMoe(c, experts_);
+  }
+
   std::vector<WeightRef> wanted;
-  const std::vector<WeightSpec> table = llama_weight_table(c);
+  const std::vector<WeightSpec> table = llama_weight_table(c, part_.expert_parallel);
   if (part_.has_embedding()) wanted.push_back({"model.embed_tokens.weight"});
   for (int64_t l = part_.layer_begin; l < part_.layer_end; ++l)
     for (const WeightSpec& s : table)
-      if (s.per_layer) wanted.push_back({s.pattern, l});
+      if (s.per_layer && (s.expert < 0 || experts_.contains(s.expert))) wanted.push_back({s.pattern, l});
   if (last_stage) {
     wanted.push_back({"model.norm.weight"});
     wanted.push_back({c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"});
@@ -91,8 +98,12 @@ LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const Mo
     // adds it once; elsewhere load() gives an undefined tensor.
     if (c.o_bias) layer.bo = w.load(kOBias, l, t, d);
     layer.post_norm = w.load("model.layers.{layer}.post_attention_layernorm.weight", l, t, d);
-    layer.w_gate_up = w.load_fused({kGate, kUp}, l, t, d);
-    layer.w_down = w.load("model.layers.{layer}.mlp.down_proj.weight", l, t, d);
+    if (c.is_moe()) {
+      layer.moe = load_moe_layer(w, c, l, experts_, t, d);
+    } else {
+      layer.w_gate_up = w.load_fused({kGate, kUp}, l, t, d);
+      layer.w_down = w.load("model.layers.{layer}.mlp.down_proj.weight", l, t, d);
+    }
     layers_.push_back(std::move(layer));
   }
   if (last_stage) {
@@ -109,7 +120,7 @@ void LlamaModel::reserve(int64_t max_tokens) {
   if (buf_.capacity >= max_tokens) return;
   const ModelConfig& c = config_;
   const Device d = exec_.device;
-  const int64_t inter = layers_.empty() ? 0 : layers_.front().w_down.dim(1);
+  const int64_t inter = layers_.empty() || c.is_moe() ? 0 : layers_.front().w_down.dim(1);
   auto make = [&](std::initializer_list<int64_t> shape, DType dtype) {
     return Tensor::empty(std::vector<int64_t>(shape), dtype, d);
   };
@@ -132,6 +143,8 @@ void LlamaModel::reserve(int64_t max_tokens) {
     }
   }
   buf_ = std::move(b);
+  if (c.is_moe() && !layers_.empty())
+    moe_.reserve(max_tokens, layers_.front().moe.w_down.front().dim(1), dtype_, d);  // every rank holds >= 1 expert
 }
 
 void LlamaModel::all_reduce(Tensor& t) const {
@@ -176,9 +189,13 @@ void LlamaModel::run_layer(const StepContext& step, int64_t l, Tensor& hidden, b
   ops::linear(ctx, attn.reshape({n, heads_ * c.head_dim}), w.wo, opt(w.bo), pending);
   all_reduce(pending);
   ops::add_rms_norm(ctx, pending, hidden, w.post_norm, eps, x);
-  ops::linear(ctx, x, w.w_gate_up, nullptr, gate_up);
-  ops::silu_mul(ctx, gate_up, act);
-  ops::linear(ctx, act, w.w_down, nullptr, pending);
+  if (c.is_moe()) {
+    moe_.forward(ctx, w.moe, x, pending);
+  } else {
+    ops::linear(ctx, x, w.w_gate_up, nullptr, gate_up);
+    ops::silu_mul(ctx, gate_up, act);
+    ops::linear(ctx, act, w.w_down, nullptr, pending);
+  }
   all_reduce(pending);
 }
 

@@ -1,4 +1,5 @@
-// The Llama-family decoder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM) on either backend: pre-norm
+// The Llama-family decoder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, and with a
+// sparse MoE MLP (models/sparse_moe.h) MixtralForCausalLM, Qwen3MoeForCausalLM) on either backend: pre-norm
 // blocks of GQA attention over the paged KV cache and a SiLU-gated MLP. A model may be one tensor-parallel
 // rank's shard (Megatron: column-parallel fused q/k/v and gate/up, row-parallel o_proj and down_proj each
 // followed by an all-reduce, vocabulary-parallel embedding and lm_head) and/or one pipeline stage's layer range.
@@ -12,6 +13,7 @@
 
 #include "engine/causal_lm.h"
 #include "models/model_config.h"
+#include "models/sparse_moe.h"
 #include "models/weight_loader.h"
 #include "parallel/communicator.h"
 
@@ -22,6 +24,8 @@ struct ModelPartition {
   TensorParallelRank tp;
   int64_t layer_begin = 0;
   int64_t layer_end = -1;  // -1: through the last layer
+  // A MoE model's experts split whole over the TP group's ranks instead of each expert split over them.
+  bool expert_parallel = false;
 
   bool has_embedding() const { return layer_begin == 0; }
 };
@@ -42,8 +46,9 @@ struct LlamaLayer {
   Tensor wo;          // [hidden, local heads * head_dim]
   Tensor bo;          // [hidden] on TP rank 0 when the config has an o_proj bias, else undefined
   Tensor post_norm;   // [hidden]
-  Tensor w_gate_up;   // [2 * intermediate / tp, hidden]: gate, then up
-  Tensor w_down;      // [hidden, intermediate / tp]
+  Tensor w_gate_up;   // [2 * intermediate / tp, hidden]: gate, then up (dense models)
+  Tensor w_down;      // [hidden, intermediate / tp] (dense models)
+  MoeLayer moe;       // the router and this rank's experts (MoE models)
 };
 
 class LlamaModel : public CausalLM {
@@ -93,6 +98,8 @@ class LlamaModel : public CausalLM {
   Tensor final_norm_;                 // [hidden] on the last stage
   Tensor lm_head_;                    // [ceil(vocab / tp), hidden] on the last stage
   Tensor inv_freq_;                   // f32 [head_dim / 2]
+  ExpertRange experts_;               // the experts this rank holds (MoE models)
+  SparseMoe moe_;                     // the MoE MLP's step (its buffers shared by every layer)
   Buffers buf_;
   size_t bytes_read_ = 0;
 };

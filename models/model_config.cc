@@ -16,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                                  "Qwen3ForCausalLM"};
+                                                  "Qwen3ForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM"};
 
 // The JSON type of `v` in words, for messages ("a string", "an array", ...).
 std::string type_words(const json& v) {
@@ -134,7 +134,29 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   } else {
     c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", false, origin);
   }
-  c.qk_norm = c.architecture == "Qwen3ForCausalLM";
+  c.qk_norm = c.architecture == "Qwen3ForCausalLM" || c.architecture == "Qwen3MoeForCausalLM";
+  if (c.architecture == "MixtralForCausalLM") {
+    c.num_experts = get_int(j, "num_local_experts", origin);
+    c.moe_intermediate_size = c.intermediate_size;
+    c.norm_topk_prob = true;
+  } else if (c.architecture == "Qwen3MoeForCausalLM") {
+    c.num_experts = get_int(j, "num_experts", origin);
+    c.moe_intermediate_size = get_int(j, "moe_intermediate_size", origin);
+    c.norm_topk_prob = get_bool(j, "norm_topk_prob", false, origin);
+    // Dense MLP layers between the sparse ones are not supported: every layer must be a MoE layer.
+    const int64_t step = get_int(j, "decoder_sparse_step", 1, origin);
+    LATTICE_CHECK(step == 1, origin, ": decoder_sparse_step ", step,
+                  " (dense MLP layers between MoE layers) is not supported; only 1 (every layer MoE)");
+    LATTICE_CHECK(!j.contains("mlp_only_layers") || j["mlp_only_layers"].is_null() ||
+                      (j["mlp_only_layers"].is_array() && j["mlp_only_layers"].empty()),
+                  origin, ": mlp_only_layers ", j.value("mlp_only_layers", json()).dump(),
+                  " (dense MLP layers) is not supported; only [] (every layer MoE)");
+  }
+  if (c.is_moe()) {
+    c.num_experts_per_tok = get_int(j, "num_experts_per_tok", origin);
+    LATTICE_CHECK(c.num_experts_per_tok <= c.num_experts, origin, ": num_experts_per_tok ", c.num_experts_per_tok,
+                  " exceeds the ", c.num_experts, " experts");
+  }
   const std::string act = get_string(j, "hidden_act", "silu", origin);
   LATTICE_CHECK(act == "silu", origin, ": hidden_act '", act, "' is not supported (only silu)");
   LATTICE_CHECK(c.num_heads % c.num_kv_heads == 0, origin, ": num_attention_heads ", c.num_heads,
@@ -142,7 +164,8 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   LATTICE_CHECK(c.head_dim % 2 == 0, origin, ": head_dim ", c.head_dim, " must be even for rotary embeddings");
   // Qwen2 configs carry a window they do not use (use_sliding_window false); it must still be sane.
   const int64_t window = get_int(j, "sliding_window", 0, origin);
-  if (window > 0 && get_bool(j, "use_sliding_window", c.architecture == "MistralForCausalLM", origin))
+  if (window > 0 && get_bool(j, "use_sliding_window",
+                                 c.architecture == "MistralForCausalLM" || c.architecture == "MixtralForCausalLM", origin))
     c.sliding_window = window;
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const json& rs = j["rope_scaling"];

@@ -21,6 +21,7 @@ RandomLlamaSpec RandomLlamaSpec::preset(const std::string& name) {
     s.vocab_size = 32000;
     s.hidden_size = 1024;
     s.intermediate_size = 2816;
+    s.moe_intermediate_size = 704;
     s.num_layers = 8;
     s.num_heads = 16;
     s.num_kv_heads = 8;
@@ -58,9 +59,11 @@ void write_random_llama(const std::string& dir, const RandomLlamaSpec& s) {
   const char* torch_dtype = s.dtype == DType::f32 ? "float32" : s.dtype == DType::bf16 ? "bfloat16" : "float16";
   nlohmann::ordered_json config = {
       {"architectures", {s.architecture}},
-      {"model_type", s.architecture == "Qwen3ForCausalLM"     ? "qwen3"
-                     : s.architecture == "MistralForCausalLM" ? "mistral"
-                                                              : "llama"},
+      {"model_type", s.architecture == "Qwen3ForCausalLM"      ? "qwen3"
+                     : s.architecture == "MistralForCausalLM"  ? "mistral"
+                     : s.architecture == "MixtralForCausalLM"  ? "mixtral"
+                     : s.architecture == "Qwen3MoeForCausalLM" ? "qwen3_moe"
+                                                               : "llama"},
       {"vocab_size", s.vocab_size},
       {"hidden_size", s.hidden_size},
       {"intermediate_size", s.intermediate_size},
@@ -78,6 +81,18 @@ void write_random_llama(const std::string& dir, const RandomLlamaSpec& s) {
       {"torch_dtype", torch_dtype},
   };
   if (s.sliding_window > 0) config["sliding_window"] = s.sliding_window;
+  if (s.architecture == "MixtralForCausalLM") {
+    config["intermediate_size"] = s.moe_intermediate_size;
+    config["num_local_experts"] = s.num_experts;
+    config["num_experts_per_tok"] = s.num_experts_per_tok;
+  } else if (s.architecture == "Qwen3MoeForCausalLM") {
+    config["num_experts"] = s.num_experts;
+    config["num_experts_per_tok"] = s.num_experts_per_tok;
+    config["moe_intermediate_size"] = s.moe_intermediate_size;
+    config["norm_topk_prob"] = s.norm_topk_prob;
+    config["decoder_sparse_step"] = 1;
+    config["mlp_only_layers"] = nlohmann::ordered_json::array();
+  }
   const std::string config_path = (fs::path(dir) / "config.json").string();
   {
     std::ofstream out(config_path);

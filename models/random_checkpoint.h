@@ -1,5 +1,5 @@
 // Deterministic random-weight Llama-family checkpoints (Llama; Qwen3 with its q/k norms; Mistral with a sliding
-// window) as config.json + model.safetensors, so that the demo, the benchmarks and tests run with nothing
+// window; the mixtures of experts Mixtral and Qwen3-MoE) as config.json + model.safetensors, so that the demo, the benchmarks and tests run with nothing
 // downloaded.
 #pragma once
 
@@ -11,7 +11,8 @@
 namespace lattice {
 
 struct RandomLlamaSpec {
-  std::string architecture = "LlamaForCausalLM";  // or "Qwen3ForCausalLM", "MistralForCausalLM"
+  // or "Qwen3ForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM"
+  std::string architecture = "LlamaForCausalLM";
   int64_t vocab_size = 512;
   int64_t hidden_size = 128;
   int64_t intermediate_size = 352;
@@ -21,6 +22,12 @@ struct RandomLlamaSpec {
   int64_t head_dim = 0;  // 0: hidden_size / num_heads
   int64_t sliding_window = 0;  // written for MistralForCausalLM when > 0
   int64_t max_position_embeddings = 2048;
+  // Mixtral / Qwen3-MoE: experts per layer, experts per token, an expert's intermediate size (Mixtral's is
+  // intermediate_size) and Qwen3-MoE's norm_topk_prob.
+  int64_t num_experts = 8;
+  int64_t num_experts_per_tok = 2;
+  int64_t moe_intermediate_size = 96;
+  bool norm_topk_prob = true;
   DType dtype = DType::f32;  // f32, bf16 or f16 on disk
   uint64_t seed = 0;
 

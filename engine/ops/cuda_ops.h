@@ -1,4 +1,4 @@
-// The CUDA implementations behind engine/ops/ops.h and attention.h (engine/ops/*_cuda.cc, built only with
+// The CUDA implementations behind engine/ops/ops.h, attention.h and moe.h (engine/ops/*_cuda.cc, built only with
 // LATTICE_HAVE_CUDA). Same signatures and semantics; the public op has already checked every operand's shape,
 // dtype and device, so these dispatch on dtype and launch kernels/cuda on ctx.stream.
 #pragma once
@@ -25,6 +25,12 @@ void rope_write_kv(const ExecContext& ctx, const Tensor& qkv, const Tensor& posi
                    const Tensor& slots, Tensor& k_cache, Tensor& v_cache, Tensor& q_out);
 void gather_rows(const ExecContext& ctx, const Tensor& x, const Tensor& index, Tensor& out);
 void convert(const ExecContext& ctx, const Tensor& in, Tensor& out);
+void moe_route(const ExecContext& ctx, const Tensor& logits, bool renormalize, Tensor& ids, Tensor& weights);
+// Also copies offsets to host_offsets (host memory) and waits for the copy.
+void moe_group(const ExecContext& ctx, const Tensor& ids, int64_t expert_begin, int64_t expert_end, Tensor& rows,
+               Tensor& positions, Tensor& offsets, int64_t* host_offsets);
+void moe_combine(const ExecContext& ctx, const Tensor& expert_out, const Tensor& positions, const Tensor& weights,
+                 Tensor& out);
 void paged_attention(const ExecContext& ctx, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                      const AttentionInputs& in, float scale, Tensor& out);
 size_t attention_scratch_bytes(int64_t seqs, int64_t heads, int64_t head_dim, int64_t max_context_len);

@@ -1,6 +1,7 @@
 // Where and how an op runs: the device every operand lives on and, on a GPU, the compute stream, the
 // cuBLASLt planner and a scratch buffer, all owned by the rank's DeviceContext (engine/cuda/device_context.h).
-// Ops enqueue on the stream and never synchronise the host; a CPU op runs to completion before it returns.
+// Ops enqueue on the stream and never synchronise the host (except moe_group, which returns its per-expert
+// counts to the host); a CPU op runs to completion before it returns.
 #pragma once
 
 #include "engine/core/tensor.h"

@@ -22,6 +22,7 @@
 
 #include "engine/cuda/device_context.h"
 #include "engine/ops/attention.h"
+#include "engine/ops/moe.h"
 #include "engine/ops/ops.h"
 #include "tests/cuda/attention_tolerance.h"
 #include "tests/cuda/cuda_test_utils.h"
@@ -264,6 +265,46 @@ TEST_P(OpsOnCuda, GatherRows) {
   Tensor out = gpu_poisoned({7, 333}, dtype());
   ops::gather_rows(gpu(), to_gpu(x, dtype()), index.to(kGpu), out);
   EXPECT_TRUE(matches(out, want, {0, 0}));
+}
+
+// The MoE ops: 300 tokens (three route blocks) over 64 experts, top 6, with and without renormalisation; the
+// grouping for all experts and for one expert-parallel rank's range [16, 48) (slots, positions and counts equal
+// the CPU's exactly: same order); the combine in the dtype. Router weights are f32 on both sides (expf ulps:
+// the f32 tolerance); equal ids assume no two probabilities of a token within an ulp (random logits).
+TEST_P(OpsOnCuda, MoeRouteGroupAndCombine) {
+  SCOPED_TRACE(trace());
+  const int64_t tokens = 300, experts = 64, top_k = 6, dim = 200;
+  const Tensor logits = random_tensor({tokens, experts}, rng_, 2.0f);
+  for (const bool renormalize : {false, true}) {
+    Tensor ids = Tensor::empty({tokens, top_k}, DType::i32), weights = Tensor::empty({tokens, top_k}, DType::f32);
+    ops::moe_route(kCpu, logits, renormalize, ids, weights);
+    Tensor gpu_ids = Tensor::empty({tokens, top_k}, DType::i32, kGpu), gpu_weights = gpu_poisoned({tokens, top_k}, DType::f32);
+    ops::moe_route(gpu(), logits.to(kGpu), renormalize, gpu_ids, gpu_weights);
+    device().synchronize();
+    EXPECT_EQ(to_vector<int32_t>(gpu_ids), to_vector<int32_t>(ids)) << "renormalize " << renormalize;
+    EXPECT_TRUE(matches(gpu_weights, weights, tolerance(DType::f32))) << "renormalize " << renormalize;
+
+    for (const auto& [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, experts}, {16, 48}}) {
+      Tensor rows = Tensor::empty({tokens * top_k}, DType::i32), positions = Tensor::empty({tokens, top_k}, DType::i32);
+      Tensor offsets = Tensor::empty({end - begin + 1}, DType::i64);
+      const std::vector<int64_t> counts = ops::moe_group(kCpu, ids, begin, end, rows, positions, offsets);
+      Tensor gpu_rows = Tensor::empty({tokens * top_k}, DType::i32, kGpu);
+      Tensor gpu_positions = Tensor::empty({tokens, top_k}, DType::i32, kGpu);
+      Tensor gpu_offsets = Tensor::empty({end - begin + 1}, DType::i64, kGpu);
+      EXPECT_EQ(ops::moe_group(gpu(), ids.to(kGpu), begin, end, gpu_rows, gpu_positions, gpu_offsets), counts);
+      EXPECT_EQ(to_vector<int64_t>(gpu_offsets), counts);
+      const int64_t slots = counts.back();
+      EXPECT_EQ(to_vector<int32_t>(gpu_rows.rows(0, slots)), to_vector<int32_t>(rows.rows(0, slots)));
+      EXPECT_EQ(to_vector<int32_t>(gpu_positions), to_vector<int32_t>(positions));
+
+      const Tensor expert_out = random_rounded({slots, dim}, dtype(), rng_);
+      Tensor want = poisoned_tensor({tokens, dim});
+      ops::moe_combine(kCpu, expert_out, positions, weights, want);
+      Tensor out = gpu_poisoned({tokens, dim}, dtype());
+      ops::moe_combine(gpu(), to_gpu(expert_out, dtype()), positions.to(kGpu), weights.to(kGpu), out);
+      EXPECT_TRUE(matches(out, want, tol())) << "experts [" << begin << ", " << end << ")";
+    }
+  }
 }
 
 // Host metadata of a batch over one shuffled cache, with padded bounds: `extra_blocks` zero columns in every

@@ -108,4 +108,42 @@ TEST(ModelConfig, WrongTypesNameTheField) {
 }
 
 }  // namespace
+// Mixtral's expert fields (num_local_experts, intermediate_size as the expert size, always renormalised) and
+// Qwen3-MoE's (num_experts, moe_intermediate_size, norm_topk_prob); dense layers between MoE layers are refused.
+TEST(ModelConfig, MixturesOfExperts) {
+  json mixtral = with("architectures", {"MixtralForCausalLM"});
+  mixtral["num_local_experts"] = 8;
+  mixtral["num_experts_per_tok"] = 2;
+  const ModelConfig m = ModelConfig::from_json_text(mixtral.dump(), "c");
+  EXPECT_EQ(m.num_experts, 8);
+  EXPECT_EQ(m.num_experts_per_tok, 2);
+  EXPECT_EQ(m.moe_intermediate_size, m.intermediate_size);
+  EXPECT_TRUE(m.norm_topk_prob);
+  EXPECT_FALSE(m.qk_norm);
+  json no_experts = mixtral;
+  no_experts.erase("num_local_experts");
+  expect_refused(no_experts, {"missing field 'num_local_experts'"});
+  mixtral["num_experts_per_tok"] = 9;
+  expect_refused(mixtral, {"num_experts_per_tok 9", "8 experts"});
+
+  json qwen = with("architectures", {"Qwen3MoeForCausalLM"});
+  qwen["num_experts"] = 128;
+  qwen["num_experts_per_tok"] = 8;
+  qwen["moe_intermediate_size"] = 768;
+  const ModelConfig q = ModelConfig::from_json_text(qwen.dump(), "c");
+  EXPECT_EQ(q.num_experts, 128);
+  EXPECT_EQ(q.moe_intermediate_size, 768);
+  EXPECT_FALSE(q.norm_topk_prob);  // the Hugging Face default
+  EXPECT_TRUE(q.qk_norm);
+  qwen["norm_topk_prob"] = true;
+  qwen["decoder_sparse_step"] = 1;
+  qwen["mlp_only_layers"] = json::array();
+  EXPECT_TRUE(ModelConfig::from_json_text(qwen.dump(), "c").norm_topk_prob);
+  qwen["decoder_sparse_step"] = 2;
+  expect_refused(qwen, {"decoder_sparse_step 2", "not supported"});
+  qwen["decoder_sparse_step"] = 1;
+  qwen["mlp_only_layers"] = {0, 3};
+  expect_refused(qwen, {"mlp_only_layers [0,3]", "not supported"});
+}
+
 }  // namespace lattice

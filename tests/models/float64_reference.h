@@ -1,16 +1,23 @@
 // A float64 forward pass of a Llama-family checkpoint written straight from the Hugging Face modeling code
 // (LlamaForCausalLM / Qwen3ForCausalLM), independent of the engine's ops: the whole sequence recomputed with
 // causal GQA attention, rotate_half RoPE and, for Qwen3, RMSNorm of every q and k head (q_norm / k_norm) before
-// RoPE, and Mistral's sliding window (each position attends to the last sliding_window positions). Reads f32
-// weights through Checkpoint; no biases, no rope scaling (what the random checkpoints write).
+// RoPE, and Mistral's sliding window (each position attends to the last sliding_window positions), and the sparse
+// MoE MLP of MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock (softmax over all experts, top-k with ties to the
+// lower index as torch.topk, weights renormalised for Mixtral and for Qwen3-MoE's norm_topk_prob, the weighted
+// sum of the chosen experts' SwiGLU). Reads f32 weights through Checkpoint; no biases, no rope scaling (what the
+// random checkpoints write).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/weights/safetensors.h"
 #include "models/model_config.h"
+#include "tests/models/float64_moe_router.h"
 
 namespace lattice::testing {
 
@@ -62,11 +69,7 @@ class Float64Reference {
         }
       add(x, matmul(attn, p + "self_attn.o_proj.weight"));
       const Mat xn2 = norm_rows(x, weight(p + "post_attention_layernorm.weight"), h);
-      const Mat gate = matmul(xn2, p + "mlp.gate_proj.weight"), up = matmul(xn2, p + "mlp.up_proj.weight");
-      Mat act = gate;
-      for (int64_t t = 0; t < n; ++t)
-        for (size_t i = 0; i < act[t].size(); ++i) act[t][i] = gate[t][i] / (1 + std::exp(-gate[t][i])) * up[t][i];
-      add(x, matmul(act, p + "mlp.down_proj.weight"));
+      add(x, c.is_moe() ? sparse_moe(xn2, p) : swiglu(xn2, p + "mlp.", "gate_proj", "up_proj", "down_proj"));
     }
     return matmul(norm_rows(x, weight("model.norm.weight"), h),
                   c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
@@ -105,6 +108,38 @@ class Float64Reference {
         y[t][o] = acc;
       }
     return y;
+  }
+
+  // down(silu(gate(x)) * up(x)) with the projections `prefix + name + ".weight"`.
+  Mat swiglu(const Mat& x, const std::string& prefix, const char* gate_name, const char* up_name,
+             const char* down_name) const {
+    const Mat gate = matmul(x, prefix + gate_name + ".weight"), up = matmul(x, prefix + up_name + ".weight");
+    Mat act = gate;
+    for (size_t t = 0; t < x.size(); ++t)
+      for (size_t i = 0; i < act[t].size(); ++i) act[t][i] = gate[t][i] / (1 + std::exp(-gate[t][i])) * up[t][i];
+    return matmul(act, prefix + down_name + ".weight");
+  }
+
+  // The sparse MoE block of layer prefix `p` over rows x: each expert computed on the rows that chose it.
+  Mat sparse_moe(const Mat& x, const std::string& p) const {
+    const ModelConfig& c = config_;
+    const bool mixtral = c.architecture == "MixtralForCausalLM";
+    const std::string block = p + (mixtral ? "block_sparse_moe." : "mlp.");
+    const Mat logits = matmul(x, block + "gate.weight");
+    Mat out(x.size(), std::vector<double>(x.front().size(), 0.0));
+    std::vector<std::vector<std::pair<size_t, double>>> routed(static_cast<size_t>(c.num_experts));  // (row, weight)
+    for (size_t t = 0; t < x.size(); ++t)
+      for (const auto& [e, w] : moe_choices(logits[t], c.num_experts_per_tok, c.norm_topk_prob)) routed[e].emplace_back(t, w);
+    for (int64_t e = 0; e < c.num_experts; ++e) {
+      if (routed[e].empty()) continue;
+      Mat rows;
+      for (const auto& [t, w] : routed[e]) rows.push_back(x[t]);
+      const std::string ep = block + "experts." + std::to_string(e) + ".";
+      const Mat y = mixtral ? swiglu(rows, ep, "w1", "w3", "w2") : swiglu(rows, ep, "gate_proj", "up_proj", "down_proj");
+      for (size_t r = 0; r < rows.size(); ++r)
+        for (size_t i = 0; i < y[r].size(); ++i) out[routed[e][r].first][i] += routed[e][r].second * y[r][i];
+    }
+    return out;
   }
 
   // RMSNorm of every `width`-long group of each row (the hidden row, or each head) times w [width].

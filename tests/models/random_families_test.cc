@@ -1,5 +1,7 @@
 // Llama-family variants end to end on random checkpoints: Qwen3 (q/k norms, head_dim 32 with hidden 128 / 8
-// heads) and Mistral with a sliding window of 5 (shorter than the prompts and continuations). The logits at
+// heads), Mistral with a sliding window of 5 (shorter than the prompts and continuations), and the mixtures of
+// experts Mixtral (8 experts, top 2, renormalised) and Qwen3-MoE (q/k norms, 6 experts, top 3, norm_topk_prob
+// false: the top-k weights are not renormalised). The logits at
 // every position of prompt + greedy continuation equal a float64 implementation of the Hugging Face model
 // (tests/models/float64_reference.h), and so do the greedy tokens.
 #include <gtest/gtest.h>
@@ -20,7 +22,10 @@ namespace lattice {
 namespace {
 
 // f32 against float64 over 2 layers: the tiny-llama fixture measures <= 6.7e-7 relative L2 (tiny_llama_test.cc);
-// 5e-6 keeps that margin. Without the q/k norms, or without the window, the greedy tokens differ.
+// 5e-6 keeps that margin. Without the q/k norms, or without the window, the greedy tokens differ; with the top-k
+// weights renormalised for Qwen3-MoE, or not for Mixtral, the logits differ by ~0.2 relative. (A router near-tie between the k-th
+// and next expert could pick differently in f32 and float64; with these seeds none is closer than the f32
+// error.)
 constexpr double kRelL2 = 5e-6;
 
 // A checkpoint of the family named by the test parameter, in a directory removed with the fixture.
@@ -34,9 +39,17 @@ class RandomFamily : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "qwen3") {
       spec.architecture = "Qwen3ForCausalLM";
       spec.head_dim = 32;
-    } else {
+    } else if (GetParam() == "mistral") {
       spec.architecture = "MistralForCausalLM";
       spec.sliding_window = 5;
+    } else if (GetParam() == "mixtral") {
+      spec.architecture = "MixtralForCausalLM";
+    } else {
+      spec.architecture = "Qwen3MoeForCausalLM";
+      spec.head_dim = 32;
+      spec.num_experts = 6;
+      spec.num_experts_per_tok = 3;
+      spec.norm_topk_prob = false;
     }
     write_random_llama(dir_, spec);
   }
@@ -47,11 +60,16 @@ class RandomFamily : public ::testing::TestWithParam<std::string> {
 
 TEST_P(RandomFamily, ConfigSaysWhatTheFamilyAdds) {
   const auto model = LlamaModel::load(dir_);
-  const bool qwen3 = GetParam() == "qwen3";
-  EXPECT_EQ(model->config().qk_norm, qwen3);
-  EXPECT_EQ(model->config().head_dim, qwen3 ? 32 : 16);
+  const ModelConfig& c = model->config();
+  const bool qwen3 = GetParam() == "qwen3" || GetParam() == "qwen3_moe";
+  EXPECT_EQ(c.qk_norm, qwen3);
+  EXPECT_EQ(c.head_dim, qwen3 ? 32 : 16);
   EXPECT_EQ(model->lm_shape().kv.head_dim, qwen3 ? 32 : 16);
-  EXPECT_EQ(model->config().sliding_window, qwen3 ? 0 : 5);
+  EXPECT_EQ(c.sliding_window, GetParam() == "mistral" ? 5 : 0);
+  EXPECT_EQ(c.num_experts, GetParam() == "mixtral" ? 8 : GetParam() == "qwen3_moe" ? 6 : 0);
+  EXPECT_EQ(c.num_experts_per_tok, GetParam() == "mixtral" ? 2 : GetParam() == "qwen3_moe" ? 3 : 0);
+  EXPECT_EQ(c.moe_intermediate_size, c.is_moe() ? 96 : 0);
+  EXPECT_EQ(c.norm_topk_prob, GetParam() == "mixtral");
   EXPECT_EQ(model->lm_shape().max_positions, 2048);  // the window masks, it does not cap the context
 }
 
@@ -91,7 +109,7 @@ TEST_P(RandomFamily, LogitsAndGreedyTokensEqualAFloat64Reference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, RandomFamily, ::testing::Values("qwen3", "mistral"));
+INSTANTIATE_TEST_SUITE_P(Families, RandomFamily, ::testing::Values("qwen3", "mistral", "mixtral", "qwen3_moe"));
 
 }  // namespace
 }  // namespace lattice

@@ -1,5 +1,5 @@
 // One rank's share of a TP x PP grid in the MPI tests (tests/parallel): the model's layers and vocabulary shard
-// for this rank, a KV cache of 64 blocks on every rank, and the stage runner; run_prompt runs one prompt with
+// (and a MoE model's experts, sliced or whole) for this rank, a KV cache of 64 blocks on every rank, and the stage runner; run_prompt runs one prompt with
 // logits at every position through it. greedy_tokens runs prompts to completion through any executor.
 #pragma once
 
@@ -33,13 +33,16 @@ struct GridRank {
   std::unique_ptr<ModelRunner> model_runner;
   std::unique_ptr<parallel::StageRunner> runner;
 
-  GridRank(parallel::MpiRuntime& mpi, const std::string& model_dir, int64_t num_layers, int tp, int pp) {
+  // expert_parallel: a MoE model's experts split whole over the TP group (ModelPartition::expert_parallel).
+  GridRank(parallel::MpiRuntime& mpi, const std::string& model_dir, int64_t num_layers, int tp, int pp,
+           bool expert_parallel = false) {
     ctx = parallel::make_parallel_context(mpi, tp, pp, 1, nullptr);
     const auto bounds = parallel::pipeline_layer_bounds(num_layers, ctx.topo.pp, {});
     ModelPartition part;
     part.tp = {ctx.topo.tp_rank, ctx.topo.tp};
     part.layer_begin = bounds[ctx.topo.pp_rank];
     part.layer_end = bounds[ctx.topo.pp_rank + 1];
+    part.expert_parallel = expert_parallel;
     model = LlamaModel::load(model_dir, part, ctx.tp.get());
     cache = std::make_unique<KvCache>(model->lm_shape().kv, 64);
     model_runner = std::make_unique<ModelRunner>(*model, *cache, ops::ExecContext::cpu(), RunnerLimits{});

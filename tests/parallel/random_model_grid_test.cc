@@ -1,9 +1,10 @@
 // Random checkpoints split over CPU ranks under mpiexec (LATTICE_TEST_TP x LATTICE_TEST_PP, LATTICE_TEST_ARCH
-// llama or qwen3): the split model's prompt logits (within 1e-5 relative at every position) and greedy tokens
-// equal one rank's. The vocabulary is 701, which no tp > 1 divides: each rank holds ceil(701 / tp) rows of the
+// llama, qwen3, mixtral or qwen3_moe, LATTICE_TEST_EP=1 for expert parallelism): the split model's prompt logits
+// (within 1e-5 relative at every position) and greedy tokens equal one rank's. The vocabulary is 701, which no tp > 1 divides: each rank holds ceil(701 / tp) rows of the
 // embedding and lm_head, the last padded with zeros, and the logits stay 701 wide. The prompts use ids of every
 // shard, the last shard's last id (700) included. qwen3 adds the q/k norms and a head_dim (32) other than
-// hidden / heads (16).
+// hidden / heads (16). mixtral (8 experts, top 2) and qwen3_moe (8 experts, top 2, q/k norms) split their experts
+// by column / row over the TP group, or whole with expert parallelism (8 experts over 2 or 4 ranks).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -31,7 +32,8 @@ int env_int(const char* name) {
 }
 
 testing::GridRank grid_rank() {
-  return testing::GridRank(*g_mpi, g_model_dir, kLayers, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"));
+  return testing::GridRank(*g_mpi, g_model_dir, kLayers, env_int("LATTICE_TEST_TP"), env_int("LATTICE_TEST_PP"),
+                           std::getenv("LATTICE_TEST_EP") && std::string(std::getenv("LATTICE_TEST_EP")) == "1");
 }
 
 std::vector<std::vector<int32_t>> prompts() {
@@ -53,7 +55,8 @@ TEST(RandomModelGrid, PromptLogitsEqualOneRank) {
     for (size_t p = 0; p < prompt.size(); ++p) {
       const float* got = out->logits.data<float>() + p * kVocab;
       const float* want = one_rank.data<float>() + p * kVocab;
-      // f32 partial sums in another order: ~1e-7 relative.
+      // f32 partial sums in another order: ~1e-7 relative. (A MoE router sees hidden states that differ from
+      // one rank's by as much, which could flip a top-k choice only at a near-tie that close.)
       EXPECT_LT(testing::rel_l2(got, want, kVocab), 1e-5) << "position " << p;
       EXPECT_EQ(std::max_element(got, got + kVocab) - got, std::max_element(want, want + kVocab) - want)
           << "position " << p;
@@ -98,10 +101,11 @@ int main(int argc, char** argv) {
     spec.num_layers = lattice::kLayers;
     spec.seed = 701;
     const char* arch = std::getenv("LATTICE_TEST_ARCH");
-    if (arch && std::string(arch) == "qwen3") {
-      spec.architecture = "Qwen3ForCausalLM";
-      spec.head_dim = 32;
-    }
+    const std::string name = arch ? arch : "llama";
+    if (name == "qwen3" || name == "qwen3_moe") spec.head_dim = 32;
+    if (name == "qwen3") spec.architecture = "Qwen3ForCausalLM";
+    if (name == "mixtral") spec.architecture = "MixtralForCausalLM";
+    if (name == "qwen3_moe") spec.architecture = "Qwen3MoeForCausalLM";
     lattice::write_random_llama(dir.string(), spec);
   }
   MPI_Barrier(MPI_COMM_WORLD);
