@@ -154,6 +154,7 @@ namespace {
 std::string graphs_off_reason(const EngineOptions& options, const LoadedEngine& e) {
   if (!options.cuda_graphs) return "--no-cuda-graphs / --enforce-eager";
   if (e.ctx.topo.pp > 1) return "pipeline stages (--pp > 1) run their parts eagerly";
+  if (e.model->config().is_moe()) return "MoE routing (ops::moe_group) waits on the host for the per-expert counts";
   if (e.ctx.topo.tp > 1 && std::string(e.ctx.tp->backend()) != "nccl")
     return std::string("the TP communicator (") + e.ctx.tp->backend() + ") waits on the host";
   return "";
