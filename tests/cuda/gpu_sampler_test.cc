@@ -60,6 +60,7 @@ int expect_same_as_cpu(const std::vector<SamplingParams>& params, int steps, int
     StepPlan plan;
     plan.step_id = static_cast<uint64_t>(step);
     std::vector<int64_t> row_begin = {0};
+    std::vector<int64_t> sampled_row(static_cast<size_t>(n));  // sequence i's logits row
     for (int64_t i = 0; i < n; ++i) {
       if (interleave && i == n / 2) {  // the unsampled prefill: three rows
         plan.batch.seqs.push_back({1000, {1, 2, 3}, prefill_fed, {}, true});
@@ -71,11 +72,12 @@ int expect_same_as_cpu(const std::vector<SamplingParams>& params, int steps, int
       plan.sampling.push_back({true, 30, params[i], 77 + static_cast<uint64_t>(i) * 1000003});
       fed[i] += static_cast<int64_t>(pending[i].size());
       row_begin.push_back(row_begin.back() + 1);
+      sampled_row[i] = row_begin.back() - 1;
     }
     // Scale 2.5: peaked enough that the GPU's f32 sums over the kept tokens sit far from a bucket edge.
     std::vector<float> values = random_values(static_cast<size_t>(row_begin.back() * vocab), rng, 2.5f);
     if (poison)
-      for (int64_t i = 0; i < n; ++i) poison(step, i, values.data() + (row_begin[i + 1] - 1) * vocab, vocab);
+      for (int64_t i = 0; i < n; ++i) poison(step, i, values.data() + sampled_row[i] * vocab, vocab);
     StepOutput host{Tensor::from_vector(values, {row_begin.back(), vocab}), row_begin};
     StepOutput on_device{host.logits.to(Device::cuda(0)), row_begin};
 
