@@ -66,7 +66,8 @@ SampledToken SequenceSampler::sample(const float* logits, int64_t vocab, const s
                                     static_cast<int64_t>(prompt_len), p.repetition_penalty, p.presence_penalty,
                                     p.frequency_penalty);
   SampledToken out;
-  if (const kernels::cpu::LogitsCheck check = kernels::cpu::check_logits(x, vocab); check != kernels::cpu::LogitsCheck::ok) {
+  const kernels::cpu::LogitsCheck check = kernels::cpu::check_logits(x, vocab);
+  if (check != kernels::cpu::LogitsCheck::ok) {
     out.error = unsampleable_logits_error(check, static_cast<int64_t>(context.size()));
     return out;
   }

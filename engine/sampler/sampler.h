@@ -10,9 +10,8 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
-
 #include <string>
+#include <vector>
 
 #include "engine/sampler/sampling_params.h"
 #include "kernels/cpu/sampling.h"

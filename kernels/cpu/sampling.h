@@ -25,7 +25,8 @@ struct SamplingRule {
   float min_p = 0.0f;        // [0, 1]
 };
 
-// x: f32 [vocab] logits that check_logits passes (-inf allowed: weight 0, never drawn). Weights are w_i = exp((x_i - max x) / temperature) (the top token's is 1).
+// x: f32 [vocab] logits that check_logits passes (-inf allowed: weight 0, never drawn). Weights are
+// w_i = exp((x_i - max x) / temperature) (the top token's is 1).
 //  - temperature 0: the first maximum.
 //  - top_k in [1, vocab): the candidates are the top_k largest logits, larger first and the
 //    lower index first among equals. Keep the shortest prefix whose weight reaches top_p x the candidates'

@@ -16,7 +16,8 @@ from serve_fixture import Checks, Server
 
 lattice, data = sys.argv[1], sys.argv[2]
 check = Checks()
-NON_FINITE = re.compile(r"^the model produced non-finite logits at position \d+ \(a logit is \+inf after sampling penalties\)$")
+NON_FINITE = re.compile(r"^the model produced non-finite logits at position \d+ "
+                        r"\(a logit is \+inf after sampling penalties\)$")
 
 
 def stream(server, body):
@@ -30,7 +31,8 @@ def stream(server, body):
 
 with Server(lattice, f"{data}/tiny-llama/f32", "--grpc-port", "-1") as server:
     # The request, as is: sampleable (some -inf logits), so it completes.
-    status, body = server.request("POST", "/v1/completions", {"prompt": "Hi", "max_tokens": 4, "repetition_penalty": 3e38})
+    huge = {"prompt": "Hi", "max_tokens": 4, "repetition_penalty": 3e38}
+    status, body = server.request("POST", "/v1/completions", huge)
     check(status == 200 and body["choices"][0]["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 4,
           f"repetition_penalty 3e38 completes: {status} {body}")
 
