@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import threading
+import urllib.error
 import urllib.request
 
 from serve_fixture import Checks, Server
@@ -24,9 +25,12 @@ def stream(server, body):
     """(status, SSE data payloads) of a streamed completion."""
     req = urllib.request.Request(server.url("/v1/completions"), json.dumps({**body, "stream": True}).encode(),
                                  {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        payloads = [line[6:].strip() for line in r.read().decode().splitlines() if line.startswith("data: ")]
-        return r.status, [p if p == "[DONE]" else json.loads(p) for p in payloads]
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            payloads = [line[6:].strip() for line in r.read().decode().splitlines() if line.startswith("data: ")]
+            return r.status, [p if p == "[DONE]" else json.loads(p) for p in payloads]
+    except urllib.error.HTTPError as e:
+        return e.code, [e.read().decode()]
 
 
 with Server(lattice, f"{data}/tiny-llama/f32", "--grpc-port", "-1") as server:
