@@ -93,7 +93,7 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
   const auto start = std::chrono::steady_clock::now();
   double prefill_s = 0;
   int64_t prefill_steps = 0;
-  scheduler.run(executor, [&](const TokenEvent& ev) {
+  const std::vector<RequestOutput> outputs = scheduler.run(executor, [&](const TokenEvent& ev) {
     if (!ev.token || has_first[static_cast<size_t>(ev.request_id)]) return;
     has_first[static_cast<size_t>(ev.request_id)] = 1;
     if (++firsts < batch) return;
@@ -101,6 +101,9 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
     prefill_steps = scheduler.stats().steps;
   });
   const double total_s = seconds_since(start);
+  // A failed request (logits that cannot be sampled: a broken checkpoint) leaves nothing to measure.
+  for (const RequestOutput& out : outputs)
+    LATTICE_CHECK(out.finish != FinishReason::error, "bench request ", out.id, " of ", batch, " failed: ", out.error);
   const double decode_s = total_s - prefill_s;
   const SchedulerStats& stats = scheduler.stats();
 

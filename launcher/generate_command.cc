@@ -21,6 +21,8 @@ namespace {
 
 const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --prompt-ids 1,2,3 | --requests FILE.jsonl) [flags]
   Text prompts and text output use DIR/tokenizer.json; one text prompt streams its text as it is generated.
+  A request whose logits cannot be sampled (NaN or +inf) ends alone with finish_reason "error" and its message;
+  the others complete, and the exit status is 1.
   --max-tokens N          tokens to generate per request (default 16)
   --temperature T         0 = greedy (default 1.0)
   --top-k K  --top-p P  --min-p P
@@ -82,6 +84,7 @@ nlohmann::ordered_json to_json(const GenerateRequest& r, const RequestOutput& ou
                       {"tokens", tokens},
                       {"finish_reason", finish_reason_name(out.finish)}};
   j["logprobs"] = r.request.params.logprobs > 0 ? logprobs : nlohmann::ordered_json(nullptr);
+  if (out.finish == FinishReason::error) j["error"] = out.error;
   if (tokenizer) j["text"] = tokenizer->decode(token_ids(out));
   return j;
 }
@@ -167,7 +170,14 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (replicas) replicas->shutdown();
 
+  // A request the engine had to end (its logits could not be sampled) is reported with the others, and makes
+  // the exit status 1.
+  size_t failed = 0;
   for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].finish == FinishReason::error) {
+      ++failed;
+      std::fprintf(stderr, "error: request %s failed: %s\n", requests[i].name.c_str(), outputs[i].error.c_str());
+    }
     if (json_out) {
       std::printf("%s\n", to_json(requests[i], outputs[i], tokenizer ? &*tokenizer : nullptr).dump().c_str());
       continue;
@@ -175,6 +185,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
     std::printf("[%s] prompt_tokens=%lld finish=%s tokens:", requests[i].name.c_str(),
                 static_cast<long long>(outputs[i].prompt_tokens), finish_reason_name(outputs[i].finish));
     for (const SampledToken& t : outputs[i].tokens) std::printf(" %d", t.token);
+    if (outputs[i].finish == FinishReason::error) std::printf(" error: %s", outputs[i].error.c_str());
     std::printf("\n");
     if (tokenizer && !stream) std::printf("[%s] text: %s\n", requests[i].name.c_str(), tokenizer->decode(token_ids(outputs[i])).c_str());
   }
@@ -202,7 +213,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
                         (engine.ctx.next ? engine.ctx.next->seconds() : 0);
     std::fprintf(stderr, "rank 0: %.3f s in communication (%.2f ms per step)\n", comm, 1000 * comm / std::max<int64_t>(1, s.steps));
   }
-  return 0;
+  return failed > 0 ? 1 : 0;
 }
 
 }  // namespace lattice::launcher

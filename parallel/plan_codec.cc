@@ -92,6 +92,7 @@ std::string encode_result(const StepResult& result) {
     wire::SampledToken* wt = w.add_tokens();
     wt->set_token(t.token);
     wt->set_logprob(t.logprob);
+    wt->set_error(t.error);
     for (const TokenLogprob& lp : t.top) {
       wire::TokenLogprob* wl = wt->add_top();
       wl->set_token(lp.token);
@@ -115,6 +116,7 @@ StepResult decode_result(const std::string& bytes) {
     SampledToken t;
     t.token = wt.token();
     t.logprob = wt.logprob();
+    t.error = wt.error();
     for (const wire::TokenLogprob& wl : wt.top()) t.top.push_back({wl.token(), wl.logprob()});
     r.tokens.push_back(std::move(t));
   }

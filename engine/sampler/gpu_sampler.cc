@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/core/error.h"
+#include "kernels/cuda/check_logits.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/penalties.cuh"
 #include "kernels/cuda/sample_top_k.cuh"
@@ -33,14 +34,16 @@ struct InputLayout {
         total(tokens + aligned(tokens_count * sizeof(int32_t))) {}
 };
 
-// ... and of the packed output: [int32 tokens n][f32 logprobs n][int32 top tokens n x m][f32 top logprobs n x m].
+// ... and of the packed output: [int32 tokens n][f32 logprobs n][int32 top tokens n x m][f32 top logprobs n x m]
+// [int32 check_logits status n].
 struct OutputLayout {
-  size_t tokens = 0, logprobs, top_tokens, top_logprobs, total;
+  size_t tokens = 0, logprobs, top_tokens, top_logprobs, status, total;
   OutputLayout(size_t rows, size_t top_n)
       : logprobs(aligned(rows * sizeof(int32_t))),
         top_tokens(logprobs + aligned(rows * sizeof(float))),
         top_logprobs(top_tokens + aligned(rows * top_n * sizeof(int32_t))),
-        total(top_logprobs + aligned(rows * top_n * sizeof(float))) {}
+        status(top_logprobs + aligned(rows * top_n * sizeof(float))),
+        total(status + aligned(rows * sizeof(int32_t))) {}
 };
 
 // Grows (never shrinks) a buffer; the old contents are not kept. Called only while no work uses the buffers.
@@ -154,6 +157,8 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
   reserve(device_out_, out.total, exec_.device);
   auto* d_chosen = at<int32_t>(device_out_.raw(), out.tokens);
   auto* d_logprobs = at<float>(device_out_.raw(), out.logprobs);
+  // Rows that cannot be sampled are drawn from all the same (the kernels never fault on them) and reported.
+  gpu::check_logits(adjusted, rows, vocab, at<int32_t>(device_out_.raw(), out.status), stream);
   // The kernels report the log-softmax of what they sample from; with penalties that is not the model's.
   float* draw_logprobs = any_penalty ? nullptr : d_logprobs;
   if (all_greedy)
@@ -171,14 +176,23 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
   const auto* logprobs = at<const float>(host_out_.data(), out.logprobs);
   const auto* top_tokens = at<const int32_t>(host_out_.data(), out.top_tokens);
   const auto* top_logprobs = at<const float>(host_out_.data(), out.top_logprobs);
+  const auto* status = at<const int32_t>(host_out_.data(), out.status);
   std::vector<SampledToken> result(n);
   for (size_t i = 0; i < n; ++i) {
     SampledToken& t = result[i];
+    const auto check = static_cast<kernels::cpu::LogitsCheck>(status[i]);
+    if (check != kernels::cpu::LogitsCheck::ok) {
+      t.error = unsampleable_logits_error(check, static_cast<int64_t>(requests[i].context->size()));
+      continue;
+    }
     t.token = chosen[i];
     t.logprob = logprobs[i];
-    LATTICE_CHECK(t.token >= 0 && t.token < vocab && std::isfinite(t.logprob), "row ", requests[i].row,
-                  ": token ", t.token, " with log-probability ", t.logprob,
-                  ": the model produced non-finite logits");
+    if (t.token < 0 || t.token >= vocab || !std::isfinite(t.logprob)) {  // not expected of checked logits
+      t = SampledToken{};
+      t.error = "sampling on the GPU gave token " + std::to_string(chosen[i]) + " with log-probability " +
+                std::to_string(logprobs[i]) + " at position " + std::to_string(requests[i].context->size());
+      continue;
+    }
     for (int32_t j = 0; j < requests[i].params->logprobs; ++j) {
       const size_t k = i * static_cast<size_t>(top_n) + static_cast<size_t>(j);
       if (top_tokens[k] >= 0) t.top.push_back({top_tokens[k], top_logprobs[k]});

@@ -1,8 +1,9 @@
 // Sampling on the GPU (CUDA builds only): the same tokens as SequenceSampler (sampler.h) from the same seeds,
 // drawn where the logits are. Per step: the per-row parameters and the contexts of the rows with penalties are
-// packed into one pinned buffer and copied with one async copy; the kernels run penalties -> greedy_sample or
-// sample_top_k -> the raw-logit log-probability of the chosen token -> the top-n list; tokens, log-probabilities
-// and top lists come back in one copy, and the host waits once. Only ids and log-probabilities leave the GPU.
+// packed into one pinned buffer and copied with one async copy; the kernels run penalties -> check_logits ->
+// greedy_sample or sample_top_k -> the raw-logit log-probability of the chosen token -> the top-n list; tokens,
+// log-probabilities, top lists and row checks come back in one copy, and the host waits once. Only ids and
+// log-probabilities leave the GPU.
 // Device and pinned buffers are kept between steps and only grow.
 #pragma once
 
@@ -31,8 +32,9 @@ class GpuSampler {
 
   // logits: f32 [rows, vocab] on exec's device. One SampledToken per request, in order: the token, logprob and
   // top list SequenceSampler::sample gives for the same logits, context and seed (log-probabilities to f32
-  // rounding). A request whose chosen token has no finite log-probability (a NaN row, infinite logits) is an
-  // error, as on the CPU; isolated NaN logits are skipped.
+  // rounding). A row that kernels::cpu::check_logits refuses after penalties (NaN, +inf, nothing but -inf) gets a
+  // SampledToken with the error SequenceSampler gives it, as does a row whose draw is not a token with a finite
+  // log-probability; the other rows are unaffected.
   std::vector<SampledToken> sample(const Tensor& logits, const std::vector<GpuSampleRequest>& requests);
 
  private:

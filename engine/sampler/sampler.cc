@@ -28,6 +28,11 @@ void SamplingParams::validate(int64_t vocab_size, int32_t max_top_k) const {
     LATTICE_CHECK(t >= 0 && t < vocab_size, "stop token id ", t, " is out of range for vocabulary size ", vocab_size);
 }
 
+std::string unsampleable_logits_error(kernels::cpu::LogitsCheck check, int64_t position) {
+  return "the model produced non-finite logits at position " + std::to_string(position) + " (" +
+         kernels::cpu::logits_check_name(check) + " after sampling penalties)";
+}
+
 SequenceSampler::SequenceSampler(const SamplingParams& params, uint64_t seed) : params_(params), seed_(seed) {}
 
 namespace {
@@ -60,9 +65,12 @@ SampledToken SequenceSampler::sample(const float* logits, int64_t vocab, const s
   kernels::cpu::apply_penalties_f32(x, vocab, context.data(), static_cast<int64_t>(context.size()),
                                     static_cast<int64_t>(prompt_len), p.repetition_penalty, p.presence_penalty,
                                     p.frequency_penalty);
-  for (int64_t i = 0; i < vocab; ++i)
-    LATTICE_CHECK(std::isfinite(x[i]), "logit ", i, " is ", x[i], ": the model produced non-finite logits");
   SampledToken out;
+  const kernels::cpu::LogitsCheck check = kernels::cpu::check_logits(x, vocab);
+  if (check != kernels::cpu::LogitsCheck::ok) {
+    out.error = unsampleable_logits_error(check, static_cast<int64_t>(context.size()));
+    return out;
+  }
   const uint64_t offset = context.size() - prompt_len;
   out.token = kernels::cpu::sample_token(x, vocab, {p.temperature, p.top_k, p.top_p, p.min_p},
                                          kernels::sampling_uniform(seed_, offset));

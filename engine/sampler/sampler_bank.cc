@@ -71,8 +71,15 @@ StepResult SamplerBank::sample(const StepPlan& plan, const StepOutput& out, int6
     State& state = states_[plan.batch.seqs[i].seq_id];
     if (!state.sampler) state.sampler = std::make_unique<SequenceSampler>(s.params, s.seed);
     const Tensor logits = out.next_token_logits(i);
-    result.tokens.push_back(state.sampler->sample(logits.data<float>(), vocab_size, state.context,
-                                                  static_cast<size_t>(s.prompt_len)));
+    // A failure confined to this row ends its request alone (the scheduler reads the error), not the step.
+    try {
+      result.tokens.push_back(state.sampler->sample(logits.data<float>(), vocab_size, state.context,
+                                                    static_cast<size_t>(s.prompt_len)));
+    } catch (const Error& e) {
+      SampledToken failed;
+      failed.error = e.what();
+      result.tokens.push_back(std::move(failed));
+    }
   }
   return result;
 }

@@ -27,7 +27,8 @@ class SamplerBank {
   SamplerBank& operator=(SamplerBank&&) noexcept;
 
   // Samples the sequences the plan marks, from `out` (the model's output for plan.batch, on the CPU or on the
-  // bank's GPU).
+  // bank's GPU). A row that cannot be sampled (non-finite logits, or any error confined to that row) gives a
+  // SampledToken with an error; only a failure of the whole step (a bad plan, a device error) throws.
   StepResult sample(const StepPlan& plan, const StepOutput& out, int64_t vocab_size);
   size_t live_sequences() const { return states_.size(); }
 

@@ -11,6 +11,7 @@ const char* finish_reason_name(FinishReason reason) {
     case FinishReason::stop: return "stop";
     case FinishReason::length: return "length";
     case FinishReason::cancelled: return "cancelled";
+    case FinishReason::error: return "error";
     case FinishReason::none: break;
   }
   return "none";
@@ -244,6 +245,12 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     }
     if (!p.sample) continue;
     const SampledToken& sampled = result.tokens[next_token - 1];
+    if (!sampled.error.empty()) {  // this request alone ends; its blocks are freed, the others go on
+      seq.output.error = sampled.error;
+      events.push_back({seq.request.id, std::nullopt, FinishReason::error, seq.output.cached_tokens, seq.output.error});
+      finish(seq, FinishReason::error);
+      continue;
+    }
     seq.tokens.push_back(sampled.token);
     seq.output.tokens.push_back(sampled);
     ++stats_.generated_tokens;

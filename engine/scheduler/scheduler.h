@@ -61,7 +61,8 @@ class Scheduler {
   // Plans a step over the sequences not already in flight, at most `max_seqs` of them; nullopt when none
   // can run now.
   std::optional<StepPlan> schedule(int64_t max_seqs);
-  // Applies the oldest in-flight plan's result; returns its tokens as events (and finishes requests).
+  // Applies the oldest in-flight plan's result; returns its tokens as events (and finishes requests). A token
+  // with an error ends its request with FinishReason::error (its KV blocks freed); the others are unaffected.
   std::vector<TokenEvent> complete(const StepResult& result);
 
   // Ends a request: a waiting one leaves the queue, a running one leaves the batch and frees its KV blocks

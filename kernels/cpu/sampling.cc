@@ -77,6 +77,28 @@ int32_t sample_whole_vocabulary(const float* x, int64_t vocab, const SamplingRul
 
 }  // namespace
 
+LogitsCheck check_logits(const float* x, int64_t vocab) {
+  bool nan = false, positive_infinity = false, finite = false;
+  for (int64_t i = 0; i < vocab; ++i) {
+    nan = nan || std::isnan(x[i]);
+    positive_infinity = positive_infinity || x[i] == INFINITY;
+    finite = finite || std::isfinite(x[i]);
+  }
+  if (nan) return LogitsCheck::nan;
+  if (positive_infinity) return LogitsCheck::positive_infinity;
+  return finite ? LogitsCheck::ok : LogitsCheck::all_negative_infinity;
+}
+
+const char* logits_check_name(LogitsCheck check) {
+  switch (check) {
+    case LogitsCheck::ok: return "every logit is sampleable";
+    case LogitsCheck::nan: return "a logit is NaN";
+    case LogitsCheck::positive_infinity: return "a logit is +inf";
+    case LogitsCheck::all_negative_infinity: return "every logit is -inf";
+  }
+  return "unknown logits check";
+}
+
 int32_t sample_token(const float* x, int64_t vocab, const SamplingRule& rule, double u) {
   if (rule.temperature == 0.0f) return static_cast<int32_t>(std::max_element(x, x + vocab) - x);
   if (rule.top_k > 0 && rule.top_k < vocab) return sample_top_k(x, vocab, rule, u);

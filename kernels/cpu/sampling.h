@@ -11,6 +11,13 @@ namespace lattice::kernels::cpu {
 // kMaxTopK < top_k < vocab (SamplingParams::validate's max_top_k). This reference takes any top_k.
 inline constexpr int32_t kMaxTopK = 64;
 
+// Whether a row of adjusted logits (after penalties) defines a distribution to sample from. A -inf logit is a
+// token of probability 0 and is fine while one logit is finite; a NaN, or a +inf (exp(+inf - max) is NaN), is
+// not, and neither is a row of nothing but -inf. When several apply, the first in this order is reported.
+enum class LogitsCheck : int32_t { ok = 0, nan = 1, positive_infinity = 2, all_negative_infinity = 3 };
+LogitsCheck check_logits(const float* x, int64_t vocab);
+const char* logits_check_name(LogitsCheck check);  // "a logit is NaN", ...
+
 struct SamplingRule {
   float temperature = 1.0f;  // 0: greedy
   int32_t top_k = 0;         // [1, vocab): by rank; <= 0 or >= vocab: the whole vocabulary
@@ -18,7 +25,8 @@ struct SamplingRule {
   float min_p = 0.0f;        // [0, 1]
 };
 
-// x: f32 [vocab] finite logits. Weights are w_i = exp((x_i - max x) / temperature) (the top token's is 1).
+// x: f32 [vocab] logits that check_logits passes (-inf allowed: weight 0, never drawn). Weights are
+// w_i = exp((x_i - max x) / temperature) (the top token's is 1).
 //  - temperature 0: the first maximum.
 //  - top_k in [1, vocab): the candidates are the top_k largest logits, larger first and the
 //    lower index first among equals. Keep the shortest prefix whose weight reaches top_p x the candidates'

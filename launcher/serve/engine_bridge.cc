@@ -1,5 +1,6 @@
 #include "launcher/serve/engine_bridge.h"
 
+#include <cstdio>
 #include <thread>
 
 namespace lattice::serve {
@@ -100,6 +101,12 @@ void EngineBridge::on_event(const TokenEvent& event) {
   auto it = choices_.find(event.request_id);
   if (it == choices_.end()) return;
   Choice& c = it->second;
+  if (event.finish == FinishReason::error) {  // the engine failed this sequence alone: a server error
+    std::fprintf(stderr, "lattice serve: request %lld failed: %s\n", static_cast<long long>(event.request_id),
+                 event.error.c_str());
+    end_choice(it, ChoiceEvent{c.index, std::nullopt, FinishReason::none, event.error, 500});
+    return;
+  }
   ChoiceEvent out{c.index, event.token, event.finish, {}};
   out.cached_tokens = event.cached_tokens;
   if (event.token) {

@@ -3,6 +3,7 @@
 // frequencies within 5 standard deviations).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -213,10 +214,50 @@ TEST(Sampler, PresenceAndFrequencyPenaltiesCountOnlyGeneratedTokens) {
   EXPECT_EQ(sample_once(p, {3.0f, 2.5f}, {0, 0}, 2).token, 0);
 }
 
-TEST(Sampler, NonFiniteLogitsAreAnError) {
+// NaN anywhere, +inf anywhere or nothing but -inf (after penalties) ends the row with an error naming the
+// position of the token being sampled; -inf next to a finite logit is a token of probability 0.
+TEST(Sampler, UnsampleableLogitsGiveAnErrorNotAnException) {
+  auto error_of = [](const SamplingParams& p, const std::vector<float>& logits, std::vector<int32_t> context = {}) {
+    return sample_once(p, logits, context, context.size()).error;
+  };
   SamplingParams p;
-  EXPECT_THROW(sample_once(p, {1.0f, INFINITY, 0.0f}), Error);
-  EXPECT_THROW(sample_once(greedy(), {NAN, 1.0f}), Error);
+  EXPECT_EQ(error_of(p, {1.0f, INFINITY, 0.0f}),
+            "the model produced non-finite logits at position 0 (a logit is +inf after sampling penalties)");
+  EXPECT_EQ(error_of(greedy(), {NAN, 1.0f}, {4, 5, 6}),
+            "the model produced non-finite logits at position 3 (a logit is NaN after sampling penalties)");
+  EXPECT_EQ(error_of(p, {-INFINITY, -INFINITY}),
+            "the model produced non-finite logits at position 0 (every logit is -inf after sampling penalties)");
+  EXPECT_EQ(error_of(p, {-INFINITY, INFINITY, NAN}),  // NaN is named first
+            "the model produced non-finite logits at position 0 (a logit is NaN after sampling penalties)");
+
+  // Extreme but valid repetition penalties (vLLM accepts any finite value > 0). 1e-40 divides the positive
+  // logit of a seen token past FLT_MAX: +inf, an error. 3e38 multiplies a negative one past -FLT_MAX: -inf, and
+  // the row stays sampleable; the token and its (raw, unpenalised) log-probability are those of the rest.
+  p.repetition_penalty = 1e-40f;
+  EXPECT_NE(error_of(p, {0.5f, 0.1f, -2.0f}, {0}).find("a logit is +inf"), std::string::npos);
+  SamplingParams huge = greedy();
+  huge.repetition_penalty = 3e38f;
+  huge.logprobs = 3;
+  const std::vector<float> logits = {-2.0f, -3.0f, 0.5f};
+  const SampledToken t = sample_once(huge, logits, {2, 0}, 2);  // 0 -> -inf; 2 -> 0.5 / 3e38, still the largest
+  EXPECT_EQ(t.error, "");
+  EXPECT_EQ(t.token, 2);
+  const double log_z = std::log(std::exp(-2.0) + std::exp(-3.0) + std::exp(0.5));
+  EXPECT_NEAR(t.logprob, 0.5 - log_z, 1e-6);
+  ASSERT_EQ(t.top.size(), 3u);
+  EXPECT_EQ(t.top[1].token, 0);
+  EXPECT_NEAR(t.top[1].logprob, -2.0 - log_z, 1e-6);
+  // Drawing (temperature 1, whole vocabulary and top-k) never picks a -inf token.
+  SamplingParams drawn;
+  drawn.repetition_penalty = 3e38f;
+  for (int32_t top_k : {0, 3}) {
+    drawn.top_k = top_k;
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+      const SampledToken d = sample_once(drawn, {-2.0f, 1.0f, 1.0f}, {0}, 1, seed);
+      EXPECT_EQ(d.error, "");
+      EXPECT_NE(d.token, 0) << "seed " << seed << ", top_k " << top_k;
+    }
+  }
 }
 
 TEST(Sampler, InvalidParametersAreNamed) {
@@ -311,8 +352,10 @@ class SamplerBankDraws : public ::testing::Test {
     SamplingParams params;
   };
 
-  // One step over `seqs` (in that order): each feeds its unfed tokens and samples; appends the tokens.
-  static void step(SamplerBank& bank, std::vector<Seq*> seqs, uint64_t step_id) {
+  // One step over `seqs` (in that order): each feeds its unfed tokens and samples; appends the tokens sampled
+  // without an error. The rows of the sequences in `nan_ids` get a NaN logit.
+  static StepResult step(SamplerBank& bank, std::vector<Seq*> seqs, uint64_t step_id,
+                         const std::vector<int64_t>& nan_ids = {}) {
     StepPlan plan;
     plan.step_id = step_id;
     std::vector<float> logits;
@@ -325,17 +368,55 @@ class SamplerBankDraws : public ::testing::Test {
       st.tokens.assign(s->tokens.begin() + static_cast<std::ptrdiff_t>(s->computed), s->tokens.end());
       plan.batch.seqs.push_back(st);
       plan.sampling.push_back({true, static_cast<int64_t>(s->prompt_len), s->params, 1000 + static_cast<uint64_t>(s->id)});
-      const auto row = logits_of(s->id, s->tokens.size());
+      auto row = logits_of(s->id, s->tokens.size());
+      if (std::find(nan_ids.begin(), nan_ids.end(), s->id) != nan_ids.end()) row[7] = NAN;
       logits.insert(logits.end(), row.begin(), row.end());
       out.row_begin.push_back(out.row_begin.back() + 1);
       s->computed = s->tokens.size();
     }
     out.logits = Tensor::from_vector(logits, {static_cast<int64_t>(seqs.size()), kVocab});
     const StepResult result = bank.sample(plan, out, kVocab);
-    ASSERT_EQ(result.tokens.size(), seqs.size());
-    for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->tokens.push_back(result.tokens[i].token);
+    EXPECT_EQ(result.tokens.size(), seqs.size());
+    for (size_t i = 0; i < std::min(seqs.size(), result.tokens.size()); ++i)
+      if (result.tokens[i].error.empty()) seqs[i]->tokens.push_back(result.tokens[i].token);
+    return result;
   }
 };
+
+// A NaN row among good rows: that sequence alone gets an error, the others draw what they draw without it, and
+// the bank goes on sampling them (and the failed one's next row, were it fed one) in later steps.
+TEST_F(SamplerBankDraws, ANonFiniteRowFailsAloneAndTheOthersMatchARunWithoutIt) {
+  SamplingParams params;
+  params.top_p = 0.9f;
+  params.logprobs = 2;
+  SamplingParams penalised = params;
+  penalised.repetition_penalty = 1.2f;
+  Seq a{1, {3, 4, 5}, 3, 0, params}, bad{2, {7, 8}, 2, 0, params}, c{3, {9}, 1, 0, penalised};
+  Seq a_ref = a, c_ref = c;
+  SamplerBank bank, reference;
+  for (uint64_t i = 0; i < 6; ++i) {
+    std::vector<Seq*> seqs = {&a, &c};
+    if (i == 2) seqs.insert(seqs.begin() + 1, &bad);  // the bad sequence joins for one step, between the two
+    const StepResult got = step(bank, seqs, i, {bad.id});
+    const StepResult want = step(reference, {&a_ref, &c_ref}, i);
+    ASSERT_EQ(got.tokens.size(), seqs.size());
+    for (auto [g, w] : {std::pair{&got.tokens.front(), &want.tokens[0]},  // a and c; tokens compared below
+                        std::pair{&got.tokens.back(), &want.tokens[1]}}) {
+      EXPECT_EQ(g->error, "") << "step " << i;
+      EXPECT_EQ(g->logprob, w->logprob) << "step " << i;
+      ASSERT_EQ(g->top.size(), w->top.size());
+      for (size_t k = 0; k < g->top.size(); ++k) EXPECT_EQ(g->top[k].token, w->top[k].token);
+    }
+    if (i == 2) {
+      EXPECT_EQ(got.tokens[1].error,
+                "the model produced non-finite logits at position 2 (a logit is NaN after sampling penalties)");
+    }
+  }
+  EXPECT_EQ(a.tokens, a_ref.tokens);
+  EXPECT_EQ(c.tokens, c_ref.tokens);
+  EXPECT_EQ(bad.tokens, (std::vector<int32_t>{7, 8}));
+  EXPECT_GT(std::set<int32_t>(a.tokens.begin() + 3, a.tokens.end()).size(), 1u);  // not a constant stream
+}
 
 TEST_F(SamplerBankDraws, SameTokensWhateverTheBatchAndAfterRecomputation) {
   SamplingParams params;

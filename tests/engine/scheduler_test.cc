@@ -489,6 +489,80 @@ TEST_F(SchedulerTest, ARequestGoesToTheReplicaThatCachedItsPrefix) {
   EXPECT_EQ(out[0].cached_tokens, 48);
 }
 
+// Issue 12: a request whose logits cannot be sampled (repetition_penalty 1e-40 turns a seen token's positive
+// logit into +inf) ends alone with FinishReason::error and frees its blocks; the requests batched with it give
+// the tokens they give without it, and the engine serves a request that arrives afterwards. repetition_penalty
+// 3e38 only sends seen tokens' negative logits to -inf: that request completes.
+TEST_F(SchedulerTest, AnUnsampleableRequestEndsAloneAndTheEngineServesOn) {
+  const auto requests = mixed_requests();
+  const auto reference = run(requests, 256);
+  Request bad;
+  bad.id = 50;
+  for (int32_t t = 1; t <= 20; ++t) bad.prompt.push_back(t);
+  bad.params.repetition_penalty = 1e-40f;
+  bad.params.max_tokens = 8;
+  bad.params.ignore_eos = true;
+  Request huge = bad;
+  huge.id = 51;
+  huge.params.repetition_penalty = 3e38f;
+  Request later = requests[0];
+  later.id = 60;
+
+  const std::string want_error =
+      "the model produced non-finite logits at position 20 (a logit is +inf after sampling penalties)";
+  const std::vector<RequestOutput> alone = run({bad}, 256);
+  ASSERT_EQ(alone.size(), 1u);
+  EXPECT_EQ(alone[0].finish, FinishReason::error);
+  EXPECT_EQ(alone[0].error, want_error);
+  EXPECT_TRUE(alone[0].tokens.empty());
+
+  KvCache cache(model_->lm_shape().kv, 256);
+  Scheduler scheduler(model_->lm_shape(), 256, 16);
+  LocalExecutor executor(*model_, cache);
+  RequestInbox inbox;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (i == requests.size() / 2) {
+      inbox.submit(bad);
+      inbox.submit(huge);
+    }
+    inbox.submit(requests[i]);
+  }
+  std::map<int64_t, std::vector<int32_t>> streamed;
+  std::map<int64_t, TokenEvent> last;
+  std::thread server([&] {
+    scheduler.serve(executor, inbox, std::chrono::milliseconds(0),
+                    [&](const TokenEvent& e) {
+                      if (e.token) streamed[e.request_id].push_back(e.token->token);
+                      if (e.finish == FinishReason::none) return;
+                      last[e.request_id] = e;
+                      if (e.request_id == bad.id) {  // the engine is still up: a new request after the failure
+                        inbox.submit(later);
+                        inbox.close();
+                      }
+                    },
+                    [](int64_t id, const std::string& why) { ADD_FAILURE() << id << ": " << why; });
+  });
+  server.join();
+  ASSERT_EQ(last.count(bad.id), 1u);
+  EXPECT_EQ(last[bad.id].finish, FinishReason::error);
+  EXPECT_EQ(last[bad.id].error, want_error);
+  EXPECT_FALSE(last[bad.id].token.has_value());
+  EXPECT_EQ(streamed.count(bad.id), 0u);
+  EXPECT_EQ(last[huge.id].finish, FinishReason::length);
+  EXPECT_EQ(streamed[huge.id].size(), 8u);
+  for (const RequestOutput& out : reference) {
+    std::vector<int32_t> want;
+    for (const SampledToken& t : out.tokens) want.push_back(t.token);
+    EXPECT_EQ(streamed[out.id], want) << "request " << out.id;
+    EXPECT_EQ(last[out.id].finish, out.finish) << "request " << out.id;
+    if (out.id == requests[0].id) {
+      EXPECT_EQ(streamed[later.id], want) << "the request after the failure";
+      EXPECT_EQ(last[later.id].finish, out.finish);
+    }
+  }
+  expect_all_returned(scheduler.blocks());
+}
+
 TEST_F(SchedulerTest, FinishReasons) {
   Request r;
   r.id = 1;

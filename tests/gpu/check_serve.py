@@ -2,7 +2,9 @@
 """`lattice serve --device cuda` answers a streamed chat request: the server says it runs on cuda:0, the stream
 is well-formed server-sent events (role, content deltas, a finish reason, [DONE]), and its text equals the CPU
 backend's answer to the same greedy request (f32 on both, whose logits agree to ~1e-6 relative: far below the
-top-1 margins of a 16-token greedy answer, so the tokens match).
+top-1 margins of a 16-token greedy answer, so the tokens match). A request whose logits the GPU sampler cannot
+sample (repetition_penalty 1e-40 makes a seen token's logit +inf) gets the CPU backend's 500, and the GPU server
+then answers the chat request as before.
 usage: check_serve.py LATTICE DATA_DIR      (python3 standard library only)"""
 import http.client
 import json
@@ -16,6 +18,7 @@ lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
 CHAT = {"model": "f32", "messages": [{"role": "user", "content": "Tell me about the sea."}], "max_tokens": 16, "ignore_eos": True,
         "temperature": 0}
+BAD = {"prompt": "Hi", "max_tokens": 4, "temperature": 0, "repetition_penalty": 1e-40}
 problems = []
 
 
@@ -58,12 +61,16 @@ with Server(lattice, model, "--device", "cuda", "--dtype", "f32", "--grpc-port",
     check("cuda:0" in log, "the start-up log names the GPU (cuda:0):\n" + log)
     gpu_text, gpu_finish = streamed_chat(gpu)
     print(f"GPU streamed: {gpu_text!r} (finish {gpu_finish})", flush=True)
+    gpu_bad = gpu.request("POST", "/v1/completions", BAD)
+    check(streamed_chat(gpu) == (gpu_text, gpu_finish), "after a request with non-finite logits, the same answer")
 with Server(lattice, model, "--device", "cpu", "--grpc-port", "-1", "--kv-cache-blocks", "64") as cpu:
     status, body = cpu.request("POST", "/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
     check(status == 200, f"CPU chat status {status}: {body}")
     cpu_text = body["choices"][0]["message"]["content"] if status == 200 else None
     cpu_finish = body["choices"][0]["finish_reason"] if status == 200 else None
     print(f"CPU:          {cpu_text!r} (finish {cpu_finish})", flush=True)
+    cpu_bad = cpu.request("POST", "/v1/completions", BAD)
+check(gpu_bad[0] == 500 and gpu_bad == cpu_bad, f"non-finite logits: GPU {gpu_bad}, CPU {cpu_bad}")
 check((gpu_text, gpu_finish) == (cpu_text, cpu_finish), "the GPU's streamed answer equals the CPU backend's")
 print(f"{0 if problems else 1} passed, {1 if problems else 0} failed")
 sys.exit(1 if problems else 0)

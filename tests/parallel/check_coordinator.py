@@ -10,12 +10,16 @@
   dp2, dp2-tp2, dp2-pp2  two data-parallel replicas (of one rank, tp=2, pp=2): the 32 requests give exactly the
                single-rank outputs, and both replicas served some of them (generate's per-replica lines).
   dp-fault     a rank of replica 1 that throws mid-run ends the job non-zero within 10 s, naming the rank.
-  dp-kill      replica 1's leader killed mid-run (SIGKILL) ends the job non-zero within 20 s."""
+  dp-kill      replica 1's leader killed mid-run (SIGKILL) ends the job non-zero within 20 s.
+  bad-request  a request whose logits cannot be sampled (repetition_penalty 1e-40) ends alone with finish_reason
+               "error" under pp=2 (the error crosses ranks in the step result) as on one rank; the others give
+               the tokens of a run without it, and the exit status is 1."""
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 from generate_outputs import differences, requests_file
@@ -119,6 +123,41 @@ elif mode == "bad-grid":
     want = "the job has 3 ranks but tp 2 x pp 1 x dp 2 = 4; launch with mpirun -np 4 or pass --tp/--pp/--dp"
     if run.returncode == 0 or want not in run.stderr:
         fail(f"exit {run.returncode}:\n{run.stderr}")
+elif mode == "bad-request":
+    def write(requests):
+        f = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
+        f.write("".join(json.dumps(r) + "\n" for r in requests))
+        f.close()
+        return f.name
+    good = [{"id": f"r{i}", "prompt_ids": [3 + i, 40, 7 * i + 1, 99], "max_tokens": 12, "ignore_eos": True,
+             "temperature": [0, 0.8][i % 2], "seed": i, "logprobs": 2} for i in range(4)]
+    bad = {"id": "bad", "prompt_ids": list(range(1, 21)), "max_tokens": 8, "repetition_penalty": 1e-40}
+    base = ["generate", "--model", model, "--json", "--requests"]
+    runs = {"reference": [lattice] + base + [write(good)],
+            "one rank": [lattice] + base + [write(good[:2] + [bad] + good[2:])],
+            "pp2": mpirun + ["-np", "2", lattice] + base + [write(good[:2] + [bad] + good[2:]), "--pp", "2"]}
+    out = {name: subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120) for name, cmd in runs.items()}
+    if out["reference"].returncode != 0:
+        fail(f"the reference run failed:\n{out['reference'].stderr}")
+    want = {o["id"]: o for o in map(json.loads, out["reference"].stdout.splitlines())}
+    message = None
+    for name in ("one rank", "pp2"):
+        run = out[name]
+        got = {o["id"]: o for o in map(json.loads, run.stdout.splitlines())}
+        if run.returncode == 0 or "error: request bad failed: the model produced non-finite logits" not in run.stderr:
+            fail(f"{name}: exit {run.returncode}, expected 1 with the failure named:\n{run.stderr}")
+        if sorted(got) != sorted(list(want) + ["bad"]):
+            fail(f"{name}: outputs for {sorted(got)}")
+        for rid, w in want.items():
+            if (got[rid]["tokens"], got[rid]["finish_reason"]) != (w["tokens"], w["finish_reason"]):
+                fail(f"{name}: request {rid} differs from the run without the bad request:\n{got[rid]}\n{w}")
+        b = got["bad"]
+        if b["finish_reason"] != "error" or b["tokens"] or "non-finite logits at position 20" not in b.get("error", ""):
+            fail(f"{name}: the bad request: {b}")
+        if message is not None and b["error"] != message:
+            fail(f"the error differs between one rank and pp2: {message!r} vs {b['error']!r}")
+        message = b["error"]
+    print(message)
 else:
     fail(f"unknown mode {mode}")
 print("1 passed, 0 failed")

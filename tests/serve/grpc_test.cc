@@ -167,6 +167,29 @@ TEST_F(GrpcServe, InvalidRequestsNameTheField) {
   EXPECT_EQ(reader2->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Issue 12: logits that cannot be sampled (repetition_penalty 1e-40 makes a seen token's logit +inf) end that
+// request with INTERNAL naming the position; the server goes on serving.
+TEST_F(GrpcServe, NonFiniteLogitsEndTheRequestWithInternal) {
+  v1::GenerateRequest req;
+  req.set_text("Hi");
+  req.set_max_tokens(4);
+  req.set_repetition_penalty(1e-40f);
+  auto context = authed();
+  auto reader = stub()->Generate(context.get(), req);
+  v1::GenerateResponse msg;
+  while (reader->Read(&msg)) {
+  }
+  const grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_NE(s.error_message().find("the model produced non-finite logits at position"), std::string::npos)
+      << s.error_message();
+  v1::HealthRequest health;
+  v1::HealthResponse answer;
+  auto context2 = authed();
+  EXPECT_TRUE(stub()->Health(context2.get(), health, &answer).ok());
+  EXPECT_TRUE(answer.ready());
+}
+
 TEST_F(GrpcServe, MissingOrWrongKeyIsUnauthenticated) {
   v1::TokenizeRequest req;
   req.set_text("x");
