@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace lattice::parallel {
@@ -17,6 +18,9 @@ class ControlChannel {
   // results this way so that it never waits on the coordinator while the coordinator waits on it.
   virtual void post(std::string bytes, int world_rank, int tag) = 0;
   virtual std::string recv(int world_rank, int tag) = 0;
+  // Non-blocking: a message with `tag` from `world_rank` (kAnyRank: from any rank, whose rank goes to
+  // *source) that has already arrived, or nullopt.
+  virtual std::optional<std::string> try_recv(int world_rank, int tag, int* source = nullptr) = 0;
   // The minimum of `value` over every rank of the job (collective).
   virtual int64_t world_min(int64_t value) = 0;
   // Seconds this rank spent inside the channel's calls.
@@ -24,6 +28,8 @@ class ControlChannel {
 };
 
 // Message tags on the world communicator.
-enum ControlTag : int { kPlanTag = 101, kResultTag = 102 };
+// kProgressTag: a worker's "received / finished step N" for the coordinator (parallel/step_progress.h).
+enum ControlTag : int { kPlanTag = 101, kResultTag = 102, kProgressTag = 103 };
+constexpr int kAnyRank = -1;
 
 }  // namespace lattice::parallel

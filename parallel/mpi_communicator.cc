@@ -170,6 +170,19 @@ class MpiControlChannel final : public ControlChannel {
     MPI_CHECK(MPI_Recv(bytes.data(), len, MPI_BYTE, world_rank, tag, world_, MPI_STATUS_IGNORE));
     return bytes;
   }
+  std::optional<std::string> try_recv(int world_rank, int tag, int* source) override {
+    ScopedTimer timed(seconds_);
+    MPI_Status status;
+    int arrived = 0;
+    MPI_CHECK(MPI_Iprobe(world_rank == kAnyRank ? MPI_ANY_SOURCE : world_rank, tag, world_, &arrived, &status));
+    if (!arrived) return std::nullopt;
+    int len = 0;
+    MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &len));
+    std::string bytes(static_cast<size_t>(len), '\0');
+    MPI_CHECK(MPI_Recv(bytes.data(), len, MPI_BYTE, status.MPI_SOURCE, tag, world_, MPI_STATUS_IGNORE));
+    if (source) *source = status.MPI_SOURCE;
+    return bytes;
+  }
   int64_t world_min(int64_t value) override {
     ScopedTimer timed(seconds_);
     int64_t out = value;
