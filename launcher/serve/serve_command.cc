@@ -61,8 +61,9 @@ Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET 
 // How long a stopping server waits for clients to take the ends of their responses.
 constexpr std::chrono::seconds kDrainTimeout(10);
 // The same for a failing job (a stalled or dead rank), which must finish before the launcher's SIGKILL: Open
-// MPI's mpirun sends SIGCONT, SIGTERM one second later and SIGKILL one second after that.
-constexpr std::chrono::milliseconds kFailDrainTimeout(1500);
+// MPI's mpirun sends SIGCONT, SIGTERM one second later and SIGKILL one second after that. The failing server
+// answers 503 for kFailLinger at least, so that health checks and new clients see why before it goes.
+constexpr std::chrono::milliseconds kFailDrainTimeout(1500), kFailLinger(1000);
 
 std::atomic<int> g_signal{0};
 std::atomic<pid_t> g_cont_sender{0};
@@ -226,15 +227,17 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   }
   // Ends the job after a failure that the serve loop cannot report, being blocked on a rank that has stopped or
   // gone: /health turns 503, new requests get 503, open requests end with a 500 error event (streams: then
-  // [DONE] and the end of the chunked body), and once their front ends have written that (1.5 s at most) the
-  // whole job aborts with exit code 1.
+  // [DONE] and the end of the chunked body), and once their front ends have written that (1.5 s at most; 1 s
+  // at least) the whole job aborts with exit code 1.
   auto fail_job = [&](const std::vector<std::string>& report, const std::string& message) {
+    const auto linger_until = std::chrono::steady_clock::now() + kFailLinger;
     for (const std::string& line : report) std::fprintf(stderr, "lattice serve: %s\n", line.c_str());
     bridge.fail_all(message);
     metrics.set("lattice_ready", 0);
     if (!bridge.wait_streams_released(kFailDrainTimeout))
       std::fprintf(stderr, "lattice serve: some clients did not read their error within %lld ms\n",
                    static_cast<long long>(kFailDrainTimeout.count()));
+    std::this_thread::sleep_until(linger_until);
     std::fprintf(stderr, "lattice serve: aborting the job\n");
     if (mpi && mpi->world_size() > 1) parallel::MpiRuntime::abort_job(1);
     std::fflush(stderr);
