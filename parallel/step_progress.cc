@@ -37,7 +37,8 @@ void StepProgress::record(int world_rank, StepPhase phase, int64_t step) {
   }
 }
 
-std::vector<std::string> stall_report(const StepProgress& progress, const Topology& grid, int64_t step, double seconds) {
+std::vector<std::string> stall_report(const StepProgress& progress, const Topology& grid, int64_t step,
+                                      double seconds) {
   LATTICE_CHECK(progress.world_size() == grid.world_size, "progress over ", progress.world_size(),
                 " ranks for a grid of ", grid.world_size);
   auto received = [&](int r) { return progress.last_started(r) >= step; };
@@ -74,12 +75,11 @@ std::vector<std::string> stall_report(const StepProgress& progress, const Topolo
   }
   for (int r : suspects) {
     const Topology t = Topology::make(grid.world_size, r, grid.tp, grid.pp);
+    const std::string sent = " (it has not received it; rank " + std::to_string(feeder(r)) + " has sent it)";
     lines.push_back("rank " + std::to_string(r) + " (tp " + std::to_string(t.tp_rank) + "/" + std::to_string(t.tp) +
                     ", pp " + std::to_string(t.pp_rank) + "/" + std::to_string(t.pp) + ") has not finished step " +
                     std::to_string(step) + " after " + after +
-                    (received(r) ? " (it has received it)"
-                     : r != 0 && fed(r) ? " (it has not received it; rank " + std::to_string(feeder(r)) + " has sent it)"
-                                                     : " (it has not received it)"));
+                    (received(r) ? " (it has received it)" : r != 0 && fed(r) ? sent : " (it has not received it)"));
   }
   lines.push_back(all);
   return lines;

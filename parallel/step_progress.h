@@ -39,12 +39,13 @@ class StepProgress {
 };
 
 // The report of a step that has not finished on every rank of the grid `grid` (any rank's Topology: only its
-// sizes are used) after `seconds`: one line per suspect, "rank 3 (tp 1/2, pp 1/2) has not finished step 42 after
-// 60 s (it has not received it; rank 1 has sent it)", then one line with every rank's progress. Suspects: the ranks that
-// have not received the step although the rank that hands them their plans has sent it (rank 0 for the first
-// stage, once it has the step; the same TP rank of the previous stage, once it has finished it); when there are none (a rank stuck inside a step), the unfinished
-// ranks that are furthest behind. Ranks that only wait on a suspect of the first kind are not named. As
-// rank 0 last heard: a progress message still in flight counts as not sent. Empty if every rank has finished.
+// sizes are used) after `seconds`: one line per suspect, "rank 3 (tp 1/2, pp 1/2) has not finished step 42
+// after 60 s (it has not received it; rank 1 has sent it)", then one line with every rank's progress.
+// Suspects: the ranks that have not received the step although the rank that hands them their plans has sent
+// it (rank 0 for the first stage, once it has the step; the same TP rank of the previous stage, once it has
+// finished it); when there are none (a rank stuck inside a step), the unfinished ranks furthest behind. Ranks
+// that only wait on a suspect of the first kind are not named. As rank 0 last heard: a progress message still
+// in flight counts as not sent. Empty if every rank has finished `step`.
 std::vector<std::string> stall_report(const StepProgress& progress, const Topology& grid, int64_t step, double seconds);
 
 }  // namespace lattice::parallel

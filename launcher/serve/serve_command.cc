@@ -94,12 +94,14 @@ class SignalWatcher {
     while (!done_) {
       const pid_t cont = g_cont_sender;
       if (cont != 0 && cont == getppid()) {
-        std::fprintf(stderr, "lattice serve: SIGCONT from the launcher (pid %d): the job is being killed\n", static_cast<int>(cont));
+        std::fprintf(stderr, "lattice serve: SIGCONT from the launcher (pid %d): the job is being killed\n",
+                     static_cast<int>(cont));
         teardown();
         return;
       }
       if (g_signal && !stopped) {
-        std::fprintf(stderr, "lattice serve: signal %d, finishing queued requests and shutting down\n", g_signal.load());
+        std::fprintf(stderr, "lattice serve: signal %d, finishing queued requests and shutting down\n",
+                     g_signal.load());
         stop();
         stopped = true;
       }
@@ -194,8 +196,8 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
   LATTICE_CHECK(max_pending > 0, "--max-pending must be > 0, got ", max_pending);
   LATTICE_CHECK(timeouts.step_seconds >= 0 && timeouts.first_step_seconds >= 0,
-                "--step-timeout and --first-step-timeout must be >= 0 (0 disables), got ", timeouts.step_seconds, " and ",
-                timeouts.first_step_seconds);
+                "--step-timeout and --first-step-timeout must be >= 0 (0 disables), got ", timeouts.step_seconds,
+                " and ", timeouts.first_step_seconds);
   // A handler thread for every sequence that may be pending, plus spares so that /health and /metrics are
   // answered even when every pending request holds a connection open (and 429s go out at once).
   http.threads = static_cast<int>(std::min<int64_t>(max_pending, 4096) + 32);

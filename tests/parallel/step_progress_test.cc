@@ -56,7 +56,8 @@ TEST(StallReport, NamesATpPeerThatNeverReceivedThePlan) {
   // tp 2 x pp 2, rank 1 stopped: rank 0 broadcast step 42 and waits in its all-reduce; stage 1 waits for stage 0.
   const auto lines = report(2, 2, 41, [](StepProgress& p) { p.record(0, StepPhase::started, 42); });
   EXPECT_EQ(named(lines), std::vector<int>{1});
-  EXPECT_EQ(lines[0], "rank 1 (tp 1/2, pp 0/2) has not finished step 42 after 5 s (it has not received it; rank 0 has sent it)");
+  EXPECT_EQ(lines[0],
+            "rank 1 (tp 1/2, pp 0/2) has not finished step 42 after 5 s (it has not received it; rank 0 has sent it)");
   EXPECT_EQ(lines.back(), "progress by rank (last step received/finished): 0: 42/41, 1: 41/41, 2: 41/41, 3: 41/41");
 }
 

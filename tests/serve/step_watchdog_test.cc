@@ -31,7 +31,9 @@ StepWatchdog::OnStall record(Fired& f) {
   };
 }
 
-double seconds_since(Clock::time_point t, Clock::time_point now) { return std::chrono::duration<double>(now - t).count(); }
+double seconds_since(Clock::time_point t, Clock::time_point now) {
+  return std::chrono::duration<double>(now - t).count();
+}
 
 // Waits (2 s at most) until the watchdog has fired.
 bool wait_fired(const Fired& f) {
