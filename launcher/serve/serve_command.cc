@@ -83,19 +83,18 @@ void install_signal_handlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-// Polls for SIGINT/SIGTERM (then runs `stop` once: a drain) and for a SIGCONT from the parent process (then
-// runs `teardown` once and stops watching). The parent is mpirun or its node daemon, which starts killing a job
-// with SIGCONT (then SIGTERM, then SIGKILL) when a rank has died or failed; an operator's `kill -TERM` and
-// Slurm's `scancel --signal=TERM` send no SIGCONT. Joins on destruction.
+// Polls for SIGINT/SIGTERM (then runs `stop` once: a drain) and, when `teardown` is given (rank 0 under an MPI
+// launcher), for a SIGCONT from the parent process (then runs `teardown` once and stops watching). The parent
+// is then mpirun or its node daemon, which starts killing a job with SIGCONT (then SIGTERM, then SIGKILL) when
+// a rank has died or failed; an operator's `kill -TERM` and Slurm's `scancel --signal=TERM` send no SIGCONT.
+// (A single process's parent is a shell, which sends SIGCONT on `fg`.) Joins on destruction.
 class SignalWatcher {
  public:
   SignalWatcher(std::function<void()> stop, std::function<void()> teardown) : thread_([this, stop, teardown] {
     bool stopped = false;
     while (!done_) {
       const pid_t cont = g_cont_sender;
-      if (cont != 0 && cont == getppid()) {
-        std::fprintf(stderr, "lattice serve: SIGCONT from the launcher (pid %d): the job is being killed\n",
-                     static_cast<int>(cont));
+      if (teardown && cont != 0 && cont == getppid()) {
         teardown();
         return;
       }
@@ -248,9 +247,11 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   SignalWatcher watcher([&] {
     bridge.stop_accepting();
     inbox.close();
-  }, [&] {
-    if (coordinator) fail_job({}, "the job is being killed by its launcher (a rank has exited or failed)");
-  });
+  }, coordinator && mpi ? std::function<void()>([&] {
+    std::fprintf(stderr, "lattice serve: SIGCONT from the launcher (pid %d): the job is being killed\n",
+                 static_cast<int>(getppid()));
+    fail_job({}, "the job is being killed by its launcher (a rank has exited or failed)");
+  }) : nullptr);
 
   if (coordinator && load_delay.count() > 0) std::this_thread::sleep_for(load_delay);
   LoadedEngine engine = load_engine(engine_flags, mpi, false);
