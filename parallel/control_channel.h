@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,9 @@ class ControlChannel {
   // Non-blocking: a message with `tag` from `world_rank` (kAnyRank: from any rank, whose rank goes to
   // *source) that has already arrived, or nullopt.
   virtual std::optional<std::string> try_recv(int world_rank, int tag, int* source = nullptr) = 0;
+  // recv(), handing every message with `side_tag` (from any rank) that arrives while it waits to `side`.
+  virtual std::string recv_with(int world_rank, int tag, int side_tag,
+                                const std::function<void(int source, const std::string& bytes)>& side) = 0;
   // The minimum of `value` over every rank of the job (collective).
   virtual int64_t world_min(int64_t value) = 0;
   // Seconds this rank spent inside the channel's calls.

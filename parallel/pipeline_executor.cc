@@ -1,7 +1,5 @@
 #include "parallel/pipeline_executor.h"
 
-#include <thread>
-
 #include "parallel/plan_codec.h"
 
 namespace lattice::parallel {
@@ -11,13 +9,15 @@ PipelineExecutor::PipelineExecutor(StageRunner& runner)
   LATTICE_CHECK(runner_.context().topo.is_coordinator(), "the pipeline executor runs on rank 0 only");
 }
 
+void PipelineExecutor::record(int source, const std::string& bytes) {
+  const auto [phase, step] = decode_progress(bytes);
+  progress_.record(source, phase, step);
+}
+
 void PipelineExecutor::drain_progress() {
   ControlChannel& control = *runner_.context().control;
   int source = 0;
-  while (std::optional<std::string> bytes = control.try_recv(kAnyRank, kProgressTag, &source)) {
-    const auto [phase, step] = decode_progress(*bytes);
-    progress_.record(source, phase, step);
-  }
+  while (std::optional<std::string> bytes = control.try_recv(kAnyRank, kProgressTag, &source)) record(source, *bytes);
 }
 
 void PipelineExecutor::submit(const StepPlan& plan) {
@@ -37,14 +37,10 @@ StepResult PipelineExecutor::collect() {
     drain_progress();
     return r;
   }
-  // Polls rather than blocks, so that progress stays current while a stage is slow (or stalled).
+  // Progress keeps being recorded while a stage is slow (or stalled).
   ParallelContext& ctx = runner_.context();
-  while (true) {
-    drain_progress();
-    if (std::optional<std::string> bytes = ctx.control->try_recv(ctx.topo.sampler_rank(), kResultTag))
-      return decode_result(*bytes);
-    std::this_thread::yield();
-  }
+  return decode_result(ctx.control->recv_with(ctx.topo.sampler_rank(), kResultTag, kProgressTag,
+                                              [this](int source, const std::string& bytes) { record(source, bytes); }));
 }
 
 void PipelineExecutor::shutdown() {

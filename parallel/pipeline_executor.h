@@ -33,6 +33,7 @@ class PipelineExecutor final : public StepExecutor {
  private:
   // Records the progress messages that have arrived (non-blocking).
   void drain_progress();
+  void record(int source, const std::string& progress_message);
 
   StageRunner& runner_;
   std::deque<StepResult> local_;  // results sampled on this rank (pp == 1)
