@@ -64,18 +64,17 @@ TEST(StepWatchdog, FiresOnceOnTheOldestStepAfterItsTimeout) {
 
 TEST(StepWatchdog, StepsThatKeepFinishingNeverFire) {
   Fired f;
-  StepWatchdog dog({0.3, 0.3}, {}, record(f), 10ms);
-  // 1 s of steps of 100 ms each, a pipeline keeping two in flight: each step's clock restarts when the one
-  // ahead of it is collected, so none waits 0.3 s although each was submitted 0.2 s before its result (and the
-  // sleeps may overrun on a loaded machine).
-  dog.submitted();
-  for (int i = 0; i < 10; ++i) {
-    dog.submitted();
+  StepWatchdog dog({0.4, 0.4}, {}, record(f), 10ms);
+  // A pipeline keeping 6 steps in flight, one finishing every 100 ms for 1.2 s: each step waits 0.6 s from its
+  // submission to its result, but its clock restarts when the one ahead of it is collected, so none waits
+  // 0.4 s (the sleeps may overrun by 0.3 s on a loaded machine before this fails).
+  for (int i = 0; i < 6; ++i) dog.submitted();
+  for (int i = 0; i < 12; ++i) {
     std::this_thread::sleep_for(100ms);
     dog.collected();
+    if (i < 6) dog.submitted();
   }
-  dog.collected();
-  std::this_thread::sleep_for(300ms);  // idle: nothing in flight
+  std::this_thread::sleep_for(500ms);  // idle: nothing in flight
   EXPECT_EQ(f.times, 0);
 }
 
