@@ -105,6 +105,16 @@ def scenario(name, grid, sig):
         worker = worker_pid(server)
         stream = Stream(server)
         stream.start()
+        plain = {}  # a non-streamed request alongside: its body must be the error object
+
+        def non_streamed():
+            try:
+                plain["reply"] = server.request("POST", "/v1/completions", {"prompt": "Hi", "max_tokens": 2000,
+                                                                            "ignore_eos": True}, timeout=30)
+            except OSError as e:
+                plain["reply"] = (None, repr(e))
+        waiter = threading.Thread(target=non_streamed, daemon=True)
+        waiter.start()
         check(stream.tokens(5, 30), f"{name}: the stream started")
         t0 = time.monotonic()
         os.kill(worker, sig)
@@ -118,6 +128,12 @@ def scenario(name, grid, sig):
                       f"{name}: a new request on a failed server gets 503 engine_failed, got {status} {body}")
             time.sleep(0.05)
         stream.join(15)
+        waiter.join(15)
+        # Past one second a non-streamed response has sent 200 and a chunked body led by spaces; the error object
+        # then ends that body.
+        status, body = plain.get("reply", (None, None))
+        check(status in (200, 500) and isinstance(body, dict) and body.get("error", {}).get("type") == "server_error",
+              f"{name}: a non-streamed request gets the server_error object, got {status} {body}")
         try:
             server.proc.wait(STEP_TIMEOUT + 15)
         except subprocess.TimeoutExpired:
