@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 namespace lattice::parallel {
@@ -20,6 +22,12 @@ class ControlChannel {
   // Whether a message from `world_rank` with `tag` has arrived (recv would not wait); never blocks, and
   // moves this rank's posted sends along.
   virtual bool probe(int world_rank, int tag) = 0;
+  // Non-blocking: a message with `tag` from `world_rank` (kAnyRank: from any rank, whose rank goes to
+  // *source) that has already arrived, or nullopt.
+  virtual std::optional<std::string> try_recv(int world_rank, int tag, int* source = nullptr) = 0;
+  // recv(), handing every message with `side_tag` (from any rank) that arrives while it waits to `side`.
+  virtual std::string recv_with(int world_rank, int tag, int side_tag,
+                                const std::function<void(int source, const std::string& bytes)>& side) = 0;
   // The minimum of `value` over every rank of the job (collective).
   virtual int64_t world_min(int64_t value) = 0;
   // Seconds this rank spent inside the channel's calls.
@@ -27,6 +35,8 @@ class ControlChannel {
 };
 
 // Message tags on the world communicator.
-enum ControlTag : int { kPlanTag = 101, kResultTag = 102 };
+// kProgressTag: a worker's "received / finished step N" for the coordinator (parallel/step_progress.h).
+enum ControlTag : int { kPlanTag = 101, kResultTag = 102, kProgressTag = 103 };
+constexpr int kAnyRank = -1;
 
 }  // namespace lattice::parallel

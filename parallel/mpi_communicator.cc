@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/convert.h"
@@ -177,6 +178,20 @@ class MpiControlChannel final : public ControlChannel {
     MPI_CHECK(MPI_Iprobe(world_rank, tag, world_, &flag, MPI_STATUS_IGNORE));
     return flag != 0;
   }
+  std::optional<std::string> try_recv(int world_rank, int tag, int* source) override {
+    ScopedTimer timed(seconds_);
+    return poll(world_rank, tag, source);
+  }
+  std::string recv_with(int world_rank, int tag, int side_tag,
+                        const std::function<void(int source, const std::string& bytes)>& side) override {
+    ScopedTimer timed(seconds_);
+    while (true) {
+      int source = 0;
+      while (std::optional<std::string> bytes = poll(kAnyRank, side_tag, &source)) side(source, *bytes);
+      if (std::optional<std::string> bytes = poll(world_rank, tag, nullptr)) return std::move(*bytes);
+      std::this_thread::yield();
+    }
+  }
   int64_t world_min(int64_t value) override {
     ScopedTimer timed(seconds_);
     int64_t out = value;
@@ -189,6 +204,19 @@ class MpiControlChannel final : public ControlChannel {
   static int message_size(const std::string& bytes) {
     LATTICE_CHECK(bytes.size() <= INT32_MAX, "control message of ", bytes.size(), " bytes is too large");
     return static_cast<int>(bytes.size());
+  }
+  // A message with `tag` from `world_rank` (or kAnyRank) that has arrived, or nullopt.
+  std::optional<std::string> poll(int world_rank, int tag, int* source) {
+    MPI_Status status;
+    int arrived = 0;
+    MPI_CHECK(MPI_Iprobe(world_rank == kAnyRank ? MPI_ANY_SOURCE : world_rank, tag, world_, &arrived, &status));
+    if (!arrived) return std::nullopt;
+    int len = 0;
+    MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &len));
+    std::string bytes(static_cast<size_t>(len), '\0');
+    MPI_CHECK(MPI_Recv(bytes.data(), len, MPI_BYTE, status.MPI_SOURCE, tag, world_, MPI_STATUS_IGNORE));
+    if (source) *source = status.MPI_SOURCE;
+    return bytes;
   }
   // Drops delivered posts from the front of the queue.
   void reap() {

@@ -4,6 +4,10 @@
 // own stage; the plan and hidden states then flow stage to stage, and the sampler rank (TP rank 0 of the
 // last stage) sends the sampled tokens back. Up to pp plans are in flight, so that stage k works on
 // micro-batch i while stage k + 1 works on micro-batch i - 1.
+//
+// Liveness: each worker posts "received step N" and "finished step N" to rank 0 (non-blocking, no collective);
+// the executor drains them at each submit and while it waits for a result, into progress(), which a watchdog
+// on another thread reads to name a rank that has stalled.
 #pragma once
 
 #include <deque>
@@ -11,6 +15,7 @@
 
 #include "engine/scheduler/executor.h"
 #include "parallel/stage_runner.h"
+#include "parallel/step_progress.h"
 
 namespace lattice::parallel {
 
@@ -23,10 +28,18 @@ class PipelineExecutor final : public StepExecutor {
   bool result_ready() override;
   // Sends the shutdown plan that ends the worker loops of rank 0's replica.
   void shutdown();
+  // Every rank's progress through the plans submitted so far (step N: the N-th submitted plan). Thread-safe.
+  const StepProgress& progress() const { return progress_; }
 
  private:
+  // Records the progress messages that have arrived (non-blocking).
+  void drain_progress();
+  void record(int source, const std::string& progress_message);
+
   StageRunner& runner_;
   std::deque<StepResult> local_;  // results sampled on this rank (pp == 1)
+  StepProgress progress_;
+  int64_t submitted_ = 0;
 };
 
 // Every rank but the coordinator: executes plans until the shutdown plan. `before_step` runs before each

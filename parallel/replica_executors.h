@@ -38,6 +38,9 @@ class ReplicaExecutors {
   std::vector<StepExecutor*> executors();
   // Ends every worker loop of every replica; once.
   void shutdown();
+  // Every rank's progress (all replicas': their workers all report to rank 0), as replica 0's executor drains it
+  // when it submits and collects. Thread-safe.
+  const StepProgress& progress() const { return local_.progress(); }
 
  private:
   PipelineExecutor local_;

@@ -50,7 +50,6 @@ bool EngineBridge::wait_streams_released(std::chrono::milliseconds timeout) cons
 }
 
 std::shared_ptr<RequestStream> EngineBridge::submit(std::vector<Request> choices) {
-  if (!accepting_) throw Overloaded("the server is shutting down");
   std::vector<int64_t> ids;
   for (Request& r : choices) {
     r.id = next_id_++;
@@ -59,6 +58,8 @@ std::shared_ptr<RequestStream> EngineBridge::submit(std::vector<Request> choices
   auto stream = std::make_shared<RequestStream>(ids, &live_streams_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (failure_) throw Unavailable("the engine has failed: " + *failure_);
+    if (!accepting_) throw Overloaded("the server is shutting down");
     const int64_t after = static_cast<int64_t>(choices_.size() + choices.size());
     if (after > max_pending_)
       throw Overloaded("the server has " + std::to_string(choices_.size()) + " sequences pending (limit " +
@@ -134,9 +135,15 @@ void EngineBridge::on_reject(int64_t id, const std::string& message) {
   end_choice(it, std::move(out));
 }
 
+std::optional<std::string> EngineBridge::failure() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failure_;
+}
+
 void EngineBridge::fail_all(const std::string& message) {
   accepting_ = false;
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!failure_) failure_ = message;
   while (!choices_.empty()) end_choice(choices_.begin(), ChoiceEvent{choices_.begin()->second.index, std::nullopt, FinishReason::none, message, 500});
 }
 

@@ -69,13 +69,17 @@ class RequestStream {
 struct Overloaded : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The engine has failed (an error, a stalled or dead rank): new requests get 503 until the process exits.
+struct Unavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class EngineBridge {
  public:
   EngineBridge(RequestInbox& inbox, Metrics& metrics, int64_t max_pending);
 
   // Assigns fresh ids to `choices` and queues them; throws Overloaded when the pending sequences would
-  // exceed the bound, or when the server is shutting down.
+  // exceed the bound, or when the server is shutting down; Unavailable after fail_all.
   std::shared_ptr<RequestStream> submit(std::vector<Request> choices);
   // Cancels every choice of the stream that has not ended (client gone, stop string matched, shutdown).
   void cancel(const RequestStream& stream);
@@ -84,8 +88,11 @@ class EngineBridge {
   // Serve-thread callbacks.
   void on_event(const TokenEvent& event);
   void on_reject(int64_t id, const std::string& message);
-  // Ends every unfinished sequence with `message` (the engine failed) and refuses new ones.
+  // Ends every unfinished sequence with `message` (a 500 error event: the engine failed) and refuses new
+  // ones for good. Any thread (the serve loop, the step watchdog, the signal watcher); the first message stays.
   void fail_all(const std::string& message);
+  // The first fail_all message, once the engine has failed.
+  std::optional<std::string> failure() const;
 
   void set_ready() { ready_ = true; }
   bool ready() const { return ready_; }
@@ -114,6 +121,7 @@ class EngineBridge {
   std::atomic<int64_t> live_streams_{0};
   mutable std::mutex mutex_;
   std::map<int64_t, Choice> choices_;  // unfinished sequences by request id
+  std::optional<std::string> failure_;
 };
 
 // Declares the serving metrics that the bridge, the front ends and the serve loop update.

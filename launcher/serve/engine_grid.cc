@@ -25,14 +25,21 @@ void EngineGrid::shutdown_workers() {
   if (replicas_) replicas_->shutdown();
 }
 
+std::vector<std::string> EngineGrid::stall_report(int replica, int64_t step, double seconds) const {
+  if (!replicas_) return {};
+  return parallel::stall_report(replicas_->progress(), engine_.ctx.topo, replica, step, seconds);
+}
+
 void MeteredExecutor::submit(const StepPlan& plan) {
   if (step_delay_.count() > 0) std::this_thread::sleep_for(step_delay_);
   submitted_.emplace_back(std::chrono::steady_clock::now(), plan.batch.seqs.size());
+  if (watchdog_) watchdog_->submitted();
   inner_.submit(plan);
 }
 
 StepResult MeteredExecutor::collect() {
   StepResult result = inner_.collect();
+  if (watchdog_) watchdog_->collected();
   const auto [start, batch] = submitted_.front();
   submitted_.pop_front();
   if (after_step_)

@@ -10,6 +10,7 @@
 
 #include "engine/scheduler/executor.h"
 #include "launcher/engine_setup.h"
+#include "launcher/serve/step_watchdog.h"
 #include "parallel/replica_executors.h"
 
 namespace lattice::launcher {
@@ -23,6 +24,9 @@ class EngineGrid {
   // Coordinator only: [r] drives replica r.
   std::vector<StepExecutor*> executors();
   void shutdown_workers();
+  // The lines naming the ranks that have not finished `step` after `seconds` (parallel::stall_report), as the
+  // coordinator's executor last heard; empty in one process. Any thread.
+  std::vector<std::string> stall_report(int replica, int64_t step, double seconds) const;
 
  private:
   LoadedEngine& engine_;
@@ -32,13 +36,15 @@ class EngineGrid {
 };
 
 // Wraps an executor to time each step (submit to collect) and record its batch size; calls `after_step`
-// on the coordinator thread after each result. `step_delay` (tests only) slows each step down.
+// on the coordinator thread after each result, and tells `watchdog` (if any) of each submission and result.
+// `step_delay` (tests only) slows each step down.
 class MeteredExecutor final : public StepExecutor {
  public:
   // seconds: submit to result on rank 0; result.stage_times: each pipeline stage's own part (grids only).
   using StepFn = std::function<void(size_t batch_size, double seconds, const StepResult& result)>;
-  MeteredExecutor(StepExecutor& inner, StepFn after_step, std::chrono::milliseconds step_delay)
-      : inner_(inner), after_step_(std::move(after_step)), step_delay_(step_delay) {}
+  MeteredExecutor(StepExecutor& inner, StepFn after_step, std::chrono::milliseconds step_delay,
+                  serve::StepWatchdog* watchdog = nullptr)
+      : inner_(inner), after_step_(std::move(after_step)), step_delay_(step_delay), watchdog_(watchdog) {}
   int max_in_flight() const override { return inner_.max_in_flight(); }
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
@@ -48,6 +54,7 @@ class MeteredExecutor final : public StepExecutor {
   StepExecutor& inner_;
   StepFn after_step_;
   std::chrono::milliseconds step_delay_;
+  serve::StepWatchdog* watchdog_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, size_t>> submitted_;
 };
 

@@ -136,6 +136,8 @@ class GrpcService final : public v1::Lattice::Service {
       stream = ctx_.bridge.submit({std::move(r)});
     } catch (const Overloaded& e) {
       throw ApiError(429, "rate_limit_error", e.what());
+    } catch (const Unavailable& e) {
+      throw ApiError(503, "service_unavailable", e.what());
     }
     // Whatever way this returns, an unfinished sequence is cancelled.
     struct Guard {

@@ -125,7 +125,10 @@ void HttpFrontEnd::routes() {
 
   s.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
     if (!ctx.model()) return send_error(res, ApiError(503, "service_unavailable", "the model is still loading", {}, "loading"));
-    // Draining after SIGTERM (or after an engine failure): a load balancer sends new requests elsewhere.
+    // Failed (an engine error, a stalled or dead rank) or draining after SIGTERM: a load balancer sends new
+    // requests elsewhere.
+    if (std::optional<std::string> failure = ctx.bridge.failure())
+      return send_error(res, ApiError(503, "service_unavailable", "the engine has failed: " + *failure, {}, "engine_failed"));
     if (!ctx.bridge.accepting())
       return send_error(res, ApiError(503, "service_unavailable", "the server is shutting down", {}, "draining"));
     res.set_content(json{{"status", "ok"}}.dump(), "application/json");

@@ -47,6 +47,8 @@ void ApiSession::start() {
     stream_ = bridge_.submit(std::move(requests));
   } catch (const Overloaded& e) {
     throw ApiError(429, "rate_limit_error", e.what(), {}, "queue_full");
+  } catch (const Unavailable& e) {
+    throw ApiError(503, "service_unavailable", e.what(), {}, "engine_failed");
   }
 }
 

@@ -1,6 +1,8 @@
 // lattice serve: rank 0 runs the HTTP (and gRPC) front ends and the coordinator loop; the other ranks run
 // the worker loop. Front ends start before the model loads (answering 503) so that load balancers see
 // the process; SIGINT/SIGTERM stop accepting, let queued requests finish, and shut the workers down.
+// Liveness: a step watchdog (--step-timeout) and the launcher's kill sequence (SIGCONT from the parent process)
+// end every open request with an error and then the job, instead of leaving clients on a silent stall.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include <iterator>
 #include <thread>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "engine/scheduler/replica_coordinator.h"
@@ -19,6 +22,7 @@
 #include "launcher/serve/engine_grid.h"
 #include "launcher/serve/grpc_server.h"
 #include "launcher/serve/http_server.h"
+#include "parallel/mpi_runtime.h"
 #ifdef LATTICE_HAVE_HIREDIS
 #include "launcher/serve/redis_response_cache.h"
 #endif
@@ -41,6 +45,9 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --max-pending N         sequences queued or running before requests get 429 (default 256)
   --max-body-kb N         request body limit (default 4096; larger bodies get 413)
   --max-wait-ms N         dynamic batching window from an idle engine (default 2)
+  --step-timeout S        step watchdog: when a step has not finished on every rank after S seconds, /health turns
+                          503, open requests end with an error, and the job aborts naming the stalled rank
+                          (default 60; 0 disables); --first-step-timeout S: the same for the first steps (600)
   --kv-cache-mb MB (or --kv-cache-blocks N)  --block-size N  --max-tokens-per-step N  --max-seqs N  --pp-layers L
   --device cuda|cpu       default: cuda when a GPU is visible;  --dtype auto|bf16|f16|f32 (auto: the checkpoint's
                           half type on a GPU, f32 on the CPU);  --gpu-memory-utilization F (0.90);  --dummy-weights
@@ -56,18 +63,51 @@ Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET 
 
 // How long a stopping server waits for clients to take the ends of their responses.
 constexpr std::chrono::seconds kDrainTimeout(10);
+// The same for a failing job (a stalled or dead rank), which must finish before the launcher's SIGKILL: Open
+// MPI's mpirun sends SIGCONT, SIGTERM one second later and SIGKILL one second after that. The failing server
+// answers 503 for kFailLinger at least, so that health checks and new clients see why before it goes.
+constexpr std::chrono::milliseconds kFailDrainTimeout(1500), kFailLinger(1000);
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal = sig; }
+std::atomic<pid_t> g_cont_sender{0};
+extern "C" void on_signal(int sig, siginfo_t* info, void*) {
+  if (sig == SIGCONT)
+    g_cont_sender = info ? info->si_pid : 0;
+  else
+    g_signal = sig;
+}
 
-// Polls for SIGINT/SIGTERM and then runs `stop` once; joins on destruction.
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_sigaction = on_signal;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGCONT}) sigaction(sig, &action, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+// Polls for SIGINT/SIGTERM (then runs `stop` once: a drain) and, when `teardown` is given (rank 0 under an MPI
+// launcher), for a SIGCONT from the parent process (then runs `teardown` once and stops watching). The parent
+// is then mpirun or its node daemon, which starts killing a job with SIGCONT (then SIGTERM, then SIGKILL) when
+// a rank has died or failed; an operator's `kill -TERM` and Slurm's `scancel --signal=TERM` send no SIGCONT.
+// (A single process's parent is a shell, which sends SIGCONT on `fg`.) Joins on destruction.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(std::function<void()> stop) : thread_([this, stop] {
-    while (!done_ && !g_signal) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (g_signal) {
-      std::fprintf(stderr, "lattice serve: signal %d, finishing queued requests and shutting down\n", g_signal.load());
-      stop();
+  SignalWatcher(std::function<void()> stop, std::function<void()> teardown) : thread_([this, stop, teardown] {
+    bool stopped = false;
+    while (!done_) {
+      const pid_t cont = g_cont_sender;
+      if (teardown && cont != 0 && cont == getppid()) {
+        teardown();
+        return;
+      }
+      if (g_signal && !stopped) {
+        std::fprintf(stderr, "lattice serve: signal %d, finishing queued requests and shutting down\n",
+                     g_signal.load());
+        stop();
+        stopped = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }) {}
   ~SignalWatcher() {
@@ -137,6 +177,9 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const int64_t max_pending = args.get_int("max-pending", 256);
   http.max_body_bytes = static_cast<size_t>(args.get_int("max-body-kb", 4096)) << 10;
   const auto max_wait = std::chrono::milliseconds(args.get_int("max-wait-ms", 2));
+  serve::StepTimeouts timeouts;
+  timeouts.step_seconds = args.get_double("step-timeout", 60);
+  timeouts.first_step_seconds = args.get_double("first-step-timeout", 600);
   SchedulerOptions options;
   const EngineOptions engine_flags = engine_options(args);
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
@@ -154,6 +197,9 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   LATTICE_CHECK(http.port >= 0 && http.port < 65536, "--port must be in [0, 65535], got ", http.port);
   LATTICE_CHECK(grpc_port >= -1 && grpc_port < 65536, "--grpc-port must be in [-1, 65535], got ", grpc_port);
   LATTICE_CHECK(max_pending > 0, "--max-pending must be > 0, got ", max_pending);
+  LATTICE_CHECK(timeouts.step_seconds >= 0 && timeouts.first_step_seconds >= 0,
+                "--step-timeout and --first-step-timeout must be >= 0 (0 disables), got ", timeouts.step_seconds,
+                " and ", timeouts.first_step_seconds);
   // A handler thread for every sequence that may be pending, plus spares so that /health and /metrics are
   // answered even when every pending request holds a connection open (and 429s go out at once).
   http.threads = static_cast<int>(std::min<int64_t>(max_pending, 4096) + 32);
@@ -164,9 +210,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   };
   const auto step_delay = env_ms("LATTICE_SERVE_STEP_DELAY_MS"), load_delay = env_ms("LATTICE_SERVE_LOAD_DELAY_MS");
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGPIPE, SIG_IGN);
+  install_signal_handlers();
   serve::Metrics metrics;
   serve::describe_serving_metrics(metrics);
   RequestInbox inbox;
@@ -185,10 +229,35 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
       std::fprintf(stderr, "lattice serve: gRPC on %s:%d\n", http.host.c_str(), grpc_front->start(http.host, grpc_port));
     }
   }
+  // Ends the job after a failure that the serve loop cannot report, being blocked on a rank that has stopped or
+  // gone: /health turns 503, new requests get 503, open requests end with a 500 error event (streams: then
+  // [DONE] and the end of the chunked body), and once their front ends have written that (1.5 s at most; 1 s
+  // at least) the whole job aborts with exit code 1.
+  // Once: the replicas' watchdogs and the signal watcher may all see the failure.
+  std::atomic<bool> failing{false};
+  auto fail_job = [&](const std::vector<std::string>& report, const std::string& message) {
+    if (failing.exchange(true)) return;
+    const auto linger_until = std::chrono::steady_clock::now() + kFailLinger;
+    for (const std::string& line : report) std::fprintf(stderr, "lattice serve: %s\n", line.c_str());
+    bridge.fail_all(message);
+    metrics.set("lattice_ready", 0);
+    if (!bridge.wait_streams_released(kFailDrainTimeout))
+      std::fprintf(stderr, "lattice serve: some clients did not read their error within %lld ms\n",
+                   static_cast<long long>(kFailDrainTimeout.count()));
+    std::this_thread::sleep_until(linger_until);
+    std::fprintf(stderr, "lattice serve: aborting the job\n");
+    if (mpi && mpi->world_size() > 1) parallel::MpiRuntime::abort_job(1);
+    std::fflush(stderr);
+    std::_Exit(1);
+  };
   SignalWatcher watcher([&] {
     bridge.stop_accepting();
     inbox.close();
-  });
+  }, coordinator && mpi ? std::function<void()>([&] {
+    std::fprintf(stderr, "lattice serve: SIGCONT from the launcher (pid %d): the job is being killed\n",
+                 static_cast<int>(getppid()));
+    fail_job({}, "the job is being killed by its launcher (a rank has exited or failed)");
+  }) : nullptr);
 
   if (coordinator && load_delay.count() > 0) std::this_thread::sleep_for(load_delay);
   LoadedEngine engine = load_engine(engine_flags, mpi, false);
@@ -226,15 +295,10 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     for (const StageTime& t : result.stage_times)
       metrics.observe("lattice_step_time_seconds", {{"rank", std::to_string(t.rank)}}, t.seconds);
     update_gauges(0);  // also after steps that produce no event (prefill chunks)
-  };
-  std::vector<std::unique_ptr<MeteredExecutor>> metered;  // one per replica
-  std::vector<StepExecutor*> executors;
-  for (StepExecutor* e : grid.executors()) {
-    metered.push_back(std::make_unique<MeteredExecutor>(*e, after_step, step_delay));
-    executors.push_back(metered.back().get());
-  }
-  replicas = std::make_unique<ReplicaCoordinator>(executors, engine.model->lm_shape(), engine.cache->num_blocks(),
-                                                  static_cast<int32_t>(engine.cache->shape().block_size), options);
+  std::unique_ptr<ReplicaCoordinator> replicas;  // one scheduler per replica; made once its executors are
+  serve::EngineGauges gauges(metrics, bridge);
+  auto update_gauges = [&](int64_t ending) { gauges.update(*replicas, ending); };
+  const MeteredExecutor::StepFn after_step = [&](size_t batch, double seconds, const StepResult& result) {
   update_gauges(0);
   bridge.set_ready();
   metrics.set("lattice_ready", 1);

@@ -6,6 +6,7 @@
 #include "launcher/serve/access_policy.h"
 #include "launcher/serve/api_error.h"
 #include "launcher/serve/choice_text.h"
+#include "launcher/serve/engine_bridge.h"
 #include "launcher/serve/metrics.h"
 #include "launcher/serve/openai_request.h"
 
@@ -199,6 +200,32 @@ TEST(StopMatcher, HoldsBackPossiblePrefixesAndCutsAtTheMatch) {
   EXPECT_EQ(n.push("E"), "");
   EXPECT_EQ(n.flush(), "E");            // the end of the text releases what was held
   EXPECT_FALSE(n.matched());
+}
+
+// A failed engine (an engine error, a stalled or dead rank): every open choice ends with a 500 error event,
+// new requests are Unavailable (503, not the 429 of a drain), and the first failure is the one reported.
+TEST(EngineBridge, FailAllEndsOpenChoicesAndRefusesNewOnes) {
+  RequestInbox inbox;
+  Metrics metrics;
+  describe_serving_metrics(metrics);
+  EngineBridge bridge(inbox, metrics, 8);
+  Request r;
+  r.prompt = {1, 2};
+  std::shared_ptr<RequestStream> stream = bridge.submit({r, r});
+  EXPECT_FALSE(bridge.failure());
+  bridge.fail_all("rank 1 stalled");
+  bridge.fail_all("a later failure");
+  EXPECT_EQ(bridge.failure(), "rank 1 stalled");
+  EXPECT_EQ(bridge.pending(), 0);
+  for (int i = 0; i < 2; ++i) {
+    std::optional<ChoiceEvent> e = stream->next(std::chrono::milliseconds(0));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->status, 500);
+    EXPECT_EQ(e->error, "rank 1 stalled");
+  }
+  EXPECT_TRUE(stream->drained());
+  EXPECT_THROW(bridge.submit({r}), Unavailable);
+  EXPECT_FALSE(bridge.accepting());
 }
 
 }  // namespace
