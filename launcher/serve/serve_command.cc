@@ -295,10 +295,20 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
     for (const StageTime& t : result.stage_times)
       metrics.observe("lattice_step_time_seconds", {{"rank", std::to_string(t.rank)}}, t.seconds);
     update_gauges(0);  // also after steps that produce no event (prefill chunks)
-  std::unique_ptr<ReplicaCoordinator> replicas;  // one scheduler per replica; made once its executors are
-  serve::EngineGauges gauges(metrics, bridge);
-  auto update_gauges = [&](int64_t ending) { gauges.update(*replicas, ending); };
-  const MeteredExecutor::StepFn after_step = [&](size_t batch, double seconds, const StepResult& result) {
+  };
+  std::vector<std::unique_ptr<serve::StepWatchdog>> watchdogs;  // one per replica: each times its own steps
+  std::vector<std::unique_ptr<MeteredExecutor>> metered;           // one per replica
+  std::vector<StepExecutor*> executors;
+  for (StepExecutor* e : grid.executors()) {
+    const int replica = static_cast<int>(metered.size());
+    watchdogs.push_back(std::make_unique<serve::StepWatchdog>(
+        timeouts, [&grid, replica](int64_t step, double seconds) { return grid.stall_report(replica, step, seconds); },
+        [&](const std::vector<std::string>& report) { fail_job(report, "the engine stalled: " + report.front()); }));
+    metered.push_back(std::make_unique<MeteredExecutor>(*e, after_step, step_delay, watchdogs.back().get()));
+    executors.push_back(metered.back().get());
+  }
+  replicas = std::make_unique<ReplicaCoordinator>(executors, engine.model->lm_shape(), engine.cache->num_blocks(),
+                                                  static_cast<int32_t>(engine.cache->shape().block_size), options);
   update_gauges(0);
   bridge.set_ready();
   metrics.set("lattice_ready", 1);

@@ -517,8 +517,8 @@ TEST_F(SchedulerTest, AnUnsampleableRequestEndsAloneAndTheEngineServesOn) {
   EXPECT_TRUE(alone[0].tokens.empty());
 
   KvCache cache(model_->lm_shape().kv, 256);
-  Scheduler scheduler(model_->lm_shape(), 256, 16);
   LocalExecutor executor(*model_, cache);
+  ReplicaCoordinator coordinator({&executor}, model_->lm_shape(), 256, 16, {});
   RequestInbox inbox;
   for (size_t i = 0; i < requests.size(); ++i) {
     if (i == requests.size() / 2) {
@@ -530,17 +530,17 @@ TEST_F(SchedulerTest, AnUnsampleableRequestEndsAloneAndTheEngineServesOn) {
   std::map<int64_t, std::vector<int32_t>> streamed;
   std::map<int64_t, TokenEvent> last;
   std::thread server([&] {
-    scheduler.serve(executor, inbox, std::chrono::milliseconds(0),
-                    [&](const TokenEvent& e) {
-                      if (e.token) streamed[e.request_id].push_back(e.token->token);
-                      if (e.finish == FinishReason::none) return;
-                      last[e.request_id] = e;
-                      if (e.request_id == bad.id) {  // the engine is still up: a new request after the failure
-                        inbox.submit(later);
-                        inbox.close();
-                      }
-                    },
-                    [](int64_t id, const std::string& why) { ADD_FAILURE() << id << ": " << why; });
+    coordinator.serve(inbox, std::chrono::milliseconds(0),
+                      [&](const TokenEvent& e) {
+                        if (e.token) streamed[e.request_id].push_back(e.token->token);
+                        if (e.finish == FinishReason::none) return;
+                        last[e.request_id] = e;
+                        if (e.request_id == bad.id) {  // the engine is still up: a new request after the failure
+                          inbox.submit(later);
+                          inbox.close();
+                        }
+                      },
+                      [](int64_t id, const std::string& why) { ADD_FAILURE() << id << ": " << why; });
   });
   server.join();
   ASSERT_EQ(last.count(bad.id), 1u);
@@ -560,7 +560,7 @@ TEST_F(SchedulerTest, AnUnsampleableRequestEndsAloneAndTheEngineServesOn) {
       EXPECT_EQ(last[later.id].finish, out.finish);
     }
   }
-  expect_all_returned(scheduler.blocks());
+  expect_all_returned(coordinator.scheduler(0).blocks());
 }
 
 TEST_F(SchedulerTest, FinishReasons) {
