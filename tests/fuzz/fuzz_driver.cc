@@ -29,6 +29,7 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
+extern "C" void __sanitizer_purge_allocator();  // in ASan's runtime; gcc ships no header declaring it
 #endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
@@ -55,6 +56,7 @@ std::atomic<const uint8_t*> g_data{nullptr};
 std::atomic<size_t> g_size{0};
 char g_artifact[4096];
 std::atomic<int64_t> g_started_ns{0};  // when the current input started (steady clock), 0 between inputs
+std::atomic<bool> g_finished{false};    // set before exit: the exit-time leak check may use memory freely
 
 void write_str(const char* s) { (void)!::write(2, s, std::strlen(s)); }
 
@@ -92,7 +94,7 @@ long long rss_mb() {
 
 // Ends the process when one input runs past the timeout or the process past the memory limit.
 void watchdog(const Options& o) {
-  while (true) {
+  while (!g_finished.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const int64_t started = g_started_ns.load();
     const int64_t now = Clock::now().time_since_epoch().count();
@@ -233,6 +235,8 @@ void run_one(const Bytes& input, const std::string& artifact) {
   g_started_ns = Clock::now().time_since_epoch().count();
   LLVMFuzzerTestOneInput(input.data(), input.size());
   g_started_ns = 0;
+  g_data = nullptr;  // the input is about to be freed
+  g_size = 0;
 }
 
 }  // namespace
@@ -244,7 +248,7 @@ int main(int argc, char** argv) {
 #if defined(__SANITIZE_ADDRESS__)
   __sanitizer_set_death_callback(save_input);
 #endif
-  std::thread(watchdog, std::cref(o)).detach();
+  std::thread guard(watchdog, std::cref(o));
   const auto start = Clock::now();
   std::vector<Bytes> corpus;
   for (const std::string& dir : o.corpus_dirs) {
@@ -265,10 +269,21 @@ int main(int argc, char** argv) {
   Mutator mutator(o.seed, corpus, dict, o.max_len);
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.max_total_time));
   long long run = 0;
+  auto purged = start;
   for (; (o.runs < 0 || run < o.runs) && Clock::now() < end; ++run) {
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan keeps freed memory cached (and quarantined) and its RSS grows without a leak; libFuzzer returns it to
+    // the system once a second too (-purge_allocator_interval).
+    if (Clock::now() - purged > std::chrono::seconds(1)) {
+      __sanitizer_purge_allocator();
+      purged = Clock::now();
+    }
+#endif
     const Bytes input = mutator.next();
     run_one(input, o.artifact_prefix + "crash-" + std::to_string(o.seed) + "-" + std::to_string(run));
   }
+  g_finished = true;
+  guard.join();
   std::printf("fuzz_driver: done, %lld runs in %.1f s (seed %llu)\n", run,
               std::chrono::duration<double>(Clock::now() - start).count(),
               static_cast<unsigned long long>(o.seed));
