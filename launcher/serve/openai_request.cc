@@ -106,7 +106,7 @@ ApiRequest parse_common(const json& body, bool chat) {
   }
   r.priority = static_cast<int32_t>(integer(body, "priority", 0, -1000000, 1000000));
   if (boolean(body, "echo", false)) throw invalid_field("echo", "'echo' is not supported");
-  if (const json* rf = find(body, "response_format"); rf && !(rf->is_object() && rf->value("type", "") == "text"))
+  if (const json* rf = find(body, "response_format"); rf && !(rf->is_object() && rf->contains("type") && (*rf)["type"] == "text"))
     throw invalid_field("response_format", "only response_format {\"type\": \"text\"} is supported (no constrained decoding)");
   if (const json* s = find(body, "suffix"); s && !(s->is_string() && s->get<std::string>().empty()))
     throw invalid_field("suffix", "'suffix' is not supported");

@@ -94,6 +94,7 @@ TEST(OpenAiRequest, InvalidFieldsAreNamed) {
   EXPECT_EQ(param_of(R"({"messages": [{"role": "user", "content": [{"type": {"a": 1}, "text": "x"}]}]})", true),
             "messages[0].content");
   EXPECT_EQ(param_of(R"({"prompt": "x", "top_k": 18446744073709551615})"), "top_k");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": ["text"]}})"), "response_format");
   EXPECT_EQ(param_of(R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", true), "top_logprobs");
   const ApiRequest chat = parse_chat_request(json::parse(R"({"messages": [{"role": "user",
       "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})"));
