@@ -1,6 +1,9 @@
 #include "models/weight_loader.h"
 
+#include <algorithm>
+#include <cctype>
 #include <numeric>
+#include <set>
 
 #ifdef LATTICE_HAVE_CUDA
 #include "engine/weights/device_upload.h"
@@ -21,6 +24,42 @@ void check_load_dtype(DType dtype, const std::string& name) {
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+}
+
+// Orders names with their digit runs compared as numbers: layers.2 before layers.10.
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      const size_t a_end = a.find_first_not_of("0123456789", i), b_end = b.find_first_not_of("0123456789", j);
+      const std::string x = a.substr(i, a_end - i), y = b.substr(j, b_end - j);
+      if (x != y) return x.size() != y.size() ? x.size() < y.size() : x < y;
+      i = a_end == std::string::npos ? a.size() : a_end;
+      j = b_end == std::string::npos ? b.size() : b_end;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i, ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+// Refuses a source that stores tensors the table does not name for any of `num_layers` layers (a config with
+// fewer layers than the checkpoint would otherwise run a partial model), naming the first few.
+void check_all_used(const WeightSource& source, const std::vector<WeightSpec>& table, int64_t num_layers) {
+  std::set<std::string> expected;
+  for (const WeightSpec& s : table)
+    for (int64_t layer = 0; layer < (s.per_layer ? num_layers : 1); ++layer) expected.insert(weight_name(s, layer));
+  std::vector<std::string> unused;
+  for (const std::string& name : source.stored_names())
+    if (!expected.count(name) && !ignorable_weight(name)) unused.push_back(name);
+  if (unused.empty()) return;
+  std::sort(unused.begin(), unused.end(), natural_less);
+  constexpr size_t kNamed = 4;
+  std::string names;
+  for (size_t i = 0; i < std::min(kNamed, unused.size()); ++i) names += (i ? ", " : "") + unused[i];
+  LATTICE_THROW("checkpoint holds tensors not used by this config (num_hidden_layers ", num_layers, "): ", names,
+                unused.size() > kNamed ? ", ..." : "", " (", unused.size(), " tensors)");
 }
 
 }  // namespace
@@ -49,6 +88,7 @@ WeightLoader::WeightLoader(std::unique_ptr<WeightSource> owned, const WeightSour
   // Check the whole table up front so a bad checkpoint fails before any copying.
   for (const WeightSpec& s : table_)
     for (int64_t layer = 0; layer < (s.per_layer ? num_layers : 1); ++layer) source_.check(weight_name(s, layer), s.shape);
+  check_all_used(source_, table_, num_layers);
   for (const WeightRef& w : wanted) {
     const WeightSpec& s = spec(w.pattern);
     const std::string name = name_of(s, w.layer);

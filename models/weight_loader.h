@@ -35,8 +35,9 @@ class WeightLoader {
   // progress(bytes_done, bytes_total) is called after each tensor; may be empty. Bytes count the source's
   // stored type.
   using Progress = std::function<void(size_t, size_t)>;
-  // Checks every weight of the table for all `num_layers` layers, and that each one in `wanted` can be
-  // split over tp.size ranks; `kv_heads` sizes the kv_heads split rule. `wanted` sizes the progress total
+  // Checks every weight of the table for all `num_layers` layers, that the source stores no tensor the table
+  // leaves unused (whatever layers this rank loads), and that each one in `wanted` can be split over tp.size
+  // ranks; `kv_heads` sizes the kv_heads split rule. `wanted` sizes the progress total
   // (weights this rank does not hold count nothing). `source` must outlive the loader.
   WeightLoader(const WeightSource& source, std::vector<WeightSpec> table, int64_t num_layers, int64_t kv_heads,
                TensorParallelRank tp, const std::vector<WeightRef>& wanted, Progress progress);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 
+#include "engine/weights/nonfinite_scan.h"
 #include "kernels/cpu/convert.h"
 
 namespace lattice {
@@ -73,6 +74,20 @@ void CheckpointWeights::check(const std::string& name, const std::vector<int64_t
 
 DType CheckpointWeights::stored_dtype(const std::string& name) const { return checkpoint_.info(name).dtype; }
 
+namespace {
+
+// "[i, j, ...]": the position of flat element `index` in a row-major tensor of `shape`.
+std::string index_str(int64_t index, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> at(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    at[d] = shape[d] > 0 ? index % shape[d] : 0;
+    index = shape[d] > 0 ? index / shape[d] : 0;
+  }
+  return shape_str(at);
+}
+
+}  // namespace
+
 void CheckpointWeights::read(const std::string& name, const std::vector<int64_t>& /*shape*/,
                              const SliceLayout& layout, int64_t first, int64_t count, DType dtype,
                              void* dst) const {
@@ -81,10 +96,28 @@ void CheckpointWeights::read(const std::string& name, const std::vector<int64_t>
   const size_t in_elem = dtype_size(info.dtype), out_elem = dtype_size(dtype);
   const std::string where = checkpoint_.file_of(name) + ": " + name;
   auto* out = static_cast<char*>(dst);
-  for (int64_t j = first; j < first + count;) {  // one contiguous run of the whole tensor at a time
-    const int64_t run = std::min(layout.width - j % layout.width, first + count - j);
-    convert_elements(src + static_cast<size_t>(layout.whole_index(j)) * in_elem, info.dtype,
-                     out + static_cast<size_t>(j - first) * out_elem, dtype, run, where);
+  // Contiguous runs of the whole tensor, at most kScanBlock elements each, so each run's output is scanned for
+  // NaN/inf while it is still in cache: the scan adds no pass over memory.
+  constexpr int64_t kScanBlock = 16384;
+  for (int64_t j = first; j < first + count;) {
+    const int64_t run = std::min({layout.width - j % layout.width, first + count - j, kScanBlock});
+    const char* from = src + static_cast<size_t>(layout.whole_index(j)) * in_elem;
+    char* to = out + static_cast<size_t>(j - first) * out_elem;
+    convert_elements(from, info.dtype, to, dtype, run, where);
+    if (const int64_t bad = first_nonfinite(to, dtype, run); bad >= 0) {
+      const int64_t element = layout.whole_index(j + bad);
+      const std::string at = "element " + std::to_string(element) + " (index " + index_str(element, info.shape) +
+                             " of " + shape_str(info.shape) + ")";
+      const char* stored = from + static_cast<size_t>(bad) * in_elem;
+      LATTICE_CHECK(first_nonfinite(stored, info.dtype, 1) < 0, checkpoint_.file_of(name), ": weight '", name,
+                    "' holds ", nonfinite_kind(stored, info.dtype, 0), " at ", at,
+                    "; the checkpoint is corrupt or was saved after a diverged update");
+      float value = 0;
+      convert_to_f32(stored, info.dtype, &value, 1, where);
+      LATTICE_THROW(checkpoint_.file_of(name), ": weight '", name, "' ", at, " is ", value, ", past the range of ",
+                    dtype_name(dtype), ", which it is loaded as; load the model as ", dtype_name(info.dtype),
+                    " (--dtype ", dtype_name(info.dtype), ")");
+    }
     j += run;
   }
 }

@@ -39,6 +39,9 @@ class WeightSource {
   // as `dtype` (f32, bf16 or f16).
   virtual void read(const std::string& name, const std::vector<int64_t>& shape, const SliceLayout& layout,
                     int64_t first, int64_t count, DType dtype, void* dst) const = 0;
+  // Every tensor name the source stores, to find those a config leaves unused; empty for a source that makes
+  // any weight it is asked for (generated weights).
+  virtual std::vector<std::string> stored_names() const { return {}; }
   // Writes the whole slice into device memory `dst`, enqueued on `stream`, when this source can make it there
   // (generated weights) and returns true; false tells the loader to stage read() chunks through host memory.
   virtual bool fill_device(const std::string& name, const std::vector<int64_t>& shape, const SliceLayout& layout,
@@ -54,6 +57,7 @@ class CheckpointWeights : public WeightSource {
 
   void check(const std::string& name, const std::vector<int64_t>& shape) const override;
   DType stored_dtype(const std::string& name) const override;
+  std::vector<std::string> stored_names() const override { return checkpoint_.names(); }
   void read(const std::string& name, const std::vector<int64_t>& shape, const SliceLayout& layout, int64_t first,
             int64_t count, DType dtype, void* dst) const override;
 

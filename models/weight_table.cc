@@ -65,4 +65,10 @@ std::string weight_name(const WeightSpec& spec, int64_t layer) {
   return name;
 }
 
+bool ignorable_weight(const std::string& name) {
+  const std::string inv_freq = ".rotary_emb.inv_freq";
+  return name == "lm_head.weight" ||
+         (name.size() >= inv_freq.size() && name.compare(name.size() - inv_freq.size(), inv_freq.size(), inv_freq) == 0);
+}
+
 }  // namespace lattice

@@ -36,4 +36,8 @@ std::string moe_expert_pattern(const ModelConfig& config, int64_t expert, Expert
 
 std::string weight_name(const WeightSpec& spec, int64_t layer);
 
+// Whether a checkpoint tensor that no table entry names may be left unread: rotary inv_freq buffers (older
+// Llama exports) and lm_head.weight, which tied-embedding checkpoints may store as a copy of the embedding.
+bool ignorable_weight(const std::string& name);
+
 }  // namespace lattice

@@ -30,14 +30,15 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   return file;
 }
 
-void SafetensorsFile::parse_header() {
-  const std::string& name = file_.path();
-  LATTICE_CHECK(file_.size() >= 8, name, ": truncated safetensors file (", file_.size(), " bytes, no header length)");
+std::map<std::string, TensorInfo> parse_safetensors_header(const unsigned char* data, size_t size,
+                                                            const std::string& name) {
+  std::map<std::string, TensorInfo> tensors;
+  LATTICE_CHECK(size >= 8, name, ": truncated safetensors file (", size, " bytes, no header length)");
   uint64_t header_len = 0;
-  std::memcpy(&header_len, file_.data(), 8);  // little-endian on every supported host
-  LATTICE_CHECK(header_len <= file_.size() - 8, name, ": header length ", header_len, " runs past the end of the ",
-                file_.size(), "-byte file (truncated or corrupt)");
-  const char* header = reinterpret_cast<const char*>(file_.data() + 8);
+  std::memcpy(&header_len, data, 8);  // little-endian on every supported host
+  LATTICE_CHECK(header_len <= size - 8, name, ": header length ", header_len, " runs past the end of the ",
+                size, "-byte file (truncated or corrupt)");
+  const char* header = reinterpret_cast<const char*>(data + 8);
   json root;
   try {
     root = json::parse(header, header + header_len);
@@ -47,7 +48,7 @@ void SafetensorsFile::parse_header() {
   LATTICE_CHECK(root.is_object(), name, ": header is not a JSON object");
 
   const size_t data_begin = 8 + header_len;
-  const size_t data_size = file_.size() - data_begin;
+  const size_t data_size = size - data_begin;
   for (const auto& [tensor, entry] : root.items()) {
     if (tensor == "__metadata__") continue;
     LATTICE_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
@@ -80,17 +81,20 @@ void SafetensorsFile::parse_header() {
                   dtype_name(info.dtype), " shape needs ", expected, " (dtype/size mismatch)");
     info.begin = data_begin + begin;
     info.end = data_begin + end;
-    tensors_.emplace(tensor, std::move(info));
+    tensors.emplace(tensor, std::move(info));
   }
 
   std::vector<const TensorInfo*> by_offset;
-  for (const auto& [tensor, info] : tensors_) by_offset.push_back(&info);
+  for (const auto& [tensor, info] : tensors) by_offset.push_back(&info);
   std::sort(by_offset.begin(), by_offset.end(),
             [](const TensorInfo* a, const TensorInfo* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i)
     LATTICE_CHECK(by_offset[i]->begin >= by_offset[i - 1]->end, name, ": tensors '", by_offset[i - 1]->name, "' and '",
                   by_offset[i]->name, "' overlap");
+  return tensors;
 }
+
+void SafetensorsFile::parse_header() { tensors_ = parse_safetensors_header(file_.data(), file_.size(), file_.path()); }
 
 const TensorInfo& SafetensorsFile::info(const std::string& tensor) const {
   auto it = tensors_.find(tensor);

@@ -22,6 +22,12 @@ struct TensorInfo {
   size_t end = 0;
 };
 
+// Parses and validates the header of the safetensors file of `size` bytes at `data` (the whole file): every
+// tensor's dtype, shape and byte range (offsets into `data`) inside the file, no two overlapping. `name` names the
+// file in errors. Throws lattice::Error.
+std::map<std::string, TensorInfo> parse_safetensors_header(const unsigned char* data, size_t size,
+                                                           const std::string& name);
+
 class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
  public:
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);

@@ -55,7 +55,8 @@ ChatTemplate ChatTemplate::from_dir(const std::string& model_dir) {
     source = it->get<std::string>();
   } else if (it != config.end() && it->is_array()) {  // [{"name": "default", "template": ...}, ...]
     for (const nlohmann::ordered_json& named : *it)
-      if (named.is_object() && named.value("name", "") == "default" && named.contains("template"))
+      if (named.is_object() && named.contains("name") && named["name"] == "default" && named.contains("template") &&
+          named["template"].is_string())
         source = named["template"].get<std::string>();
   }
   const bool is_default = source.empty();

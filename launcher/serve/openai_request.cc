@@ -27,8 +27,8 @@ int64_t integer(const json& body, const char* key, int64_t fallback, int64_t lo,
   const json* v = find(body, key);
   if (!v) return fallback;
   if (!v->is_number_integer()) throw invalid_field(key, std::string("'") + key + "' must be an integer");
-  const int64_t x = v->get<int64_t>();
-  if (x < lo || x > hi)
+  const int64_t x = v->get<int64_t>();  // an unsigned value past int64 would wrap: refused by its own test
+  if (x < lo || x > hi || (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
     throw invalid_field(key, std::string("'") + key + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                                  "], got " + std::to_string(x));
   return x;
@@ -106,7 +106,7 @@ ApiRequest parse_common(const json& body, bool chat) {
   }
   r.priority = static_cast<int32_t>(integer(body, "priority", 0, -1000000, 1000000));
   if (boolean(body, "echo", false)) throw invalid_field("echo", "'echo' is not supported");
-  if (const json* rf = find(body, "response_format"); rf && !(rf->is_object() && rf->value("type", "") == "text"))
+  if (const json* rf = find(body, "response_format"); rf && !(rf->is_object() && rf->contains("type") && (*rf)["type"] == "text"))
     throw invalid_field("response_format", "only response_format {\"type\": \"text\"} is supported (no constrained decoding)");
   if (const json* s = find(body, "suffix"); s && !(s->is_string() && s->get<std::string>().empty()))
     throw invalid_field("suffix", "'suffix' is not supported");
@@ -131,7 +131,8 @@ void parse_messages(const json& body, ApiRequest& r) {
     if (content && content->is_array()) {  // [{"type": "text", "text": ...}, ...] -> one string
       std::string text;
       for (const json& part : *content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
           throw invalid_field(where + ".content", where + ".content parts must be {\"type\": \"text\", \"text\": string}");
         text += part["text"].get<std::string>();
       }

@@ -93,6 +93,16 @@ TEST_F(Loading, WrongShapeNamesBothShapes) {
       << e;
 }
 
+TEST_F(Loading, FewerLayersThanTheCheckpointIsRefusedNamingTheUnusedTensors) {
+  config_["num_hidden_layers"] = 2;  // the checkpoint has 4: a partial model would run silently
+  const std::string e = load_error();
+  EXPECT_NE(e.find("checkpoint holds tensors not used by this config (num_hidden_layers 2): "
+                   "model.layers.2.input_layernorm.weight, model.layers.2.mlp.down_proj.weight"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find(", ... (18 tensors)"), std::string::npos) << e;
+}
+
 TEST_F(Loading, BadConfigFieldsAreNamed) {
   config_.erase("hidden_size");
   EXPECT_NE(load_error().find("missing field 'hidden_size'"), std::string::npos);

@@ -225,7 +225,8 @@ TEST_F(WeightLoading, F32CheckpointRoundsToNearestEvenWhenLoadedAsHalf) {
   const ModelConfig c = small_config();
   write_checkpoint(dir_, c, DType::f16);
   EXPECT_EQ(checkpoint_half_type(Checkpoint::open(dir_.string())), DType::f16);
-  // Ties go to the even neighbour, anything past the halfway point away from it, overflow to infinity.
+  // Ties go to the even neighbour, anything past the halfway point away from it (values that overflow to
+  // infinity are refused: NonFiniteWeightsAreRefused...).
   const std::vector<std::tuple<uint32_t, uint16_t, uint16_t>> cases = {
       // f32 bits, bf16 bits, f16 bits
       {0x3f800000u, 0x3f80, 0x3c00},  // 1
@@ -235,7 +236,6 @@ TEST_F(WeightLoading, F32CheckpointRoundsToNearestEvenWhenLoadedAsHalf) {
       {0xbf808000u, 0xbf80, 0xbc04},  // -(1 + 2^-8): ties are symmetric
       {0x3f801000u, 0x3f80, 0x3c00},  // 1 + 2^-11: f16 tie, to even 1
       {0x3f803000u, 0x3f80, 0x3c02},  // 1 + 3 * 2^-11: f16 tie, to even 1 + 2^-9
-      {0x7f7fffffu, 0x7f80, 0x7c00},  // the largest f32 overflows both to infinity
   };
   std::vector<float> values(c.hidden_size, 0.0f);
   for (size_t i = 0; i < cases.size(); ++i) std::memcpy(&values[i], &std::get<0>(cases[i]), 4);
@@ -255,6 +255,99 @@ TEST_F(WeightLoading, F32CheckpointRoundsToNearestEvenWhenLoadedAsHalf) {
   for (size_t i = 0; i < cases.size(); ++i) {
     EXPECT_EQ(static_cast<const uint16_t*>(bf16.raw())[i], std::get<1>(cases[i])) << "case " << i;
     EXPECT_EQ(static_cast<const uint16_t*>(f16.raw())[i], std::get<2>(cases[i])) << "case " << i;
+  }
+}
+
+// Rewrites DIR/model.safetensors with element `index` of weight `name` set to the bits `bits` (of its dtype).
+void poke_checkpoint(const fs::path& dir, const std::string& name, int64_t index, uint32_t bits) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  {
+    const Checkpoint ckpt = Checkpoint::open(dir.string());
+    for (const std::string& n : ckpt.names()) tensors.emplace_back(n, ckpt.tensor(n).clone());
+  }
+  for (auto& [n, t] : tensors)
+    if (n == name) std::memcpy(static_cast<char*>(t.raw()) + index * dtype_size(t.dtype()), &bits, dtype_size(t.dtype()));
+  write_safetensors((dir / "model.safetensors").string(), tensors);
+}
+
+// The error message of loading `pattern` of `layer` as `dtype` through TP rank `rank` of `tp`, or "".
+std::string load_error(const fs::path& dir, const ModelConfig& c, const std::string& pattern, int64_t layer,
+                       DType dtype, int rank = 0, int tp = 1) {
+  const Checkpoint ckpt = Checkpoint::open(dir.string());
+  const CheckpointWeights source(ckpt);
+  try {
+    WeightLoader(source, llama_weight_table(c), c.num_layers, c.num_kv_heads, {rank, tp}, {}, {})
+        .load(pattern, layer, dtype);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(WeightLoading, NonFiniteWeightsAreRefusedNamingTheElement) {
+  const ModelConfig c = small_config();
+  const std::string gate = "model.layers.1.mlp.gate_proj.weight";  // [48, 32]: rows 0..23 on TP rank 0 of 2
+  struct Case {
+    DType dtype;
+    uint32_t bits;
+    const char* kind;
+  };
+  for (const Case& k : {Case{DType::f32, 0x7fc00000u, "NaN"}, Case{DType::f32, 0x7f800000u, "inf"},
+                        Case{DType::bf16, 0xff80u, "-inf"}, Case{DType::bf16, 0x7fc1u, "NaN"},
+                        Case{DType::f16, 0x7c00u, "inf"}, Case{DType::f16, 0xfe00u, "NaN"}}) {
+    SCOPED_TRACE(std::string(dtype_name(k.dtype)) + " " + k.kind);
+    fs::remove_all(dir_);
+    write_checkpoint(dir_, c, k.dtype);
+    poke_checkpoint(dir_, gate, 5 * 32 + 7, k.bits);
+    const std::string want = "weight '" + gate + "' holds " + k.kind + " at element 167 (index [5, 7] of [48, 32])";
+    for (DType as : {DType::f32, DType::bf16, DType::f16}) {
+      EXPECT_NE(load_error(dir_, c, kGate, 1, as).find(want), std::string::npos) << load_error(dir_, c, kGate, 1, as);
+      EXPECT_NE(load_error(dir_, c, kGate, 1, as, 0, 2).find(want), std::string::npos);  // rank 0 holds row 5
+      EXPECT_EQ(load_error(dir_, c, kGate, 1, as, 1, 2), "");  // rank 1 does not read it
+    }
+    EXPECT_EQ(load_error(dir_, c, kGate, 0, k.dtype), "");  // the same weight of another layer is finite
+  }
+  // A finite f32 value past f16's range would load as inf: refused as f16, loaded as bf16 or f32.
+  fs::remove_all(dir_);
+  write_checkpoint(dir_, c, DType::f32);
+  float big = 1e5f;
+  uint32_t big_bits;
+  std::memcpy(&big_bits, &big, 4);
+  poke_checkpoint(dir_, gate, 40 * 32, big_bits);
+  const std::string e = load_error(dir_, c, kGate, 1, DType::f16);
+  EXPECT_NE(e.find("weight '" + gate + "' element 1280 (index [40, 0] of [48, 32]) is 100000, past the range of f16"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(load_error(dir_, c, kGate, 1, DType::bf16), "");
+  EXPECT_EQ(load_error(dir_, c, kGate, 1, DType::f32), "");
+}
+
+// A checkpoint with tensors the config never reads (more layers than num_hidden_layers) is refused whatever
+// layers a rank loads; tensors Hugging Face exports carry without use are not.
+TEST_F(WeightLoading, TensorsTheConfigDoesNotUseAreRefused) {
+  const ModelConfig c = small_config();
+  write_checkpoint(dir_, c, DType::f32);
+  {
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    const Checkpoint ckpt = Checkpoint::open(dir_.string());
+    for (const std::string& n : ckpt.names()) tensors.emplace_back(n, ckpt.tensor(n).clone());
+    tensors.emplace_back("model.layers.0.self_attn.rotary_emb.inv_freq", Tensor::zeros({2}, DType::f32));
+    write_safetensors((dir_ / "model.safetensors").string(), tensors);
+  }
+  const Checkpoint ckpt = Checkpoint::open(dir_.string());
+  const CheckpointWeights source(ckpt);
+  EXPECT_NO_THROW(loader(source, c, 0, 1));
+  ModelConfig one_layer = c;
+  one_layer.num_layers = 1;
+  // A pipeline stage that loads layer 0 only is refused too: the check is the checkpoint against the config.
+  try {
+    WeightLoader(source, llama_weight_table(one_layer), 1, c.num_kv_heads, {0, 1}, {{kNorm, 0}}, {});
+    ADD_FAILURE() << "a checkpoint with an unused layer loaded";
+  } catch (const Error& e) {
+    const std::string want = "checkpoint holds tensors not used by this config (num_hidden_layers 1): "
+                             "model.layers.1.input_layernorm.weight, model.layers.1.mlp.down_proj.weight, "
+                             "model.layers.1.mlp.gate_proj.weight, model.layers.1.mlp.up_proj.weight, ... (13 tensors)";
+    EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
   }
 }
 

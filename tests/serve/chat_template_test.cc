@@ -139,5 +139,49 @@ TEST(Jinja, ErrorsNameTheProblem) {
   EXPECT_THROW(render("{{ x | nosuchfilter }}", {{"x", 1}}), ChatTemplateError);
 }
 
+// What the fuzzer (tests/fuzz/chat_template_fuzz.cc) found or would find: each is a ChatTemplateError naming the
+// problem, not a crash, a hang, an exhausted memory or a foreign exception. Results Python computes are Python's.
+TEST(Jinja, BoundsAndOverflowsAreErrors) {
+  auto error = [](const std::string& source) {
+    try {
+      render(source);
+    } catch (const ChatTemplateError& e) {
+      return std::string(e.what());
+    }
+    return std::string("rendered");
+  };
+  EXPECT_NE(error("{{ 99999999999999999999 }}").find("number 99999999999999999999 is out of range"), std::string::npos);
+  EXPECT_NE(error("{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}").find("nests deeper than"), std::string::npos);
+  EXPECT_NE(error("{{ " + std::string(300, '-') + "1 }}").find("nests deeper than"), std::string::npos);
+  std::string nested_ifs;
+  for (int i = 0; i < 300; ++i) nested_ifs = "{% if true %}" + nested_ifs + "{% endif %}";
+  EXPECT_NE(error(nested_ifs).find("nests deeper than"), std::string::npos);
+  EXPECT_NE(error("{% for i in range(99999999999) %}{% endfor %}").find("past the limit of 1048576"), std::string::npos);
+  EXPECT_NE(error("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
+                .find("runs past 500000 steps"),
+            std::string::npos);
+  EXPECT_NE(error("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}")
+                .find("past the limit of 16777216"),
+            std::string::npos);
+  EXPECT_NE(error("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}")
+                .find("past the limit of 1048576"),
+            std::string::npos);
+  EXPECT_NE(error("{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}").find("deeper than"), std::string::npos);
+  EXPECT_NE(error("{{ 9223372036854775807 + 1 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(error("{{ 4611686018427387904 * 2 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(error("{{ -(-9223372036854775807 - 1) }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(error("{{ (-9223372036854775807 - 1) // -1 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(error("{{ (-9223372036854775807 - 1) | abs }}").find("abs: integer overflow"), std::string::npos);
+  EXPECT_NE(error("{{ (100000000000000000000.0) | int }}").find("no 64-bit integer"), std::string::npos);
+  EXPECT_NE(error("{{ {}.get() }}").find("get() needs a key"), std::string::npos);
+  EXPECT_NE(error("{{ 'a b'.split(' ', 'x') }}").find("maxsplit must be an integer"), std::string::npos);
+  EXPECT_NE(error("{{ [1] | tojson(indent=99999999) }}").find("indent must be in [0, 64]"), std::string::npos);
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 9007199254740993 // 1 }}"),
+            "0 -4 2 -2 9007199254740993");  // Python: exact integer floor division, modulo takes the divisor's sign
+  EXPECT_EQ(render("{{ [1, 2, 3][::9223372036854775807] }} {{ range(5, 0, -2) | list }} {{ range(0) | list }}"),
+            "[1] [5, 3, 1] []");
+  EXPECT_EQ(render("{{ strftime_now('" + std::string(300, 'x') + "') | length }}"), "0");
+}
+
 }  // namespace
 }  // namespace lattice::serve

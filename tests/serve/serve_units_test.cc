@@ -89,6 +89,12 @@ TEST(OpenAiRequest, InvalidFieldsAreNamed) {
   EXPECT_EQ(param_of(R"({"prompt": ["a", "b"]})"), "prompt");
   EXPECT_EQ(param_of(R"({"prompt": "x", "stream_options": {"include_usage": true}})"), "stream_options");
   EXPECT_EQ(param_of(R"({"messages": [{"role": "user"}]})", true), "messages[0].content");
+  // Found by tests/fuzz/openai_request_fuzz.cc: a part's non-string type was an nlohmann type_error, and 2^64 - 1
+  // wrapped to top_k -1 (no top-k).
+  EXPECT_EQ(param_of(R"({"messages": [{"role": "user", "content": [{"type": {"a": 1}, "text": "x"}]}]})", true),
+            "messages[0].content");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "top_k": 18446744073709551615})"), "top_k");
+  EXPECT_EQ(param_of(R"({"prompt": "x", "response_format": {"type": ["text"]}})"), "response_format");
   EXPECT_EQ(param_of(R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", true), "top_logprobs");
   const ApiRequest chat = parse_chat_request(json::parse(R"({"messages": [{"role": "user",
       "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})"));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <ctime>
 
@@ -28,6 +29,7 @@ const std::string& str(const Value& v, const char* what) {
 Json as_list(const Value& v, const char* what) {
   if (v.json.is_array()) return v.json;
   if (v.json.is_string()) {
+    check_items(v.json.get_ref<const std::string&>().size());
     Json out = Json::array();
     for (char c : v.json.get<std::string>()) out.push_back(std::string(1, c));
     return out;
@@ -120,7 +122,10 @@ Value apply_filter(const std::string& name, const Value& in, const Args& args, c
   }
   if (name == "tojson") {
     const Value* indent = arg(args, kwargs, 0, "indent");
-    return Value{py_json_dumps(j, indent && indent->json.is_number_integer() ? indent->json.get<int>() : -1)};
+    const bool indented = indent && indent->json.is_number_integer();
+    if (indented && (indent->json.get<long long>() < 0 || indent->json.get<long long>() > 64))
+      fail("tojson: indent must be in [0, 64], got " + indent->json.dump());
+    return Value{py_json_dumps(j, indented ? indent->json.get<int>() : -1)};
   }
   if (name == "trim") return Value{strip(str(in, "trim"), arg(args, kwargs, 0, "chars"), true, true)};
   if (name == "string") return Value{to_output(in)};
@@ -152,6 +157,7 @@ Value apply_filter(const std::string& name, const Value& in, const Args& args, c
       out += first ? "" : (sep ? str(*sep, "join") : "");
       first = false;
       out += to_output(Value{x});
+      check_text_size(out.size());
     }
     return Value{out};
   }
@@ -167,7 +173,12 @@ Value apply_filter(const std::string& name, const Value& in, const Args& args, c
     return Value{list};
   }
   if (name == "int") {
-    if (j.is_number()) return Value{static_cast<long long>(j.get<double>())};
+    if (j.is_number_integer()) return in;
+    if (j.is_number()) {
+      const double d = j.get<double>();  // Python's int() truncates; it has no integer for inf or nan
+      if (!(std::fabs(d) < 9.2e18)) fail("int: " + j.dump() + " has no 64-bit integer value");
+      return Value{static_cast<long long>(d)};
+    }
     if (j.is_string()) try { return Value{std::stoll(j.get<std::string>())}; } catch (...) {}
     return Value{0};
   }
@@ -177,7 +188,10 @@ Value apply_filter(const std::string& name, const Value& in, const Args& args, c
     return Value{0.0};
   }
   if (name == "abs") {
-    if (j.is_number_integer()) return Value{std::llabs(j.get<long long>())};
+    if (j.is_number_integer()) {
+      if (j.get<long long>() == LLONG_MIN) fail("abs: integer overflow");
+      return Value{std::llabs(j.get<long long>())};
+    }
     if (j.is_number()) return Value{std::fabs(j.get<double>())};
     fail("abs of " + std::string(type_name(in)));
   }
@@ -243,7 +257,8 @@ Value call_method(const Value& o, const std::string& name, const Args& args, con
       for (auto it = j.begin(); it != j.end(); ++it) out.push_back(name == "keys" ? Json(it.key()) : *it);
       return Value{out};
     }
-    const std::string& key = str(args.at(0), "get");
+    if (args.empty()) fail("get() needs a key");
+    const std::string& key = str(args[0], "get");
     if (j.contains(key)) return Value{j[key]};
     return args.size() > 1 ? args[1] : Value{nullptr};
   }
@@ -254,6 +269,7 @@ Value call_method(const Value& o, const std::string& name, const Args& args, con
   if (name == "startswith" || name == "endswith") return need(1), Value{affix(s, args[0], name == "startswith")};
   if (name == "split" || name == "rsplit") {
     const Value* max = arg(args, kwargs, 1, "maxsplit");
+    if (max && !max->json.is_number_integer()) fail(name + ": maxsplit must be an integer, got " + type_name(*max));
     Json out = Json::array();
     for (const std::string& part : split(s, arg(args, kwargs, 0, "sep"), max ? max->json.get<long long>() : -1)) out.push_back(part);
     return Value{out};
@@ -281,6 +297,7 @@ Value call_method(const Value& o, const std::string& name, const Args& args, con
     while ((at = s.find(from, start)) != std::string::npos) {
       out += s.substr(start, at - start) + to;
       start = at + from.size();
+      check_text_size(out.size());
     }
     return Value{out + s.substr(start)};
   }
@@ -309,9 +326,10 @@ Value call_global(const std::string& name, const Args& args, const Kwargs& kwarg
   if (name == "raise_exception") throw ChatTemplateError(args.empty() ? "raise_exception()" : to_output(args[0]));
   if (name == "strftime_now") {
     const std::time_t now = std::time(nullptr);
-    char buf[128];
-    std::strftime(buf, sizeof buf, args.empty() ? "%d %B %Y" : str(args[0], "strftime_now").c_str(), std::localtime(&now));
-    return Value{std::string(buf)};
+    char buf[256];
+    const size_t n = std::strftime(buf, sizeof buf, args.empty() ? "%d %B %Y" : str(args[0], "strftime_now").c_str(),
+                                   std::localtime(&now));
+    return Value{std::string(buf, n)};  // n is 0 when the text does not fit, and buf then undefined
   }
   // range(stop) / range(start, stop[, step])
   long long start = 0, stop = 0, step = 1;
@@ -322,8 +340,11 @@ Value call_global(const std::string& name, const Args& args, const Kwargs& kwarg
   if (args.size() == 1) stop = integer(0);
   else if (args.size() >= 2) start = integer(0), stop = integer(1), step = args.size() > 2 ? integer(2) : 1;
   if (step == 0) fail("range step must not be 0");
+  const __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+  const __int128 count = span <= 0 ? 0 : (span - 1) / (step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step)) + 1;
+  check_items(static_cast<size_t>(std::min<__int128>(count, kMaxItems + 1)));
   Json out = Json::array();
-  for (long long i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(i);
+  for (__int128 i = 0; i < count; ++i) out.push_back(static_cast<long long>(start + i * step));
   return Value{out};
 }
 

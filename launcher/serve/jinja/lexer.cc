@@ -1,6 +1,7 @@
 #include "launcher/serve/jinja/lexer.h"
 
 #include <cctype>
+#include <stdexcept>
 
 #include "launcher/serve/chat_template.h"
 
@@ -133,8 +134,12 @@ std::vector<Token> tokenize(const std::string& s, int line) {
       for (size_t k = i; k < j; ++k)
         if (s[k] != '_') digits += s[k];
       Token t{is_float ? Token::Kind::number : Token::Kind::integer, digits};
-      if (is_float) t.number = std::stod(digits);
-      else t.integer = std::stoll(digits);
+      try {
+        if (is_float) t.number = std::stod(digits);
+        else t.integer = std::stoll(digits);
+      } catch (const std::out_of_range&) {
+        fail(line, "number " + digits + " is out of range");
+      }
       out.push_back(t);
       i = j;
     } else if (c == '\'' || c == '"') {

@@ -2,10 +2,27 @@
 
 #include "launcher/serve/chat_template.h"
 #include "launcher/serve/jinja/lexer.h"
+#include "launcher/serve/jinja/values.h"
 
 namespace lattice::serve::jinja {
 
 namespace {
+
+// Counts one level of recursive descent for its lifetime; past kMaxDepth levels the parse fails instead of
+// exhausting the stack.
+class DepthGuard {
+ public:
+  DepthGuard(int& depth, int line) : depth_(depth) {
+    if (++depth_ > kMaxDepth)
+      throw ChatTemplateError("line " + std::to_string(line) + ": nests deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
+  ~DepthGuard() { --depth_; }
+  DepthGuard(const DepthGuard&) = delete;
+  DepthGuard& operator=(const DepthGuard&) = delete;
+
+ private:
+  int& depth_;
+};
 
 // Expressions inside one tag, by Jinja's precedence: conditional, or, and, not, comparisons (and `in`),
 // + -, ~, * / // %, unary -, then primaries with postfix .attr [index] (call) | filter and `is` tests.
@@ -13,7 +30,10 @@ class ExprParser {
  public:
   ExprParser(std::vector<Token> tokens, int line) : t_(std::move(tokens)), line_(line) {}
 
-  ExprPtr expression() { return conditional(); }
+  ExprPtr expression() {
+    DepthGuard guard(depth_, line_);
+    return conditional();
+  }
   bool at_end() const { return t_[p_].kind == Token::Kind::end; }
   bool peek_name(const char* name) const { return t_[p_].kind == Token::Kind::name && t_[p_].text == name; }
   bool peek_op(const char* op) const { return t_[p_].kind == Token::Kind::op && t_[p_].text == op; }
@@ -44,6 +64,7 @@ class ExprParser {
     return e;
   }
   ExprPtr conditional() {
+    DepthGuard guard(depth_, line_);
     ExprPtr value = or_expr();
     if (!accept_name("if")) return value;
     ExprPtr cond = or_expr();
@@ -61,6 +82,7 @@ class ExprParser {
     return left;
   }
   ExprPtr not_expr() {
+    DepthGuard guard(depth_, line_);
     if (accept_name("not")) return make(Expr::Kind::unary, "not", {not_expr()});
     return compare();
   }
@@ -111,6 +133,7 @@ class ExprParser {
   }
   // As in Jinja, filters and tests apply to the negated value: -3|abs is 3.
   ExprPtr unary(bool with_filters = true) {
+    DepthGuard guard(depth_, line_);
     ExprPtr e;
     if (accept_op("-")) e = make(Expr::Kind::unary, "-", {unary(false)});
     else if (accept_op("+")) e = unary(false);
@@ -239,6 +262,7 @@ class ExprParser {
   std::vector<Token> t_;
   size_t p_ = 0;
   int line_;
+  int depth_ = 0;
 };
 
 class TemplateParser {
@@ -290,6 +314,7 @@ class TemplateParser {
     return body;
   }
   void statement(Node& node) {
+    DepthGuard guard(depth_, s_[pos_].line);
     const Segment& seg = s_[pos_++];
     ExprParser p(tokenize(seg.content, seg.line), seg.line);
     const std::string kw = p.name();
@@ -359,6 +384,7 @@ class TemplateParser {
   std::vector<Segment> s_;
   size_t pos_ = 0;
   std::string keyword_;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "launcher/serve/jinja/template.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 
 #include "launcher/serve/chat_template.h"
@@ -37,10 +38,27 @@ class Interpreter {
     return nullptr;
   }
 
+  // Counts one step, and one level of nesting while `depth` lives, against the render's bounds.
+  struct Step {
+    Step(Interpreter& in, int line) : in(in) {
+      if (++in.steps_ > kMaxSteps) fail(line, "the template runs past " + std::to_string(kMaxSteps) + " steps");
+      if (++in.nesting_ > kMaxDepth) fail(line, "the template nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    ~Step() { --in.nesting_; }
+    Interpreter& in;
+  };
+
+  void emit(const std::string& text, int line) {
+    if (out_.size() + text.size() > kMaxTextBytes)
+      fail(line, "the output would be past the limit of " + std::to_string(kMaxTextBytes) + " bytes");
+    out_ += text;
+  }
+
   void exec(const Node& n) {
+    Step step(*this, n.line);
     switch (n.kind) {
-      case Node::Kind::text: out_ += n.text; return;
-      case Node::Kind::output: out_ += to_output(eval(*n.expr)); return;
+      case Node::Kind::text: return emit(n.text, n.line);
+      case Node::Kind::output: return emit(to_output(eval(*n.expr)), n.line);
       case Node::Kind::if_:
         for (const auto& [cond, body] : n.branches)
           if (!cond || truthy(eval(*cond))) return run(body);
@@ -73,6 +91,7 @@ class Interpreter {
     } else if (!seq.undefined && !seq.json.is_null()) {
       fail(n.line, std::string("cannot loop over ") + type_name(seq));
     }
+    check_items(items.size());
     auto bind = [&](const Json& item) {
       if (n.targets.size() == 1) {
         scopes_.back()[n.targets[0]] = Value{item};
@@ -93,6 +112,7 @@ class Interpreter {
     }
     const long long count = static_cast<long long>(items.size());
     for (long long i = 0; i < count; ++i) {
+      Step iteration(*this, n.line);
       scopes_.emplace_back();
       bind(items[i]);
       Json loop_info = {{"index0", i}, {"index", i + 1}, {"revindex0", count - 1 - i}, {"revindex", count - i},
@@ -182,7 +202,8 @@ class Interpreter {
     long long stop = e.args[2] ? clamp(bound(2, 0), false) : (step > 0 ? size : -1);
     Json list = Json::array();
     std::string text;
-    for (long long i = start; step > 0 ? i < stop : i > stop; i += step) {
+    // start and stop lie in [-1, size]; the index is wide so that adding a huge step cannot overflow.
+    for (__int128 i = start; step > 0 ? i < stop : i > stop; i += step) {
       if (is_string) text += obj.json.get<std::string>()[static_cast<size_t>(i)];
       else list.push_back(obj.json[static_cast<size_t>(i)]);
     }
@@ -214,10 +235,14 @@ class Interpreter {
       else if (!b.undefined) fail(e.line, std::string("'in' needs a string, list or dict on the right, got ") + type_name(b));
       return Value{op == "in" ? found : !found};
     }
-    if (op == "~") return Value{to_output(a) + to_output(b)};
+    if (op == "~") return Value{to_output(a) + to_output(b)};  // eval() bounds the result's size
     if (a.undefined || b.undefined) fail(e.line, "'" + op + "' on an undefined value");
-    if (op == "+" && a.json.is_string() && b.json.is_string()) return Value{a.json.get<std::string>() + b.json.get<std::string>()};
+    if (op == "+" && a.json.is_string() && b.json.is_string()) {
+      check_text_size(a.json.get_ref<const std::string&>().size() + b.json.get_ref<const std::string&>().size());
+      return Value{a.json.get<std::string>() + b.json.get<std::string>()};
+    }
     if (op == "+" && a.json.is_array() && b.json.is_array()) {
+      check_items(a.json.size() + b.json.size());
       Json out = a.json;
       for (const Json& x : b.json) out.push_back(x);
       return Value{out};
@@ -229,11 +254,18 @@ class Interpreter {
     if ((op == "/" || op == "//" || op == "%") && y == 0) fail(e.line, "division by zero");
     if (ints && op != "/") {
       const long long p = a.json.get<long long>(), q = b.json.get<long long>();
-      if (op == "+") return Value{p + q};
-      if (op == "-") return Value{p - q};
-      if (op == "*") return Value{p * q};
-      if (op == "//") return Value{static_cast<long long>(std::floor(static_cast<double>(p) / q))};
-      if (op == "%") return Value{((p % q) + q) % q};
+      long long r = 0;
+      const bool overflow = op == "+" ? __builtin_add_overflow(p, q, &r)
+                            : op == "-" ? __builtin_sub_overflow(p, q, &r)
+                            : op == "*" ? __builtin_mul_overflow(p, q, &r)
+                                        : p == LLONG_MIN && q == -1 && op == "//";
+      if (overflow) fail(e.line, "integer overflow in " + std::to_string(p) + " " + op + " " + std::to_string(q));
+      if (op == "+" || op == "-" || op == "*") return Value{r};
+      if (q == -1) return Value{op == "//" ? -p : 0};  // LLONG_MIN % -1 would trap
+      const long long rem = p % q, quot = p / q;         // floor division and Python's modulo (sign of q)
+      const bool adjust = rem != 0 && ((rem < 0) != (q < 0));
+      if (op == "//") return Value{adjust ? quot - 1 : quot};
+      if (op == "%") return Value{adjust ? rem + q : rem};
     }
     if (op == "+") return Value{x + y};
     if (op == "-") return Value{x - y};
@@ -245,8 +277,11 @@ class Interpreter {
   }
 
   Value eval(const Expr& e) {
+    Step step(*this, e.line);
     try {
-      return eval_inner(e);
+      Value v = eval_inner(e);
+      if (v.json.is_string()) check_text_size(v.json.get_ref<const std::string&>().size());
+      return v;
     } catch (const ChatTemplateError& err) {
       const std::string what = err.what();
       if (what.rfind("line ", 0) == 0) throw;
@@ -300,7 +335,10 @@ class Interpreter {
       case Expr::Kind::unary: {
         const Value v = eval(*e.args[0]);
         if (e.name == "not") return Value{!truthy(v)};
-        if (v.json.is_number_integer()) return Value{-v.json.get<long long>()};
+        if (v.json.is_number_integer()) {
+          if (v.json.get<long long>() == LLONG_MIN) fail(e.line, "integer overflow in -(" + std::to_string(LLONG_MIN) + ")");
+          return Value{-v.json.get<long long>()};
+        }
         if (v.json.is_number()) return Value{-v.json.get<double>()};
         fail(e.line, std::string("bad operand for unary -: ") + type_name(v));
       }
@@ -314,7 +352,9 @@ class Interpreter {
 
   std::vector<std::map<std::string, Value>> scopes_;
   std::map<std::string, const Node*> macros_;
-  int depth_ = 0;
+  int depth_ = 0;           // macro calls in progress
+  int nesting_ = 0;         // exec() and eval() calls in progress
+  long long steps_ = 0;     // exec() and eval() calls so far
   std::string out_;
 };
 

@@ -137,6 +137,16 @@ int compare(const Value& a, const Value& b) {
   throw ChatTemplateError(std::string("cannot order ") + type_name(a) + " and " + type_name(b));
 }
 
+void check_text_size(size_t n) {
+  if (n > kMaxTextBytes)
+    throw ChatTemplateError("a string of " + std::to_string(n) + " bytes is past the limit of " + std::to_string(kMaxTextBytes));
+}
+
+void check_items(size_t n) {
+  if (n > kMaxItems)
+    throw ChatTemplateError("a list of " + std::to_string(n) + " items is past the limit of " + std::to_string(kMaxItems));
+}
+
 const char* type_name(const Value& v) {
   if (v.undefined) return "undefined";
   switch (v.json.type()) {

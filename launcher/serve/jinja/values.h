@@ -19,4 +19,15 @@ bool equal(const Value& a, const Value& b);
 int compare(const Value& a, const Value& b);
 const char* type_name(const Value& v);
 
+// What one parse or render may build, so that no template, and no request it renders, can exhaust the stack,
+// the memory or the time of the server; going past one is a ChatTemplateError.
+inline constexpr size_t kMaxTextBytes = size_t{16} << 20;  // a string value, and the output
+inline constexpr size_t kMaxItems = size_t{1} << 20;       // a list made by range(), +, or looped over
+inline constexpr int kMaxDepth = 200;                       // nested tags and expressions, parsed or evaluated
+inline constexpr long long kMaxSteps = 500'000;  // expressions evaluated, tags run and loop iterations per render
+
+// Throws ChatTemplateError when `n` is past kMaxTextBytes (for text) or kMaxItems (for a list).
+void check_text_size(size_t n);
+void check_items(size_t n);
+
 }  // namespace lattice::serve::jinja
