@@ -20,6 +20,8 @@ struct LmShape {
   int64_t max_positions = 0;  // longest context the model accepts
   int64_t hidden_size = 0;
   KvCacheShape kv;            // this rank's layers and KV heads; block_size is the default
+  int64_t sliding_window = 0;  // > 0: a position attends to the last sliding_window positions only (Mistral), so
+                               // the scheduler frees the KV blocks that fall wholly before every future window
 };
 
 // Where a step runs and what it reads: the device context and the step's metadata on that device.

@@ -61,7 +61,8 @@ LlamaModel::LlamaModel(ModelConfig config, const WeightSource& weights, const Mo
   shape_ = {c.vocab_size,
             c.max_position_embeddings,
             c.hidden_size,
-            {part_.layer_end - part_.layer_begin, kv_heads_, c.head_dim, 16}};
+            {part_.layer_end - part_.layer_begin, kv_heads_, c.head_dim, 16},
+            c.sliding_window};
 
   LATTICE_CHECK(!part_.expert_parallel || c.is_moe(), "expert parallelism needs a mixture-of-experts model; ",
                 c.architecture, " has no experts");

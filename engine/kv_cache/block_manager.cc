@@ -1,5 +1,7 @@
 #include "engine/kv_cache/block_manager.h"
 
+#include <algorithm>
+
 #include "engine/core/error.h"
 
 namespace lattice {
@@ -40,11 +42,26 @@ void BlockManager::free(int64_t seq) {
   auto it = seqs_.find(seq);
   if (it == seqs_.end()) return;
   const std::vector<int32_t>& table = it->second.table;
-  for (auto b = table.rbegin(); b != table.rend(); ++b) {  // leaves join the LRU first
-    allocator_.release(*b);
-    if (cached(*b) && allocator_.ref_count(*b) == 1) cache_->push_evictable(*b);
-  }
+  for (auto b = table.rbegin(); b != table.rend() - it->second.released; ++b) release(*b);  // leaves join the LRU first
   seqs_.erase(it);
+}
+
+void BlockManager::release(int32_t block) {
+  allocator_.release(block);
+  if (cached(block) && allocator_.ref_count(block) == 1) cache_->push_evictable(block);
+}
+
+void BlockManager::release_before(int64_t seq, int64_t position) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end() || position <= 0) return;
+  SeqBlocks& s = it->second;
+  const int32_t before = static_cast<int32_t>(std::min<int64_t>(position / block_size_, s.table.size()));
+  for (; s.released < before; ++s.released) release(s.table[s.released]);
+}
+
+int32_t BlockManager::released_of(int64_t seq) const {
+  auto it = seqs_.find(seq);
+  return it == seqs_.end() ? 0 : it->second.released;
 }
 
 const std::vector<int32_t>& BlockManager::table(int64_t seq) const {
@@ -62,7 +79,8 @@ int32_t BlockManager::reclaimable(const std::vector<int64_t>& seqs) const {
   for (int64_t s : seqs) {
     auto it = seqs_.find(s);
     if (it == seqs_.end()) continue;
-    for (int32_t b : it->second.table) ++held[b];
+    const std::vector<int32_t>& table = it->second.table;
+    for (auto b = table.begin() + it->second.released; b != table.end(); ++b) ++held[*b];
   }
   int32_t n = num_free();
   for (const auto& [b, refs] : held)
@@ -127,7 +145,8 @@ void BlockManager::cache_computed(int64_t seq, const std::vector<int32_t>& token
     const int32_t* block_tokens = tokens.data() + static_cast<int64_t>(s.hashed) * block_size_;
     const uint64_t h = cache_->hash(s.last_hash, block_tokens);
     const int32_t block = s.table[s.hashed];
-    if (!cached(block) && cache_->insert(block, h, s.last_hash, block_tokens)) allocator_.add_ref(block);
+    const bool held = s.hashed >= s.released;  // a released block may hold another sequence's K/V by now
+    if (held && !cached(block) && cache_->insert(block, h, s.last_hash, block_tokens)) allocator_.add_ref(block);
     s.last_hash = h;
   }
 }

@@ -47,6 +47,12 @@ class BlockManager {
   bool grow(int64_t seq, int64_t tokens);
   // Releases seq's blocks (cached ones stay cached).
   void free(int64_t seq);
+  // Releases seq's blocks that lie wholly before token `position` (a sliding window has moved past them; cached
+  // ones stay cached). Their table entries stay, stale: the table keeps its length and positions, and attention
+  // never follows an entry before its window. free() and reclaimable() skip them.
+  void release_before(int64_t seq, int64_t position);
+  // Blocks of seq released by release_before (its first ones).
+  int32_t released_of(int64_t seq) const;
   const std::vector<int32_t>& table(int64_t seq) const;
   // Sequences holding `block` (the cache's own reference not counted).
   int32_t users(int32_t block) const;
@@ -69,9 +75,11 @@ class BlockManager {
   struct SeqBlocks {
     std::vector<int32_t> table;
     int32_t hashed = 0;                        // leading blocks whose chain hash is known
+    int32_t released = 0;                      // leading blocks given back by release_before
     uint64_t last_hash = PrefixCache::kRootHash;  // hash of block hashed - 1
   };
   int32_t allocate();
+  void release(int32_t block);  // drops one reference; a cached block no sequence uses becomes evictable
   bool cached(int32_t block) const { return cache_ && cache_->contains(block); }
 
   int32_t block_size_;

@@ -235,6 +235,10 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     seq.in_flight = false;
     seq.computed += p.chunk;
     blocks_.cache_computed(seq.request.id, seq.tokens, seq.computed);
+    // The next chunk's first row, at position `computed`, sees from computed + 1 - window on: the blocks wholly
+    // before that are never read again (the attention kernels do not follow their table entries).
+    if (shape_.sliding_window > 0)
+      blocks_.release_before(seq.request.id, seq.computed + 1 - shape_.sliding_window);
     const bool decode = p.chunk == 1 && !seq.output.tokens.empty() && p.sample;
     if (!decode) stats_.prompt_tokens += p.chunk;
     if (p.sample) ++next_token;

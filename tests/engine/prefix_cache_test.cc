@@ -1,5 +1,6 @@
 // Prefix caching in the block manager: which blocks a new sequence reuses, the reference counts through
-// sharing and release, and the order in which cached blocks are evicted when memory is needed.
+// sharing and release, the order in which cached blocks are evicted when memory is needed, and the blocks a
+// sliding window releases.
 #include <gtest/gtest.h>
 
 #include <numeric>
@@ -126,6 +127,46 @@ TEST(BlockManagerPrefix, WithoutCachingNothingIsKept) {
   m.free(1);
   EXPECT_EQ(m.num_cached(), 0);
   EXPECT_EQ(m.attach_prefix(2, a, 3), 0);
+  EXPECT_EQ(m.num_free(), 4);
+}
+
+// A sliding window moving past a sequence's first blocks gives them back at once: uncached ones to the free
+// list, cached ones to the evictable LRU (still found by a later prompt); the table keeps its length, and the
+// sequence's free() and the preemption count (reclaimable) skip what is already released.
+TEST(BlockManagerWindow, BlocksBeforeAWindowAreReleasedOnceAndCachedOnesStayFindable) {
+  for (const bool caching : {false, true}) {
+    SCOPED_TRACE(caching ? "prefix caching" : "no caching");
+    BlockManager m(6, 2, {caching, 0});
+    const std::vector<int32_t> a = iota_tokens(8, 10);
+    compute(m, 1, a);  // 4 blocks
+    EXPECT_EQ(m.num_free(), 2);
+    m.release_before(1, 1);  // position 1 is inside block 0: nothing is wholly before it
+    EXPECT_EQ(m.released_of(1), 0);
+    m.release_before(1, 5);  // blocks 0 and 1 end before position 5
+    EXPECT_EQ(m.released_of(1), 2);
+    EXPECT_EQ(m.num_free(), 4);
+    EXPECT_EQ(m.blocks_of(1), 4);  // stale entries keep the table's positions
+    m.release_before(1, 3);        // an earlier position releases nothing again
+    EXPECT_EQ(m.num_free(), 4);
+    EXPECT_EQ(m.reclaimable({1}), 6);
+    EXPECT_EQ(m.attach_prefix(2, a, 7), caching ? 6 : 0);  // the released blocks' K/V are still cached
+    m.free(2);
+    m.free(1);
+    EXPECT_EQ(m.num_free(), 6);
+  }
+}
+
+// A block released before its K/V were indexed (its id may already hold another sequence's K/V) never enters
+// the cache under this sequence's tokens.
+TEST(BlockManagerWindow, AReleasedBlockIsNeverIndexedLater) {
+  BlockManager m(4, 2, {true, 0});
+  const std::vector<int32_t> a = iota_tokens(6, 1);
+  ASSERT_TRUE(m.grow(1, 6));
+  m.release_before(1, 3);  // block 0, before cache_computed saw it
+  m.cache_computed(1, a, 6);
+  EXPECT_EQ(m.num_cached(), 2);
+  EXPECT_EQ(m.attach_prefix(2, a, 5), 0);  // block 0's tokens are not findable, so no prefix is
+  m.free(1);
   EXPECT_EQ(m.num_free(), 4);
 }
 

@@ -109,6 +109,45 @@ TEST_P(RandomFamily, LogitsAndGreedyTokensEqualAFloat64Reference) {
   }
 }
 
+// Mistral's window frees the KV blocks behind it: with a 5-position window and blocks of 16, three blocks hold
+// any window plus the block being filled, so a 9-token prompt generating 60 tokens (69 positions, 5 blocks) runs
+// to its length in a cache of 3 blocks, which without the release would end it at 48 positions, and its greedy
+// tokens are the float64 reference's (so nothing released was read). With prefix caching too.
+TEST(MistralWindow, ReleasedBlocksLetASequenceOutgrowTheCacheAndKeepItsTokens) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("lattice-window-" + std::to_string(getpid()))).string();
+  RandomLlamaSpec spec = RandomLlamaSpec::preset("tiny");
+  spec.num_layers = 2;
+  spec.seed = 3;
+  spec.architecture = "MistralForCausalLM";
+  spec.sliding_window = 5;
+  write_random_llama(dir, spec);
+  const auto model = LlamaModel::load(dir);
+  const testing::Float64Reference reference(dir);
+  std::filesystem::remove_all(dir);
+  const std::vector<int32_t> prompt = {1, 17, 300, 42, 42, 7, 511, 128, 9};
+  const std::vector<int32_t> want = reference.greedy(prompt, 60);
+  for (const bool caching : {false, true}) {
+    SchedulerOptions options;
+    options.prefix_caching.enabled = caching;
+    Scheduler scheduler(model->lm_shape(), 3, 16, options);
+    KvCache cache(model->lm_shape().kv, 3);
+    LocalExecutor local(*model, cache);
+    Request r;
+    r.prompt = prompt;
+    r.params.temperature = 0;
+    r.params.max_tokens = 60;
+    r.params.ignore_eos = true;
+    scheduler.add(r);
+    const std::vector<RequestOutput> outputs = scheduler.run(local);
+    std::vector<int32_t> got;
+    for (const auto& t : outputs.at(0).tokens) got.push_back(t.token);
+    EXPECT_EQ(got, want) << (caching ? "with" : "without") << " prefix caching";
+    EXPECT_EQ(outputs.at(0).finish, FinishReason::length);
+    EXPECT_EQ(scheduler.blocks().num_free(), 3);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, RandomFamily, ::testing::Values("qwen3", "mistral", "mixtral", "qwen3_moe"));
 
 }  // namespace
