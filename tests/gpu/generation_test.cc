@@ -63,17 +63,7 @@ class GpuGeneration : public GpuEngineTest {};
 // backend's tokens, which are the float64 reference's.
 TEST_F(GpuGeneration, F32GreedyTokensMatchTheCpuBackendAndTheReference) {
   const json& cases = tiny_llama_expected()["cases"];
-  std::vector<Request> requests;
-  for (size_t c = 0; c < cases.size(); ++c) {
-    Request r;
-    r.id = static_cast<int64_t>(c);
-    r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
-    r.params.temperature = 0;
-    r.params.max_tokens = static_cast<int32_t>(cases[c]["greedy"].size());
-    r.params.ignore_eos = true;
-    r.params.logprobs = 2;
-    requests.push_back(r);
-  }
+  const std::vector<Request> requests = fixture_greedy_requests(2);
   const auto gpu = generate(gpu_model(DType::f32), requests, 256);
   expect_same(gpu, generate(*cpu_, requests, 256), "GPU vs CPU");
   for (size_t c = 0; c < gpu.size(); ++c) {

@@ -67,6 +67,24 @@ class GpuEngineTest : public ::testing::Test {
     return to_vector<float>(out.logits);
   }
 
+  // One greedy request per case of the tiny-llama fixture (id = case index), as long as the case's greedy
+  // continuation, ignoring EOS, with `logprobs` top log-probabilities.
+  static std::vector<Request> fixture_greedy_requests(int32_t logprobs) {
+    const nlohmann::json& cases = tiny_llama_expected()["cases"];
+    std::vector<Request> requests;
+    for (size_t c = 0; c < cases.size(); ++c) {
+      Request r;
+      r.id = static_cast<int64_t>(c);
+      r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
+      r.params.temperature = 0;
+      r.params.max_tokens = static_cast<int32_t>(cases[c]["greedy"].size());
+      r.params.ignore_eos = true;
+      r.params.logprobs = logprobs;
+      requests.push_back(r);
+    }
+    return requests;
+  }
+
   // Runs `requests` to completion through the Scheduler and a LocalExecutor (which samples on the model's
   // device) over a cache of `blocks` blocks; `stats` receives the scheduler's counters.
   static std::vector<RequestOutput> generate(LlamaModel& model, const std::vector<Request>& requests, int32_t blocks,

@@ -152,16 +152,7 @@ TEST_F(GpuGraphs, ReplayWritesTheEagerKvAndNothingForPaddingRows) {
 // a top-1 margin of at least 0.0147 logits (expected.json), 100x the f32 logit error (generation_test.cc).
 TEST_F(GpuGraphs, GreedyGenerationWithGraphsGivesTheReferenceTokens) {
   const nlohmann::json& cases = tiny_llama_expected()["cases"];
-  std::vector<Request> requests;
-  for (size_t c = 0; c < cases.size(); ++c) {
-    Request r;
-    r.id = static_cast<int64_t>(c);
-    r.prompt = cases[c]["prompt"].get<std::vector<int32_t>>();
-    r.params.temperature = 0;
-    r.params.max_tokens = static_cast<int32_t>(cases[c]["greedy"].size());
-    r.params.ignore_eos = true;
-    requests.push_back(r);
-  }
+  const std::vector<Request> requests = fixture_greedy_requests(0);
   LlamaModel& gpu = gpu_model(DType::f32);
   KvCache cache = cache_for(gpu, 256);
   ModelRunner runner(gpu, cache, ctx_->exec(), RunnerLimits{512, kMaxSeqs});

@@ -102,14 +102,24 @@ struct Case {
   bool renormalize;
 };
 
+// A case's config, a random layer and a random input (seeded by the case).
+struct Block {
+  ModelConfig c;
+  MoeLayer m;
+  Tensor x;
+};
+Block make_block(const Case& k) {
+  std::mt19937 rng(static_cast<unsigned>(k.tokens * 10 + k.top_k));
+  MoeLayer m = random_layer(rng);
+  Tensor x = testing::random_tensor({k.tokens, kHidden}, rng);
+  return {moe_config(k.top_k, k.renormalize), std::move(m), std::move(x)};
+}
+
 class SparseMoeBlock : public ::testing::TestWithParam<Case> {};
 
 TEST_P(SparseMoeBlock, MatchesFloat64) {
   const Case k = GetParam();
-  std::mt19937 rng(static_cast<unsigned>(k.tokens * 10 + k.top_k));
-  const ModelConfig c = moe_config(k.top_k, k.renormalize);
-  const MoeLayer m = random_layer(rng);
-  const Tensor x = testing::random_tensor({k.tokens, kHidden}, rng);
+  const auto [c, m, x] = make_block(k);
   const Tensor got = run(c, m, {0, kExperts}, x);
   const std::vector<double> want = reference(c, m, x);
   EXPECT_LT(testing::rel_l2(got.data<float>(), want.data(), got.numel()), 2e-5);
@@ -118,10 +128,7 @@ TEST_P(SparseMoeBlock, MatchesFloat64) {
 // Expert parallelism over 2 ranks: experts [0, 3) and [3, 6), each rank's output the sum over its own experts.
 TEST_P(SparseMoeBlock, ExpertShardsSumToTheWholeBlock) {
   const Case k = GetParam();
-  std::mt19937 rng(static_cast<unsigned>(k.tokens * 10 + k.top_k));
-  const ModelConfig c = moe_config(k.top_k, k.renormalize);
-  const MoeLayer m = random_layer(rng);
-  const Tensor x = testing::random_tensor({k.tokens, kHidden}, rng);
+  const auto [c, m, x] = make_block(k);
   Tensor sum = Tensor::zeros({k.tokens, kHidden}, DType::f32);
   for (int rank = 0; rank < 2; ++rank) {
     const ExpertRange range = owned_experts(c, {rank, 2}, true);
@@ -140,10 +147,7 @@ TEST_P(SparseMoeBlock, ExpertShardsSumToTheWholeBlock) {
 // Tensor parallelism over 2 ranks: each expert's gate and up rows and down columns halved.
 TEST_P(SparseMoeBlock, TensorParallelExpertSlicesSumToTheWholeBlock) {
   const Case k = GetParam();
-  std::mt19937 rng(static_cast<unsigned>(k.tokens * 10 + k.top_k));
-  const ModelConfig c = moe_config(k.top_k, k.renormalize);
-  const MoeLayer m = random_layer(rng);
-  const Tensor x = testing::random_tensor({k.tokens, kHidden}, rng);
+  const auto [c, m, x] = make_block(k);
   Tensor sum = Tensor::zeros({k.tokens, kHidden}, DType::f32);
   const int64_t half = kInter / 2;
   for (int rank = 0; rank < 2; ++rank) {
