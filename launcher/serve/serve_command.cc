@@ -34,6 +34,7 @@ namespace {
 const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X --pp Y --dp Z] [flags]
   --tp X --pp Y --dp Z    Z replicas of the model split over X x Y ranks each (N = X * Y * Z); rank 0 routes every
                           request to one replica (docs/parallelism.md)
+  --enable-expert-parallel  (or --ep) a MoE model's experts split whole over the TP group (docs/parallelism.md)
   --host ADDR             listen address (default 127.0.0.1)
   --port N                HTTP port (default 8000; 0 picks a free one)
   --grpc-port N           gRPC port (default 8001; 0 picks a free one; -1 disables gRPC)

@@ -9,6 +9,7 @@
 
 #include "engine/scheduler/scheduler.h"
 #include "models/llama.h"
+#include "parallel/pipeline_executor.h"
 #include "parallel/plan_codec.h"
 #include "parallel/sharding.h"
 #include "parallel/stage_runner.h"
@@ -87,6 +88,20 @@ inline std::vector<std::vector<int32_t>> greedy_tokens(const LmShape& shape, Ste
     out.emplace_back();
     for (const auto& t : o.tokens) out.back().push_back(t.token);
   }
+  return out;
+}
+
+// On the coordinator: greedy_tokens through the grid's pipeline, whose workers it then shuts down; on any other
+// rank: the worker loop until that shutdown, and nullopt.
+inline std::optional<std::vector<std::vector<int32_t>>> grid_greedy_tokens(
+    GridRank& g, const std::vector<std::vector<int32_t>>& prompts, int max_tokens) {
+  if (!g.ctx.topo.is_coordinator()) {
+    parallel::run_worker(*g.runner, {});
+    return std::nullopt;
+  }
+  parallel::PipelineExecutor executor(*g.runner);
+  auto out = greedy_tokens(g.model->lm_shape(), executor, prompts, max_tokens);
+  executor.shutdown();
   return out;
 }
 

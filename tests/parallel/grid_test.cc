@@ -11,7 +11,6 @@
 
 #include "engine/kv_cache/block_manager.h"
 #include "models/llama.h"
-#include "parallel/pipeline_executor.h"
 #include "tests/parallel/grid_rank.h"
 #include "tests/test_utils.h"
 
@@ -68,13 +67,9 @@ std::vector<std::vector<int32_t>> case_prompts() {
 
 TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
   Grid g;
-  if (!g.ctx.topo.is_coordinator()) {
-    parallel::run_worker(*g.runner, {});
-    return;
-  }
-  parallel::PipelineExecutor executor(*g.runner);
-  const auto outputs = testing::greedy_tokens(g.model->lm_shape(), executor, case_prompts(), 24);
-  executor.shutdown();
+  const auto grid = testing::grid_greedy_tokens(g, case_prompts(), 24);
+  if (!grid) return;  // a worker
+  const auto& outputs = *grid;
   // Every case equals one rank's greedy tokens; cases 5-8 (clear margins) also equal the reference's.
   auto single = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
   KvCache cache(single->lm_shape().kv, 64);

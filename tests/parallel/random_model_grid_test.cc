@@ -15,7 +15,6 @@
 
 #include "engine/scheduler/executor.h"
 #include "models/random_checkpoint.h"
-#include "parallel/pipeline_executor.h"
 #include "tests/parallel/grid_rank.h"
 #include "tests/test_utils.h"
 
@@ -66,13 +65,9 @@ TEST(RandomModelGrid, PromptLogitsEqualOneRank) {
 
 TEST(RandomModelGrid, GreedyThroughTheCoordinatorEqualsOneRank) {
   testing::GridRank g = grid_rank();
-  if (!g.ctx.topo.is_coordinator()) {
-    parallel::run_worker(*g.runner, {});
-    return;
-  }
-  parallel::PipelineExecutor executor(*g.runner);
-  const auto split = testing::greedy_tokens(g.model->lm_shape(), executor, prompts(), 16);
-  executor.shutdown();
+  const auto grid = testing::grid_greedy_tokens(g, prompts(), 16);
+  if (!grid) return;  // a worker
+  const auto& split = *grid;
   auto whole = LlamaModel::load(g_model_dir);
   KvCache cache(whole->lm_shape().kv, 64);
   LocalExecutor local(*whole, cache);
