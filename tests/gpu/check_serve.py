@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serve"))
-from serve_fixture import Server  # noqa: E402  (starts lattice serve on a free port and always stops it)
+from serve_fixture import Server, sse_events  # noqa: E402  (starts lattice serve on a free port and always stops it)
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
@@ -36,14 +36,7 @@ def streamed_chat(server):
     resp = conn.getresponse()
     check(resp.status == 200, f"stream status {resp.status}")
     check(resp.getheader("Content-Type", "").startswith("text/event-stream"), "SSE content type")
-    events = []
-    for raw in resp.fp:
-        line = raw.decode()
-        if line.startswith("data: "):
-            payload = line[6:].strip()
-            events.append(payload if payload == "[DONE]" else json.loads(payload))
-            if payload == "[DONE]":
-                break
+    events = sse_events(resp)
     conn.close()
     check(len(events) >= 3 and events[-1] == "[DONE]", f"a stream of chunks ending in [DONE], got {events}")
     chunks = [e for e in events if isinstance(e, dict)]

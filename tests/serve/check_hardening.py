@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 
-from serve_fixture import Checks, Server, parse_metrics, write_padded_vocab_model
+from serve_fixture import Checks, Server, parse_metrics, sse_events, write_padded_vocab_model
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
@@ -50,19 +50,11 @@ def stream_events(server, body, headers=KEY, on_first=None):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.request("POST", "/v1/completions", json.dumps({**body, "stream": True}), {"Content-Type": "application/json", **headers})
     resp = conn.getresponse()
-    events = []
+    def after(events):
+        if on_first and len(events) == 1:
+            on_first()
     try:
-        while True:
-            line = resp.fp.readline().decode()
-            if not line:
-                break
-            if line.startswith("data: "):
-                payload = line[6:].strip()
-                events.append(payload if payload == "[DONE]" else json.loads(payload))
-                if len(events) == 1 and on_first:
-                    on_first()
-                if payload == "[DONE]":
-                    break
+        events = sse_events(resp, on_event=after)
     finally:
         conn.close()
     return resp.status, events

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from serve_fixture import Checks, Server, parse_metrics
+from serve_fixture import Checks, Server, parse_metrics, sse_events
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
@@ -39,16 +39,7 @@ def stream(server, path, body, headers=KEY, read_events=None):
     resp = conn.getresponse()
     check(resp.status == 200, f"stream status {resp.status}")
     check(resp.getheader("Content-Type", "").startswith("text/event-stream"), "SSE content type")
-    events = []
-    while read_events is None or len(events) < read_events:
-        line = resp.fp.readline().decode()
-        if not line:
-            break
-        if line.startswith("data: "):
-            payload = line[6:].strip()
-            events.append(payload if payload == "[DONE]" else json.loads(payload))
-            if payload == "[DONE]":
-                break
+    events = sse_events(resp, read_events)
     resp.close()
     conn.close()
     return events

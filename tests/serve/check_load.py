@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from serve_fixture import Checks, Server
+from serve_fixture import Checks, Server, sse_events
 
 lattice, data = sys.argv[1], sys.argv[2]
 model = f"{data}/tiny-llama/f32"
@@ -29,21 +29,10 @@ def stream(server, body):
         payload = resp.read().decode()
         conn.close()
         return resp.status, payload, False
-    text, done = "", False
-    while True:
-        line = resp.fp.readline().decode()
-        if not line:
-            break
-        if line.startswith("data: "):
-            payload = line[6:].strip()
-            if payload == "[DONE]":
-                done = True
-                break
-            event = json.loads(payload)
-            if event["choices"]:
-                text += event["choices"][0]["text"]
+    events = sse_events(resp)
     conn.close()
-    return 200, text, done
+    text = "".join(e["choices"][0]["text"] for e in events if e != "[DONE]" and e["choices"])
+    return 200, text, events[-1:] == ["[DONE]"]
 
 
 def in_parallel(bodies, server):

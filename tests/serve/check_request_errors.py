@@ -13,7 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 
-from serve_fixture import Checks, Server
+from serve_fixture import Checks, Server, sse_events
 
 lattice, data = sys.argv[1], sys.argv[2]
 check = Checks()
@@ -27,8 +27,7 @@ def stream(server, body):
                                  {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            payloads = [line[6:].strip() for line in r.read().decode().splitlines() if line.startswith("data: ")]
-            return r.status, [p if p == "[DONE]" else json.loads(p) for p in payloads]
+            return r.status, sse_events(r)
     except urllib.error.HTTPError as e:
         return e.code, [e.read().decode()]
 

@@ -89,6 +89,25 @@ class Server:
         self.stop()
 
 
+def sse_events(resp, limit=None, on_event=None):
+    """The data payloads of the server-sent events `resp` (an http.client response) streams, each parsed as JSON
+    but the final "[DONE]", up to and including [DONE], or the first `limit` of them; `on_event(events)` runs
+    after each."""
+    events = []
+    while limit is None or len(events) < limit:
+        line = resp.fp.readline().decode()
+        if not line:
+            break
+        if line.startswith("data: "):
+            payload = line[6:].strip()
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+            if on_event:
+                on_event(events)
+            if payload == "[DONE]":
+                break
+    return events
+
+
 def parse_metrics(text):
     """{(name, frozenset(labels)): value}; raises on any line that is not valid exposition format."""
     families, samples = {}, {}
