@@ -79,6 +79,8 @@ class ModelRunner {
   static size_t buffer_bytes(const LmShape& shape, DType activation, const RunnerLimits& limits);
 
   const ops::ExecContext& exec() const { return exec_; }
+  // Times the model's ops into `profiler` (null: stop timing); it must outlive the steps it times.
+  void set_profiler(ops::OpProfiler* profiler) { exec_.profiler = profiler; }
   // The exec context when it is a GPU (for the sampler), else null; valid as long as the runner.
   const ops::ExecContext* gpu() const { return exec_.device.is_cpu() ? nullptr : &exec_; }
   CausalLM& model() { return model_; }

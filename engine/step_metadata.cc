@@ -113,6 +113,7 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
   int32_t* tables = host<int32_t>(block_tables_);
   row_begin_.assign(1, 0);
   int64_t t = 0, r = 0, max_q = 0, max_context = 0;
+  double pairs = 0;
   for (int64_t i = 0; i < seqs; ++i) {
     const SequenceStep& s = batch.seqs[static_cast<size_t>(i)];
     const int64_t q_len = static_cast<int64_t>(s.tokens.size());
@@ -140,6 +141,7 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
       if (s.all_logits || j == q_len - 1) rows[r++] = static_cast<int32_t>(t);
     }
     row_begin_.push_back(r);
+    pairs += static_cast<double>(q_len) * static_cast<double>(s.start_pos) + q_len * (q_len + 1) / 2.0;
     max_q = std::max(max_q, q_len);
     max_context = std::max(max_context, s.context_len());
   }
@@ -161,6 +163,7 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
   block_stride_ = stride;
   max_q_len_ = max_q;
   max_context_len_ = max_context;
+  attention_pairs_ = pairs;
 #ifdef LATTICE_HAVE_CUDA
   if (storage_->mirror)
     storage_->mirror->upload(block_tables_.offset + static_cast<size_t>(seqs_ * stride) * sizeof(int32_t));

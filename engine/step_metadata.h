@@ -48,6 +48,8 @@ class StepMetadata {
   int64_t num_tokens() const { return tokens_; }
   int64_t num_seqs() const { return seqs_; }
   int64_t num_logit_rows() const { return logit_rows_; }
+  // (query, key) pairs the batch's new tokens attend over, causally, no sliding window (padding rows not counted).
+  double attention_pairs() const { return attention_pairs_; }
 
   // Views on ctx's device, valid until the next build().
   Tensor ids() const;         // i32 [tokens]
@@ -73,6 +75,7 @@ class StepMetadata {
   struct Storage;
   std::unique_ptr<Storage> storage_;
   int64_t tokens_ = 0, seqs_ = 0, logit_rows_ = 0, block_stride_ = 1, max_q_len_ = 0, max_context_len_ = 0;
+  double attention_pairs_ = 0;
   std::vector<int64_t> row_begin_;
 };
 

@@ -2,6 +2,7 @@
 // measured ceilings (read bandwidth for decode, sgemm rate for prefill).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include "engine/ops/op_profile.h"
 #include "engine/scheduler/scheduler.h"
 #include "kernels/cpu/gemm.h"
 #include "launcher/runtime_env.h"
@@ -193,19 +195,87 @@ void print_table(const std::vector<nlohmann::ordered_json>& runs, bool gpu) {
   std::printf("peak host memory %.1f MiB\n", runs.back()["peak_host_memory_mib"].get<double>());
 }
 
+// The median of each measured (floating-point) figure over the iterations of one spec; counts, names and flags
+// are the same in every iteration and come from the first. "iterations" lists the headline rates of each.
+nlohmann::ordered_json median_of(const std::vector<nlohmann::ordered_json>& its) {
+  nlohmann::ordered_json m = its.front();
+  for (auto& [key, value] : m.items()) {
+    if (!value.is_number_float()) continue;
+    std::vector<double> v;
+    for (const auto& it : its) v.push_back(it[key].get<double>());
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    value = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+  m["iterations"] = nlohmann::ordered_json::array();
+  for (const auto& it : its)
+    m["iterations"].push_back({{"prefill_tokens_per_s", it["prefill_tokens_per_s"]},
+                               {"decode_tokens_per_s", it["decode_tokens_per_s"]},
+                               {"output_tokens_per_s", it["output_tokens_per_s"]}});
+  return m;
+}
+
+// One phase's profile summed over the measured iterations: per op kind ms per step, share of the phase's wall
+// time, GFLOP/s where the FLOPs are counted; "host" is the rest of the wall time.
+nlohmann::ordered_json profile_json(const ops::PhaseProfile& p) {
+  const double steps = static_cast<double>(std::max<int64_t>(p.steps, 1));
+  nlohmann::ordered_json ops_json = nlohmann::ordered_json::object();
+  for (int k = 0; k < ops::kOpKinds; ++k) {
+    if (p.seconds[k] == 0 && p.flops[k] == 0) continue;  // an op kind this model never runs
+    nlohmann::ordered_json op = {{"ms_per_step", 1e3 * p.seconds[k] / steps}, {"share", p.seconds[k] / p.wall_s}};
+    if (p.flops[k] > 0) {
+      op["gflop_per_step"] = p.flops[k] / steps / 1e9;
+      op["gflops"] = p.seconds[k] > 0 ? p.flops[k] / p.seconds[k] / 1e9 : 0.0;
+    }
+    ops_json[ops::op_kind_name(static_cast<ops::OpKind>(k))] = op;
+  }
+  const double host = std::max(0.0, p.wall_s - p.op_seconds());
+  return {{"steps", p.steps},
+          {"wall_ms_per_step", 1e3 * p.wall_s / steps},
+          {"ops", ops_json},
+          {"host", {{"ms_per_step", 1e3 * host / steps}, {"share", p.wall_s > 0 ? host / p.wall_s : 0.0}}}};
+}
+
+void print_profile(const nlohmann::ordered_json& profile, bool gpu) {
+  std::printf("\nprofile (%s; sum over the measured iterations):\n",
+              gpu ? "CUDA events around each op's kernels, graphs off" : "wall time around each op");
+  for (const char* phase : {"prefill", "decode"}) {
+    const auto& p = profile[phase];
+    if (p["steps"].get<int64_t>() == 0) continue;
+    std::printf("%s: %lld steps, %.3f ms per step\n", phase, static_cast<long long>(p["steps"].get<int64_t>()),
+                p["wall_ms_per_step"].get<double>());
+    std::printf("  %-14s %10s %7s %10s\n", "op", "ms/step", "share", "GFLOP/s");
+    auto row = [](const std::string& name, const nlohmann::ordered_json& op) {
+      std::printf("  %-14s %10.3f %6.1f%%", name.c_str(), op["ms_per_step"].get<double>(),
+                  100 * op["share"].get<double>());
+      if (op.contains("gflops"))
+        std::printf(" %10.1f\n", op["gflops"].get<double>());
+      else
+        std::printf(" %10s\n", "-");
+    };
+    for (const auto& [name, op] : p["ops"].items()) row(name, op);
+    row("host", p["host"]);
+  }
+}
+
 }  // namespace
 
 int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
-  const CliArgs args(argv, engine_switches({"json", "help"}));
+  const CliArgs args(argv, engine_switches({"json", "profile", "help"}));
   if (args.has("help")) {
     std::puts("usage: lattice bench --model DIR [--batch B | --batch-sizes 1,8,64] [--input-len I] [--output-len O]\n"
-              "                     [--json]\n"
+              "                     [--num-iters N] [--num-iters-warmup W] [--profile] [--json]\n"
               "  B requests of I random prompt tokens each generate O tokens (greedy, EOS ignored) through the\n"
               "  scheduler, as a server would run them; defaults: batch 1, input 128, output 128. --batch-sizes runs\n"
               "  one such run per size on the same loaded engine (the JSON then has a \"runs\" list;\n"
               "  scripts/plot_bench.py draws throughput against batch size). Each run reports tok/s, ms per decode\n"
               "  step, the bytes a decode step reads (weights + K/V) against the read bandwidth measured in the same\n"
               "  invocation, prefill FLOP/s against the measured GEMM peak, and time in communication per step.\n"
+              "  Each size runs W unmeasured warm-up iterations (default 1), then N measured ones (default 3);\n"
+              "  every figure is the median over the N (the JSON lists each iteration's rates). --profile adds the\n"
+              "  time per op kind (GEMMs by projection, attention, norms, RoPE + KV write, sampling, ...) per step\n"
+              "  of each phase, and the host's remainder: wall time on the CPU, CUDA events on a GPU (where it\n"
+              "  turns CUDA graphs off).\n"
               "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs,\n"
               "  --no-cuda-graphs, ...) and --seed");
     return 0;
@@ -218,15 +288,20 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   else
     batches.push_back(args.get_int("batch", 1));
   const int64_t input_len = args.get_int("input-len", 128), output_len = args.get_int("output-len", 128);
-  const bool json_out = args.has("json");
+  const bool json_out = args.has("json"), profile = args.has("profile");
+  const int64_t iters = args.get_int("num-iters", 3), warmup = args.get_int("num-iters-warmup", 1);
+  LATTICE_CHECK(iters >= 1 && warmup >= 0, "--num-iters must be >= 1 and --num-iters-warmup >= 0, got ", iters, " and ",
+                warmup);
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0));
   LATTICE_CHECK(!batches.empty(), "--batch-sizes needs at least one size");
   for (const int64_t b : batches) LATTICE_CHECK(b > 0, "batch sizes must be > 0, got ", b);
   LATTICE_CHECK(input_len > 0 && output_len > 0, "--input-len and --output-len must be > 0");
-  const EngineOptions engine_flags = engine_options(args);
+  EngineOptions engine_flags = engine_options(args);
+  engine_flags.cuda_graphs = engine_flags.cuda_graphs && !profile;  // a graph replays without the op timers
   args.reject_unknown();
   LATTICE_CHECK(!mpi || mpi->world_size() == 1, "lattice bench runs on one rank; use generate under mpirun");
   LoadedEngine e = load_engine(engine_flags, nullptr, json_out);
+  if (profile && e.device) e.graphs_off = "--profile (events between the ops)";
   const ModelConfig& c = e.model->config();
   LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
                 " exceeds the model's ", c.max_position_embeddings, " positions");
@@ -237,9 +312,24 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   ceil.read_gbs = gpu ? measure_device_read_bandwidth_gbs(*e.device) : measure_read_bandwidth_gbs();
   ceil.gemm_gflops = gpu ? 1e3 * measure_device_gemm_tflops(*e.device, 8192) : measure_sgemm_gflops(1024, 1024, 1024);
 
+  ops::OpProfiler profiler(gpu ? e.runner->exec().stream : nullptr);
   std::vector<nlohmann::ordered_json> runs;
   for (const int64_t b : batches) {
-    runs.push_back(bench_run(e, engine_flags, {b, input_len, output_len, seed}, ceil));
+    const RunSpec spec{b, input_len, output_len, seed};
+    for (int64_t i = 0; i < warmup; ++i) bench_run(e, engine_flags, spec, ceil);
+    if (profile) e.runner->set_profiler(&profiler);
+    std::array<ops::PhaseProfile, 2> phases{};
+    std::vector<nlohmann::ordered_json> its;
+    for (int64_t i = 0; i < iters; ++i) {
+      profiler.start();
+      its.push_back(bench_run(e, engine_flags, spec, ceil));
+      for (const ops::StepPhase p : {ops::StepPhase::prefill, ops::StepPhase::decode})
+        phases[static_cast<size_t>(p)] += profiler.phase(p);
+    }
+    e.runner->set_profiler(nullptr);
+    runs.push_back(median_of(its));
+    if (profile)
+      runs.back()["profile"] = {{"prefill", profile_json(phases[0])}, {"decode", profile_json(phases[1])}};
     if (!json_out && sweep) std::fprintf(stderr, "bench: batch %lld done\n", static_cast<long long>(b));
   }
   if (json_out) {
@@ -249,7 +339,14 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
       std::printf("%s\n", runs.front().dump().c_str());
     return 0;
   }
+  std::printf("each figure: the median of %lld measured iterations (after %lld warm-up)\n",
+              static_cast<long long>(iters), static_cast<long long>(warmup));
   print_table(runs, gpu);
+  if (profile)
+    for (const auto& r : runs) {
+      if (sweep) std::printf("\nbatch %lld:", static_cast<long long>(r["batch"].get<int64_t>()));
+      print_profile(r["profile"], gpu);
+    }
   return 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include "engine/ops/attention.h"
 #include "engine/ops/layout.h"
+#include "engine/ops/op_profile.h"
 #include "engine/ops/ops.h"
 #include "models/dummy_weights.h"
 
@@ -148,16 +149,21 @@ void LlamaModel::reserve(int64_t max_tokens) {
     moe_.reserve(max_tokens, layers_.front().moe.w_down.front().dim(1), dtype_, d);  // every rank holds >= 1 expert
 }
 
-void LlamaModel::all_reduce(Tensor& t) const {
-  if (part_.tp.size > 1) tp_comm_->all_reduce_sum(t);
+void LlamaModel::all_reduce(const ops::ExecContext& ctx, Tensor& t) const {
+  if (part_.tp.size == 1) return;
+  ops::OpScope time(ctx, ops::OpKind::communication);
+  tp_comm_->all_reduce_sum(t);
 }
 
 void LlamaModel::embed(const StepContext& step, Tensor& hidden) {
   LATTICE_CHECK(part_.has_embedding(), "embed() runs on the first pipeline stage only");
   // Vocabulary-parallel: each rank fills the rows of its ids (shards of ceil(vocab / tp), so rank r starts at
   // r * shard), zeros elsewhere; the all-reduce completes them.
-  ops::embedding(step.exec, embed_, step.meta.ids(), part_.tp.rank * embed_.dim(0), hidden);
-  all_reduce(hidden);
+  {
+    ops::OpScope time(step.exec, ops::OpKind::embedding);
+    ops::embedding(step.exec, embed_, step.meta.ids(), part_.tp.rank * embed_.dim(0), hidden);
+  }
+  all_reduce(step.exec, hidden);
 }
 
 void LlamaModel::run_layer(const StepContext& step, int64_t l, Tensor& hidden, bool first, KvCache& cache) {
@@ -172,32 +178,62 @@ void LlamaModel::run_layer(const StepContext& step, int64_t l, Tensor& hidden, b
   Tensor q = buf_.q.rows(0, n), attn = buf_.attn.rows(0, n), gate_up = buf_.gate_up.rows(0, n);
   Tensor act = buf_.act.rows(0, n);
 
-  if (first)
-    ops::rms_norm(ctx, hidden, w.input_norm, eps, x);
-  else
-    ops::add_rms_norm(ctx, pending, hidden, w.input_norm, eps, x);  // the previous layer's MLP joins the residual
-  ops::linear(ctx, x, w.wqkv, opt(w.bqkv), qkv);
+  using ops::OpKind, ops::OpScope;
+
+  {
+    OpScope time(ctx, OpKind::norm);
+    if (first)
+      ops::rms_norm(ctx, hidden, w.input_norm, eps, x);
+    else
+      ops::add_rms_norm(ctx, pending, hidden, w.input_norm, eps, x);  // the previous layer's MLP joins the residual
+  }
+  {
+    OpScope time(ctx, OpKind::qkv_proj, ops::linear_flops(x, w.wqkv));
+    ops::linear(ctx, x, w.wqkv, opt(w.bqkv), qkv);
+  }
   if (c.qk_norm) {  // Qwen3: each q and k head RMS-normalised before RoPE, in place in the fused output
+    OpScope time(ctx, OpKind::norm);
     ops::head_rms_norm(ctx, qkv, 0, heads_, w.q_norm, eps);
     ops::head_rms_norm(ctx, qkv, heads_ * c.head_dim, kv_heads_, w.k_norm, eps);
   }
-  ops::rope_write_kv(ctx, qkv, step.meta.positions(), inv_freq_, step.meta.slots(), cache.k(local), cache.v(local),
-                     q);
-  ops::AttentionInputs attention = step.meta.attention();
-  attention.sliding_window = sliding_window_;
-  ops::paged_attention(ctx, q, cache.k(local), cache.v(local), attention,
-                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim))), attn);
-  ops::linear(ctx, attn.reshape({n, heads_ * c.head_dim}), w.wo, opt(w.bo), pending);
-  all_reduce(pending);
-  ops::add_rms_norm(ctx, pending, hidden, w.post_norm, eps, x);
+  {
+    OpScope time(ctx, OpKind::rope_kv);
+    ops::rope_write_kv(ctx, qkv, step.meta.positions(), inv_freq_, step.meta.slots(), cache.k(local),
+                       cache.v(local), q);
+  }
+  {
+    // QK^T and PV over every visible (query, key) pair of every head (a sliding window not counted).
+    OpScope time(ctx, OpKind::attention, 4.0 * step.meta.attention_pairs() * heads_ * c.head_dim);
+    ops::AttentionInputs attention = step.meta.attention();
+    attention.sliding_window = sliding_window_;
+    ops::paged_attention(ctx, q, cache.k(local), cache.v(local), attention,
+                         static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim))), attn);
+  }
+  {
+    const Tensor attn_rows = attn.reshape({n, heads_ * c.head_dim});
+    OpScope time(ctx, OpKind::o_proj, ops::linear_flops(attn_rows, w.wo));
+    ops::linear(ctx, attn_rows, w.wo, opt(w.bo), pending);
+  }
+  all_reduce(ctx, pending);
+  {
+    OpScope time(ctx, OpKind::norm);
+    ops::add_rms_norm(ctx, pending, hidden, w.post_norm, eps, x);
+  }
   if (c.is_moe()) {
     moe_.forward(ctx, w.moe, x, pending);
   } else {
-    ops::linear(ctx, x, w.w_gate_up, nullptr, gate_up);
-    ops::silu_mul(ctx, gate_up, act);
+    {
+      OpScope time(ctx, OpKind::gate_up_proj, ops::linear_flops(x, w.w_gate_up));
+      ops::linear(ctx, x, w.w_gate_up, nullptr, gate_up);
+    }
+    {
+      OpScope time(ctx, OpKind::activation);
+      ops::silu_mul(ctx, gate_up, act);
+    }
+    OpScope time(ctx, OpKind::down_proj, ops::linear_flops(act, w.w_down));
     ops::linear(ctx, act, w.w_down, nullptr, pending);
   }
-  all_reduce(pending);
+  all_reduce(ctx, pending);
 }
 
 void LlamaModel::run_layers(const StepContext& step, Tensor& hidden, KvCache& cache) {
@@ -211,6 +247,7 @@ void LlamaModel::run_layers(const StepContext& step, Tensor& hidden, KvCache& ca
                 hidden.describe(), " does not match ", n, " tokens x ", config_.hidden_size);
   LATTICE_CHECK(n <= buf_.capacity, "a step of ", n, " tokens needs reserve(", n, "); reserved ", buf_.capacity);
   for (int64_t l = part_.layer_begin; l < part_.layer_end; ++l) run_layer(step, l, hidden, l == part_.layer_begin, cache);
+  ops::OpScope time(step.exec, ops::OpKind::norm);  // the residual add, which the next norm would otherwise fuse
   ops::add_(step.exec, hidden, buf_.pending.rows(0, n));  // the stage's last MLP output
 }
 
@@ -220,6 +257,7 @@ bool LlamaModel::head(const StepContext& step, const Tensor& hidden, Tensor& log
   const int64_t rows = step.meta.num_logit_rows();
   LATTICE_CHECK(rows <= buf_.capacity, "head of ", rows, " rows needs reserve(", rows, "); reserved ", buf_.capacity);
   // Only the rows whose logits are wanted go through the final norm and the lm_head.
+  ops::OpScope time(ctx, ops::OpKind::lm_head, ops::linear_flops(buf_.selected.rows(0, rows), lm_head_));
   Tensor selected = buf_.selected.rows(0, rows);
   ops::gather_rows(ctx, hidden, step.meta.logit_rows(), selected);
   ops::rms_norm(ctx, selected, final_norm_, static_cast<float>(config_.rms_norm_eps), selected);

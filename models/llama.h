@@ -77,7 +77,7 @@ class LlamaModel : public CausalLM {
   // hidden [tokens, hidden] += attention and MLP of layer `l` (a global index). The MLP's output is left in
   // `pending` and joins the residual in the next layer's fused add + norm (or at the end of the stage).
   void run_layer(const StepContext& step, int64_t l, Tensor& hidden, bool first, KvCache& cache);
-  void all_reduce(Tensor& t) const;
+  void all_reduce(const ops::ExecContext& ctx, Tensor& t) const;
 
   // Activation buffers for up to `capacity` tokens, allocated once (reserve) and used as row views.
   struct Buffers {

@@ -1,6 +1,7 @@
 #include "models/sparse_moe.h"
 
 #include "engine/ops/moe.h"
+#include "engine/ops/op_profile.h"
 #include "engine/ops/ops.h"
 
 namespace lattice {
@@ -45,26 +46,42 @@ void SparseMoe::forward(const ops::ExecContext& ctx, const MoeLayer& layer, cons
   LATTICE_CHECK(n <= capacity_, "a MoE step of ", n, " tokens needs reserve(", n, "); reserved ", capacity_);
   Tensor logits = logits_.rows(0, n), ids = ids_.rows(0, n), weights = weights_.rows(0, n);
   Tensor positions = positions_.rows(0, n), rows = rows_.rows(0, n * k);
-  // Router logits in f32 (the half types round only the inputs), then softmax / top-k on every rank alike.
-  ops::linear(ctx, x, layer.router, nullptr, logits);
-  ops::moe_route(ctx, logits, renormalize_, ids, weights);
-  const std::vector<int64_t> offsets = ops::moe_group(ctx, ids, experts_.begin, experts_.end, rows, positions, offsets_);
+  using ops::OpKind, ops::OpScope;
+  std::vector<int64_t> offsets;
+  {
+    // Router logits in f32 (the half types round only the inputs), then softmax / top-k on every rank alike.
+    OpScope time(ctx, OpKind::moe_routing, ops::linear_flops(x, layer.router));
+    ops::linear(ctx, x, layer.router, nullptr, logits);
+    ops::moe_route(ctx, logits, renormalize_, ids, weights);
+    offsets = ops::moe_group(ctx, ids, experts_.begin, experts_.end, rows, positions, offsets_);
+  }
   const int64_t slots = offsets.back();
   Tensor xs = xs_.rows(0, slots), gate_up = gate_up_.rows(0, slots), act = act_.rows(0, slots);
   Tensor expert_out = expert_out_.rows(0, slots);
-  ops::gather_rows(ctx, x, rows.rows(0, slots), xs);
-  // One GEMM per active expert over its contiguous slots, for gate/up and for down.
-  for (int64_t e = 0; e < experts_.size(); ++e) {
-    if (offsets[e + 1] == offsets[e]) continue;
-    Tensor part = gate_up.rows(offsets[e], offsets[e + 1]);
-    ops::linear(ctx, xs.rows(offsets[e], offsets[e + 1]), layer.w_gate_up[static_cast<size_t>(e)], nullptr, part);
+  // One GEMM per active expert over its contiguous slots, for gate/up and for down (each expert's shard has the
+  // same shape, so the FLOPs are those of one product over every slot).
+  {
+    OpScope time(ctx, OpKind::gate_up_proj, ops::linear_flops(xs, layer.w_gate_up.front()));
+    ops::gather_rows(ctx, x, rows.rows(0, slots), xs);
+    for (int64_t e = 0; e < experts_.size(); ++e) {
+      if (offsets[e + 1] == offsets[e]) continue;
+      Tensor part = gate_up.rows(offsets[e], offsets[e + 1]);
+      ops::linear(ctx, xs.rows(offsets[e], offsets[e + 1]), layer.w_gate_up[static_cast<size_t>(e)], nullptr, part);
+    }
   }
-  ops::silu_mul(ctx, gate_up, act);
-  for (int64_t e = 0; e < experts_.size(); ++e) {
-    if (offsets[e + 1] == offsets[e]) continue;
-    Tensor part = expert_out.rows(offsets[e], offsets[e + 1]);
-    ops::linear(ctx, act.rows(offsets[e], offsets[e + 1]), layer.w_down[static_cast<size_t>(e)], nullptr, part);
+  {
+    OpScope time(ctx, OpKind::activation);
+    ops::silu_mul(ctx, gate_up, act);
   }
+  {
+    OpScope time(ctx, OpKind::down_proj, ops::linear_flops(act, layer.w_down.front()));
+    for (int64_t e = 0; e < experts_.size(); ++e) {
+      if (offsets[e + 1] == offsets[e]) continue;
+      Tensor part = expert_out.rows(offsets[e], offsets[e + 1]);
+      ops::linear(ctx, act.rows(offsets[e], offsets[e + 1]), layer.w_down[static_cast<size_t>(e)], nullptr, part);
+    }
+  }
+  OpScope time(ctx, OpKind::moe_routing);
   ops::moe_combine(ctx, expert_out, positions, weights, out);
 }
 

@@ -14,11 +14,14 @@ class GemmLt;
 
 namespace lattice::ops {
 
+class OpProfiler;
+
 struct ExecContext {
   Device device = Device::cpu();
   CUstream_st* stream = nullptr;          // cuda only
   kernels::cuda::GemmLt* gemm = nullptr;  // cuda only
   Tensor scratch;                         // cuda only: bytes (i8 as u8 [n]) for ops' temporaries, sized at start-up
+  OpProfiler* profiler = nullptr;         // when set, the model times its ops into it (engine/ops/op_profile.h)
 
   static ExecContext cpu() { return {}; }
 };

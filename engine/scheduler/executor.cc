@@ -1,8 +1,21 @@
 #include "engine/scheduler/executor.h"
 
+#include <algorithm>
+
 #include "engine/core/error.h"
+#include "engine/ops/op_profile.h"
 
 namespace lattice {
+
+namespace {
+
+ops::StepPhase step_phase(const StepBatch& batch) {
+  const bool chunk = std::any_of(batch.seqs.begin(), batch.seqs.end(),
+                                 [](const SequenceStep& s) { return s.tokens.size() > 1; });
+  return chunk ? ops::StepPhase::prefill : ops::StepPhase::decode;
+}
+
+}  // namespace
 
 LocalExecutor::LocalExecutor(ModelRunner& runner) : runner_(runner), sampler_(runner.gpu()) {}
 
@@ -11,7 +24,12 @@ LocalExecutor::LocalExecutor(CausalLM& model, KvCache& cache, const ops::ExecCon
 
 void LocalExecutor::submit(const StepPlan& plan) {
   const StepOutput out = runner_.forward(plan.batch);
-  done_.push_back(sampler_.sample(plan, out, runner_.model().lm_shape().vocab_size));
+  ops::OpProfiler* profiler = runner_.exec().profiler;
+  {
+    ops::OpScope time(runner_.exec(), ops::OpKind::sampling);
+    done_.push_back(sampler_.sample(plan, out, runner_.model().lm_shape().vocab_size));
+  }
+  if (profiler) profiler->step_done(step_phase(plan.batch));
 }
 
 StepResult LocalExecutor::collect() {

@@ -1,7 +1,8 @@
 #include "kernels/cpu/activation.h"
 
-#include <cmath>
 #include <cstring>
+
+#include "kernels/cpu/vec_math.h"
 
 namespace lattice::kernels::cpu {
 
@@ -12,7 +13,7 @@ void silu_mul_f32(const float* gate, const float* up, float* out, int64_t rows, 
     const float* u = up + r * in_stride;
     float* o = out + r * inter;
 #pragma omp simd
-    for (int64_t i = 0; i < inter; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    for (int64_t i = 0; i < inter; ++i) o[i] = g[i] / (1.0f + exp_f32(-g[i])) * u[i];
   }
 }
 

@@ -8,8 +8,10 @@ namespace {
 
 void rms_norm_row(const float* x, const float* weight, float* out, int64_t dim, float eps) {
   double sum = 0;  // accumulate in double: dim can be 8k and the reference is float64
+#pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < dim; ++i) sum += static_cast<double>(x[i]) * x[i];
   const float inv = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(dim) + eps));
+#pragma omp simd
   for (int64_t i = 0; i < dim; ++i) out[i] = x[i] * inv * weight[i];
 }
 
@@ -26,6 +28,7 @@ void add_rms_norm_f32(const float* x, float* residual, const float* weight, floa
   for (int64_t r = 0; r < rows; ++r) {
     float* res = residual + r * dim;
     const float* xr = x + r * dim;
+#pragma omp simd
     for (int64_t i = 0; i < dim; ++i) res[i] += xr[i];
     rms_norm_row(res, weight, out + r * dim, dim, eps);
   }

@@ -1,43 +1,133 @@
 #include "kernels/cpu/paged_attention.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
+
+#include "kernels/cpu/vec_math.h"
 
 namespace lattice::kernels::cpu {
 
 namespace {
 
-// One (query token, head): two passes over positions [first, visible), scores kept in `scores`.
-void attend_one(const float* q, const float* k_cache, const float* v_cache, const int32_t* block_table,
-                int64_t first, int64_t visible, int64_t kv_head, const PagedLayout& layout, float scale,
-                float* scores, float* out) {
-  const int64_t hd = layout.head_dim;
-  const int64_t row = layout.kv_heads * hd;
-  float max_score = -INFINITY;
-  for (int64_t p = first; p < visible; ++p) {
-    const int64_t slot = static_cast<int64_t>(block_table[p / layout.block_size]) * layout.block_size +
-                         p % layout.block_size;
-    const float* k = k_cache + slot * row + kv_head * hd;
-    float dot = 0;
-    for (int64_t i = 0; i < hd; ++i) dot += q[i] * k[i];
-    scores[p] = dot * scale;
-    max_score = std::max(max_score, scores[p]);
+// A work item is the query rows of tokens [j0, j1) of one sequence's chunk that read one KV head: the group's
+// query heads of each token, packed as row (token i, head h) = i * group + h, so that each K/V position gathered
+// from the cache serves every query head of its group. The keys are taken in chunks with an online softmax (the
+// running max and sum per row rescale the output when a later chunk raises the max), so a long context needs
+// no more scratch than one chunk. QK^T and PV are BLAS products over the gathered tiles (single-threaded inside
+// the parallel loop); the work items spread over the threads.
+constexpr int64_t kTileRows = 128;  // packed rows per work item (fewer when the group does not divide it)
+constexpr int64_t kKeyChunk = 256;  // key positions per online-softmax step
+
+struct Item {
+  int64_t seq, kv_head, j0, j1;
+};
+
+// One thread's tiles, sized for the largest item.
+struct Scratch {
+  std::vector<float> q, k, v, s, o, max, sum;
+  Scratch(int64_t rows, int64_t hd)
+      : q(static_cast<size_t>(rows * hd)),
+        k(static_cast<size_t>(kKeyChunk * hd)),
+        v(static_cast<size_t>(kKeyChunk * hd)),
+        s(static_cast<size_t>(rows * kKeyChunk)),
+        o(static_cast<size_t>(rows * hd)),
+        max(static_cast<size_t>(rows)),
+        sum(static_cast<size_t>(rows)) {}
+};
+
+struct Operands {
+  const float *q, *k_cache, *v_cache;
+  const int32_t *block_tables, *q_begins, *q_lens, *context_lens;
+  int64_t max_blocks_per_seq;
+  float* out;
+  PagedLayout layout;
+  float scale;
+  int64_t window;
+};
+
+// Rows r of the chunk [c0, c1) of scores: exponentials against the new running max, in place (0 outside the row's
+// visible positions, so the PV product can take the whole chunk); rescales the row's output and sum.
+void softmax_chunk(float* s, int64_t length, int64_t visible_begin, int64_t visible_end, float& max, float& sum,
+                   float* o, int64_t hd) {
+  if (visible_begin >= visible_end) {  // no key of this chunk is visible to the row
+    std::fill_n(s, length, 0.0f);
+    return;
   }
-  double sum = 0;
-  for (int64_t p = first; p < visible; ++p) {
-    scores[p] = std::exp(scores[p] - max_score);
-    sum += scores[p];
+  float chunk_max = -INFINITY;
+#pragma omp simd reduction(max : chunk_max)
+  for (int64_t p = visible_begin; p < visible_end; ++p) chunk_max = s[p] > chunk_max ? s[p] : chunk_max;
+  const float new_max = std::max(max, chunk_max);
+  const float correction = exp_f32(max - new_max);  // 0 for the first chunk (max = -inf)
+  float chunk_sum = 0;
+  std::fill_n(s, visible_begin, 0.0f);
+#pragma omp simd reduction(+ : chunk_sum)
+  for (int64_t p = visible_begin; p < visible_end; ++p) {
+    s[p] = exp_f32(s[p] - new_max);
+    chunk_sum += s[p];
   }
-  const float inv_sum = static_cast<float>(1.0 / sum);
-  std::fill(out, out + hd, 0.0f);
-  for (int64_t p = first; p < visible; ++p) {
-    const int64_t slot = static_cast<int64_t>(block_table[p / layout.block_size]) * layout.block_size +
-                         p % layout.block_size;
-    const float* v = v_cache + slot * row + kv_head * hd;
-    const float w = scores[p] * inv_sum;
-    for (int64_t i = 0; i < hd; ++i) out[i] += w * v[i];
+  std::fill(s + visible_end, s + length, 0.0f);
+  sum = sum * correction + chunk_sum;
+  max = new_max;
+  if (correction != 1.0f)
+#pragma omp simd
+    for (int64_t i = 0; i < hd; ++i) o[i] *= correction;
+}
+
+void attend_item(const Operands& a, const Item& item, Scratch& t) {
+  const PagedLayout& L = a.layout;
+  const int64_t hd = L.head_dim, group = L.heads / L.kv_heads, row_stride = L.kv_heads * hd;
+  const int64_t s = item.seq, tokens = item.j1 - item.j0, rows = tokens * group;
+  const int64_t past = a.context_lens[s] - a.q_lens[s];
+  const int64_t first_token = a.q_begins[s] + item.j0;
+  const int32_t* table = a.block_tables + s * a.max_blocks_per_seq;
+  for (int64_t i = 0; i < tokens; ++i)
+    std::memcpy(&t.q[static_cast<size_t>(i * group * hd)],
+                a.q + ((first_token + i) * L.heads + item.kv_head * group) * hd, sizeof(float) * group * hd);
+  std::fill_n(t.o.begin(), rows * hd, 0.0f);
+  std::fill_n(t.max.begin(), rows, -INFINITY);
+  std::fill_n(t.sum.begin(), rows, 0.0f);
+
+  // Keys [lo, hi): the first token's window start to the last token's own position.
+  const int64_t hi = past + item.j1;
+  const int64_t lo = a.window > 0 ? std::max<int64_t>(0, past + item.j0 + 1 - a.window) : 0;
+  for (int64_t c0 = lo; c0 < hi; c0 += kKeyChunk) {
+    const int64_t len = std::min(hi, c0 + kKeyChunk) - c0;
+    for (int64_t p = 0; p < len; ++p) {
+      const int64_t pos = c0 + p;
+      const int64_t slot = static_cast<int64_t>(table[pos / L.block_size]) * L.block_size + pos % L.block_size;
+      std::memcpy(&t.k[static_cast<size_t>(p * hd)], a.k_cache + slot * row_stride + item.kv_head * hd,
+                  sizeof(float) * hd);
+      std::memcpy(&t.v[static_cast<size_t>(p * hd)], a.v_cache + slot * row_stride + item.kv_head * hd,
+                  sizeof(float) * hd);
+    }
+    const auto m = static_cast<int>(rows), n = static_cast<int>(len), k = static_cast<int>(hd);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, a.scale, t.q.data(), k, t.k.data(), k, 0.0f,
+                t.s.data(), n);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t pos = past + item.j0 + r / group;  // the row's token sees [pos - window + 1, pos]
+      const int64_t begin = a.window > 0 ? std::max(c0, pos + 1 - a.window) : c0;
+      const int64_t end = std::min(c0 + len, pos + 1);
+      softmax_chunk(&t.s[static_cast<size_t>(r * len)], len, std::max<int64_t>(begin - c0, 0),
+                    std::max<int64_t>(end - c0, 0), t.max[static_cast<size_t>(r)], t.sum[static_cast<size_t>(r)],
+                    &t.o[static_cast<size_t>(r * hd)], hd);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f, t.s.data(), n, t.v.data(), k, 1.0f,
+                t.o.data(), k);
   }
+  // Every row sees at least its own position, so its sum is >= 1.
+  for (int64_t i = 0; i < tokens; ++i)
+    for (int64_t h = 0; h < group; ++h) {
+      const int64_t r = i * group + h;
+      const float inv = 1.0f / t.sum[static_cast<size_t>(r)];
+      const float* o = &t.o[static_cast<size_t>(r * hd)];
+      float* dst = a.out + ((first_token + i) * L.heads + item.kv_head * group + h) * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d) dst[d] = o[d] * inv;
+    }
 }
 
 }  // namespace
@@ -46,30 +136,21 @@ void paged_attention_f32(const float* q, const float* k_cache, const float* v_ca
                          int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                          const int32_t* context_lens, int64_t num_seqs, float* out, const PagedLayout& layout,
                          float scale, int64_t sliding_window) {
-  // Flatten (sequence, token, head) into one index space so that decode batches and prefill chunks
-  // spread evenly over threads.
-  std::vector<std::pair<int64_t, int64_t>> rows;  // (sequence, index of the token inside its chunk)
-  int64_t max_context = 0;
-  for (int64_t s = 0; s < num_seqs; ++s) {
-    for (int64_t j = 0; j < q_lens[s]; ++j) rows.emplace_back(s, j);
-    max_context = std::max<int64_t>(max_context, context_lens[s]);
-  }
-  const int64_t tokens = static_cast<int64_t>(rows.size());
-  const int64_t heads = layout.heads, hd = layout.head_dim;
-  const int64_t group = heads / layout.kv_heads;
-#pragma omp parallel
+  const int64_t group = layout.heads / layout.kv_heads;
+  const int64_t tile_tokens = std::max<int64_t>(1, kTileRows / group);
+  std::vector<Item> items;
+  for (int64_t s = 0; s < num_seqs; ++s)
+    for (int64_t g = 0; g < layout.kv_heads; ++g)
+      for (int64_t j0 = 0; j0 < q_lens[s]; j0 += tile_tokens)
+        items.push_back({s, g, j0, std::min<int64_t>(q_lens[s], j0 + tile_tokens)});
+  const Operands a{q,   k_cache, v_cache, block_tables, q_begins, q_lens, context_lens, max_blocks_per_seq,
+                   out, layout,  scale,   sliding_window};
+  const auto count = static_cast<int64_t>(items.size());
+#pragma omp parallel if (count > 1)
   {
-    std::vector<float> scores(static_cast<size_t>(std::max<int64_t>(max_context, 1)));
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t work = 0; work < tokens * heads; ++work) {
-      const auto [s, j] = rows[work / heads];
-      const int64_t h = work % heads;
-      const int64_t t = q_begins[s] + j;
-      const int64_t visible = context_lens[s] - q_lens[s] + j + 1;
-      const int64_t first = sliding_window > 0 ? std::max<int64_t>(0, visible - sliding_window) : 0;
-      attend_one(q + (t * heads + h) * hd, k_cache, v_cache, block_tables + s * max_blocks_per_seq, first, visible,
-                 h / group, layout, scale, scores.data(), out + (t * heads + h) * hd);
-    }
+    Scratch scratch(tile_tokens * group, layout.head_dim);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < count; ++i) attend_item(a, items[static_cast<size_t>(i)], scratch);
   }
 }
 

@@ -1,5 +1,5 @@
-// Attention over a paged KV cache (f32, CPU): causal prefill chunks and decode tokens in one call,
-// grouped-query heads read their shared KV head directly (no per-head copies). Only reads the cache
+// Attention over a paged KV cache (f32, CPU): causal prefill chunks and decode tokens in one call, the
+// query heads of a grouped-query group reading each K/V position of their shared head once. Only reads the cache
 // (kernels/cpu/rope.h rope_write_kv_f32 writes it). Same inputs as kernels/cuda paged_attention_prefill.
 #pragma once
 

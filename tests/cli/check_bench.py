@@ -3,6 +3,8 @@
 with the step count the scheduler must take (one prefill step of batch x input tokens, then output - 1 decode
 steps), every step eager (no GPU, so no CUDA graphs), and the per-step timings consistent (host time within the
 step time); and scripts/plot_bench.py draws it where matplotlib is installed (Debian's /usr/bin/python3 here).
+`--profile`: each phase's step count over the measured iterations, the FLOPs it counts per op against the ones
+computed here from config.json, and the op times adding up to no more than the phase's wall time.
 usage: check_bench.py LATTICE DATA_DIR"""
 import json
 import os
@@ -42,6 +44,40 @@ for r in runs:
     check(0 < host_ms <= step_ms, f"batch {b}: host {host_ms:.4f} ms of a {step_ms:.4f} ms step")
     check(r["communication_ms_per_step"] == 0, f"batch {b}: one rank communicates nothing")
     check(0 < r["prefill_vs_sgemm"] and 0 < r["decode_vs_bandwidth"], f"batch {b}: ratios to the ceilings")
+
+# --profile over 2 measured iterations of batch 2: the FLOPs per step of each GEMM and of attention, from the shapes.
+cfg = json.load(open(f"{data}/tiny-llama/f32/config.json"))
+h, L, V, I = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"], cfg["intermediate_size"]
+hd, nh, nkv = cfg["head_dim"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+B, ITERS = 2, 2
+prof = subprocess.run([lattice, "bench", "--model", f"{data}/tiny-llama/f32", "--device", "cpu", "--batch", str(B),
+                       "--input-len", str(IN), "--output-len", str(OUT), "--kv-cache-blocks", "64", "--num-iters",
+                       str(ITERS), "--num-iters-warmup", "0", "--profile", "--json"],
+                      capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120)
+check(prof.returncode == 0, f"bench --profile exit {prof.returncode}: {prof.stderr[-500:]}")
+if prof.returncode == 0:
+    r = json.loads(prof.stdout)
+    check(len(r["iterations"]) == ITERS, f"{len(r['iterations'])} iterations listed, want {ITERS}")
+    per_token = {"qkv_proj": (nh + 2 * nkv) * hd * h, "o_proj": nh * hd * h, "gate_up_proj": 2 * I * h,
+                 "down_proj": I * h}
+    decode_steps = OUT - 1
+    # Every sequence's new tokens attend causally: IN (IN + 1) / 2 pairs in prefill; decode step d sees IN + d.
+    pairs = {"prefill": B * IN * (IN + 1) / 2, "decode": B * sum(IN + d for d in range(1, OUT)) / decode_steps}
+    tokens = {"prefill": B * IN, "decode": B}
+    for phase, steps in (("prefill", ITERS), ("decode", ITERS * decode_steps)):
+        ph = r["profile"][phase]
+        check(ph["steps"] == steps, f"{phase}: {ph['steps']} steps, want {steps}")
+        want = {k: 2 * tokens[phase] * w * L for k, w in per_token.items()}
+        want["lm_head"] = 2 * B * V * h
+        want["attention"] = 4 * pairs[phase] * nh * hd * L
+        for op, flops in want.items():
+            got = ph["ops"].get(op, {}).get("gflop_per_step", 0) * 1e9
+            check(abs(got - flops) <= 1e-9 * flops, f"{phase} {op}: {got} FLOPs per step, want {flops}")
+        check(all(k not in ph["ops"] for k in ("communication", "moe_routing")), f"{phase}: no TP, no MoE: {ph['ops']}")
+        op_ms = sum(o["ms_per_step"] for o in ph["ops"].values())
+        check(all(o["ms_per_step"] > 0 for o in ph["ops"].values()), f"{phase}: every op it lists took time")
+        check(abs(op_ms + ph["host"]["ms_per_step"] - ph["wall_ms_per_step"]) <= 1e-6 * ph["wall_ms_per_step"] + 1e-9,
+              f"{phase}: ops {op_ms} ms + host {ph['host']['ms_per_step']} ms != wall {ph['wall_ms_per_step']} ms")
 
 both = subprocess.run(cmd[:4] + ["--batch", "2", "--batch-sizes", "1"], capture_output=True, text=True, timeout=60)
 check(both.returncode != 0 and "give --batch or --batch-sizes, not both" in both.stderr, "--batch with --batch-sizes")

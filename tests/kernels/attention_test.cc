@@ -89,7 +89,9 @@ void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads
               uint32_t seed, int64_t extra_blocks = 0, int64_t extra_context = 0, int64_t window = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist;
-  const int64_t num_blocks = 64;
+  int64_t needed = 0;
+  for (const SeqSpec& s : specs) needed += (s.past + s.new_tokens + block_size - 1) / block_size;
+  const int64_t num_blocks = std::max<int64_t>(64, needed);
   Tensor k_cache = testing::poisoned_tensor({num_blocks, block_size, kv_heads, hd});
   Tensor v_cache = testing::poisoned_tensor({num_blocks, block_size, kv_heads, hd});
   // Scrambled, non-contiguous block ids shared out to the sequences.
@@ -128,7 +130,7 @@ void run_case(const std::vector<SeqSpec>& specs, int64_t heads, int64_t kv_heads
     std::vector<float> qs(q.data<float>() + begin * heads * hd, q.data<float>() + (begin + n) * heads * hd);
     const std::vector<double> want =
         reference(qs, hist_k[s], hist_v[s], specs[s].past, n, heads, kv_heads, hd, window);
-    // Softmax-weighted sums of unit-normal values over <= 200 positions: f32 error ~1e-6.
+    // Softmax-weighted sums of unit-normal values over <= 800 positions: f32 error ~1e-6.
     EXPECT_TRUE(testing::all_close(out.data<float>() + begin * heads * hd, want.data(), n * heads * hd, 1e-4, 2e-5))
         << "sequence " << s << " (past " << specs[s].past << ", new " << n << ")";
     begin += n;
@@ -147,6 +149,15 @@ TEST(PagedAttention, SlidingWindowMasksPositionsBeforeIt) {
   run_case({{3, 50}, {0, 33}, {100, 1}}, 6, 2, 24, 5, 12, 2, 9, /*window=*/17);
   run_case({{9, 6}, {0, 1}}, 4, 1, 8, 4, 13, 0, 0, /*window=*/1);
   run_case({{10, 4}, {0, 9}}, 8, 1, 32, 8, 14, 0, 0, /*window=*/1000);
+}
+
+// Contexts longer than one key chunk (256 positions, so the online softmax rescales rows when a later chunk
+// raises their max) and prompts longer than one query tile (128 packed rows: 64 tokens of a group of 2, 16 of a
+// group of 8), with tiles whose rows see different numbers of keys in a chunk; a window starting inside a chunk.
+TEST(PagedAttention, LongContextsAcrossKeyChunksAndQueryTiles) {
+  run_case({{0, 300}, {520, 1}, {250, 70}}, 4, 2, 16, 16, 21);
+  run_case({{0, 140}, {600, 3}}, 8, 1, 8, 32, 22, 0, 0, /*window=*/300);
+  run_case({{257, 1}, {0, 257}}, 2, 2, 64, 16, 23);
 }
 
 TEST(PagedAttention, OddShapesAndBlockSizes) {
