@@ -26,6 +26,18 @@ int64_t paged_attention_decode_partition(int64_t num_seqs);
 // maximum over batch sizes up to num_seqs: reserved once for the largest step, it covers every smaller one.
 size_t paged_attention_decode_workspace_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t max_context_len);
 
+// The kernels behind paged_attention_decode, and the one it runs for a layout, element type T and whether q and the
+// caches are 16-byte aligned (the rule and its reasons are in paged_attention_decode.cu). T in {float, __half,
+// __nv_bfloat16}.
+enum class DecodeKernel {
+  simt,          // a block per (partition, query head): f32, or head dims the others do not take
+  grouped_simt,  // a block per (partition, KV head) serves up to 4 query heads on the SIMT cores
+  tensor_core,   // a block per (partition, KV head) puts up to 16 query heads in the M of mma.sync tiles
+};
+template <typename T>
+DecodeKernel paged_attention_decode_kernel(const PagedLayout& layout, bool aligned16);
+const char* decode_kernel_name(DecodeKernel kernel);
+
 // q, out: [num_seqs, heads, head_dim]. Sequence s attends to cache positions [0, context_lens[s]) (its new
 // token's K/V already written), only the last sliding_window of them when sliding_window > 0, whose blocks are
 // block_tables[s * max_blocks_per_seq + i] (entries of blocks wholly before the window are never read, so those
