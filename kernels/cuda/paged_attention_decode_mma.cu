@@ -10,6 +10,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
+#include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_decode_mma.cuh"
 
 namespace lattice::kernels::cuda::detail {
@@ -31,11 +32,13 @@ template <typename T, int D> struct DecodeMmaShape {
                                          // every ldmatrix on distinct banks
   static constexpr int kChunks = D / 8;  // 16-byte pieces per row
   static constexpr size_t kTileBytes = sizeof(T) * kKeys * kStride;
-  // Q, then two K tiles, then two V tiles.
-  static constexpr size_t kSharedBytes = sizeof(T) * kRows * kStride + 4 * kTileBytes;
-  // The merge of the warps reuses the K/V tiles: [kWarps][kRows][D] f32 outputs, then [kWarps][kRows] maxima and
-  // [kWarps][kRows] sums.
-  static_assert(sizeof(float) * kWarps * kRows * (D + 2) <= 4 * kTileBytes);
+  // Q, then two K tiles, then two V tiles, then the cache slots of the partition's positions (int32: a slot is below
+  // 2^31 because even a 64-byte cache row times 2^31 slots would be larger than any GPU's memory).
+  static constexpr size_t kSlotsOffset = sizeof(T) * kRows * kStride + 4 * kTileBytes;
+  static constexpr size_t kSharedBytes = kSlotsOffset + sizeof(int32_t) * kDecodePartition;
+  // The merge of the warps reuses the K/V tiles: [kWarps][kRows][D] f32 outputs, [kWarps][kRows] maxima and
+  // [kWarps][kRows] sums, then [kRows] reciprocal totals.
+  static_assert(sizeof(float) * (kWarps * kRows * (D + 2) + kRows) <= 4 * kTileBytes);
   static_assert(D % 16 == 0);
 };
 
@@ -64,6 +67,7 @@ __global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_ker
   T* q_s = reinterpret_cast<T*>(shared_raw);
   T* k_s = q_s + kRows * S;
   T* v_s = k_s + 2 * N * S;
+  int32_t* slots = reinterpret_cast<int32_t*>(shared_raw + Shape::kSlotsOffset);  // [end - start]
 
   const int split = blockIdx.x, s = blockIdx.z, splits = gridDim.x;
   const int ctx = a.context_lens[s];
@@ -88,13 +92,18 @@ __global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_ker
     const bool valid = r < nh;  // rows past the group are zero: their scores are 0 and they are never written
     cp_async_16(q_s + r * S + c * 8, a.q + (valid ? (first_row + r) * D + c * 8 : 0), valid);
   }
+  // Q in flight, the cache slots of the partition in one pass over the table: the tiles' copies then wait on shared
+  // memory, not on the table.
+  for (int i = tid; i < end - start; i += kThreads)
+    slots[i] = static_cast<int32_t>(paged_slot(table, start + i, a.block_size));
+  __syncthreads();
   auto load_kv = [&](int p0, int buf) {
     for (int idx = tid; idx < N * C; idx += kThreads) {
       const int r = idx / C, c = idx % C, p = p0 + r;
       // Positions past the partition are zero (a masked weight times a zero V stays 0), their table entries never
       // followed: under graph-padded bounds they hold anything.
       const bool valid = p < end;
-      const int64_t off = valid ? paged_slot(table, p, a.block_size) * kv_row + c * 8 : 0;
+      const int64_t off = valid ? slots[p - start] * kv_row + c * 8 : 0;
       cp_async_16(k_s + (buf * N + r) * S + c * 8, k_head + off, valid);
       cp_async_16(v_s + (buf * N + r) * S + c * 8, v_head + off, valid);
     }
@@ -181,6 +190,7 @@ __global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_ker
   float* partial = reinterpret_cast<float*>(k_s);  // the last tile's barrier released the K/V tiles
   float* maxes = partial + kWarps * kRows * D;
   float* sums = maxes + kWarps * kRows;
+  float* inv_totals = sums + kWarps * kRows;
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     float sum = row_sum[i];
@@ -197,34 +207,35 @@ __global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_ker
       *reinterpret_cast<float2*>(dst + nb * 8) = make_float2(o[nb][2 * i], o[nb][2 * i + 1]);
   }
   __syncthreads();
-  for (int idx = tid; idx < nh * D; idx += kThreads) {
-    const int r = idx / D, d = idx % D;
-    float m = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, maxes[w * kRows + r]);
-    float total = 0.0f, v = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
-      const float f = exp2f(maxes[w * kRows + r] - m);
-      total += sums[w * kRows + r] * f;
-      v += partial[(w * kRows + r) * D + d] * f;
-    }
-    v /= total;
-    if (splits == 1)
-      a.out[(first_row + r) * D + d] = from_f32<T>(v);
-    else
-      a.part_out[((first_row + r) * splits + split) * D + d] = v;
-  }
-  if (splits > 1 && tid < nh) {
+  if (tid < nh) {  // per head: the warps' weights 2^(m_w - m) (in place of their maxima), m and the total
     float m = -INFINITY;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) m = fmaxf(m, maxes[w * kRows + tid]);
     float total = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) total += sums[w * kRows + tid] * exp2f(maxes[w * kRows + tid] - m);
-    const int64_t idx = (first_row + tid) * splits + split;
-    a.part_max[idx] = m * kLn2;  // the merge works in natural-log units
-    a.part_sum[idx] = total;
+    for (int w = 0; w < kWarps; ++w) {
+      const float f = exp2f(maxes[w * kRows + tid] - m);
+      maxes[w * kRows + tid] = f;
+      total += sums[w * kRows + tid] * f;
+    }
+    inv_totals[tid] = 1.0f / total;
+    if (splits > 1) {
+      const int64_t idx = (first_row + tid) * splits + split;
+      a.part_max[idx] = m * kLn2;  // the merge works in natural-log units
+      a.part_sum[idx] = total;
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < nh * D; idx += kThreads) {
+    const int r = idx / D, d = idx % D;
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += partial[(w * kRows + r) * D + d] * maxes[w * kRows + r];
+    v *= inv_totals[r];
+    if (splits == 1)
+      a.out[(first_row + r) * D + d] = from_f32<T>(v);
+    else
+      a.part_out[((first_row + r) * splits + split) * D + d] = v;
   }
 }
 
