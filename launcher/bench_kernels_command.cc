@@ -171,6 +171,14 @@ double time_case(const Case& c, const Shape& s, DType dtype, const Operands& o, 
   return ms / 1e3 / iters;
 }
 
+// The decode kernel paged_attention_decode picks for the shape (the benchmark's tensors are 256-byte aligned).
+const char* decode_kernel(const Shape& s, DType dtype) {
+  const kernels::PagedLayout layout{s.heads, s.kv_heads, s.head_dim, s.block_size};
+  return kernels::cuda::decode_kernel_name(
+      dtype == DType::bf16 ? kernels::cuda::paged_attention_decode_kernel<__nv_bfloat16>(layout, true)
+                           : kernels::cuda::paged_attention_decode_kernel<__half>(layout, true));
+}
+
 #endif  // LATTICE_HAVE_CUDA
 
 }  // namespace
@@ -184,7 +192,8 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
         "Times paged_attention_prefill (4096 causal, 8 x 1024 causal, 512 after 3584 cached) and\n"
         "paged_attention_decode (batch 1/64/256 x context 512/2048/8192) on one GPU; defaults are Llama-3-8B's\n"
         "attention (32 / 8 heads, head_dim 128, blocks of 16, bf16). Prefill in TFLOP/s, decode in GB/s of K+V\n"
-        "read beside the device's read ceiling. scripts/bench_sdpa.py gives PyTorch SDPA on the same shapes.");
+        "read beside the device's read ceiling and the decode kernel the shape takes (--kv-heads changes the GQA\n"
+        "group, hence the kernel). scripts/bench_sdpa.py gives PyTorch SDPA on the same shapes.");
     return 0;
   }
   const int device_index = static_cast<int>(args.get_int("device", 0));
@@ -227,9 +236,10 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
       const double gbs = kv_bytes(c, shape, static_cast<int64_t>(dtype_size(dtype))) / seconds / 1e9;
       row["kv_gbs"] = gbs;
       row["fraction_of_ceiling"] = gbs / ceiling;
+      row["decode_kernel"] = decode_kernel(shape, dtype);
       if (!json_out)
-        std::printf("  %-8s %-24s %9.3f ms  %7.0f GB/s of K+V (%.0f%% of the read ceiling)\n", "decode",
-                    c.name.c_str(), seconds * 1e3, gbs, 100.0 * gbs / ceiling);
+        std::printf("  %-8s %-24s %9.3f ms  %7.0f GB/s of K+V (%.0f%% of the read ceiling, %s kernel)\n", "decode",
+                    c.name.c_str(), seconds * 1e3, gbs, 100.0 * gbs / ceiling, decode_kernel(shape, dtype));
     }
     results.push_back(row);
   }
