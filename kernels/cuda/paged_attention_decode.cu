@@ -146,7 +146,8 @@ __global__ void decode_merge_kernel(const float* __restrict__ part_out, const fl
 //   most 3/16 used, while the SIMT kernel's arithmetic per element is small at such groups and it stages nothing in
 //   shared memory. (A head dim of 80 or 96 does not split into power-of-two lanes of 16 bytes, which it needs.)
 // - Everything else (other head dims, operands not 16-byte aligned for the 16-byte loads) runs the SIMT kernel.
-// The threshold 4 is the design's reasoning, not a measurement: `lattice bench-kernels --kv-heads` times both sides.
+// The threshold 4 is the design's reasoning, not a measurement: `lattice bench-kernels --kv-heads K` times the kernel
+// that group takes, and names it.
 template <typename T>
 DecodeKernel paged_attention_decode_kernel(const PagedLayout& layout, bool aligned16) {
   if (std::is_same_v<T, float> || !aligned16) return DecodeKernel::simt;

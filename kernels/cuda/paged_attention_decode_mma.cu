@@ -6,7 +6,8 @@
 // and the block writes the output (one partition) or its partial result for paged_attention_decode's merge. A
 // decode row sees every position of [first visible, context), so only the last tile needs a mask.
 //
-// Resources (CUDA 13.0 ptxas, sm_90a, `cuobjdump --dump-resource-usage`): see docs/cuda.md, "Decode attention".
+// Registers (ptxas -v, CUDA 13.0: no spills on sm_80 or sm_90a), shared memory and the occupancy they allow per head
+// dim: docs/cuda.md, "Decode attention".
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
