@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "kernels/paged_layout.h"
 
@@ -44,11 +45,14 @@ const char* decode_kernel_name(DecodeKernel kernel);
 // blocks may have been freed).
 // max_context_len >= every context_lens[s] (host value: it sizes the grid, so a CUDA graph captures it).
 // workspace: at least paged_attention_decode_workspace_bytes(...) bytes of device memory (may be null when 0).
+// kernel: run this one instead of paged_attention_decode_kernel's choice (benchmarks and tests compare the kernels on
+// one shape); an error when it cannot take the element type, head_dim or operand alignment.
 // Instantiated for T in {float, __half, __nv_bfloat16}.
 template <typename T>
 void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                             int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
                             int64_t max_context_len, T* out, const PagedLayout& layout, float scale,
-                            int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream);
+                            int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                            std::optional<DecodeKernel> kernel = std::nullopt);
 
 }  // namespace lattice::kernels::cuda

@@ -45,8 +45,8 @@ template <typename T> __device__ __forceinline__ uint4 load16(const T* p) {
   return __ldg(reinterpret_cast<const uint4*>(p));
 }
 
-// G: query heads a block serves (the group rounded up to 1, 2 or 4; larger groups would take several blocks, but
-// the dispatcher sends groups of 4 and more to the tensor-core kernel).
+// G: query heads a block serves (the group rounded up to 1, 2 or 4; a larger group, which only a caller naming this
+// kernel sends here, takes several blocks per KV head).
 // Device operands and sizes of one launch (passed by value).
 template <typename T> struct GroupedArgs {
   const T* q;

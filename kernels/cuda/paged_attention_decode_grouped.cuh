@@ -15,10 +15,11 @@
 namespace lattice::kernels::cuda::detail {
 
 // Operands as paged_attention_decode (window: its sliding_window); partition (<= kDecodePartition) positions per
-// block, splits blocks per sequence and head chunk. With splits == 1 it writes out; otherwise the per-partition results go to
-// part_out [num_seqs, heads, splits, head_dim] (normalised within the partition), part_max (natural-log units,
-// scale applied) and part_sum [num_seqs, heads, splits], in the layout decode's merge reads. Needs head_dim in
-// {64, 128, 256} and q, k_cache, v_cache 16-byte aligned (the dispatcher checks both). T in {__half, __nv_bfloat16}.
+// block, splits blocks per sequence and head chunk. With splits == 1 it writes out; otherwise the per-partition
+// results go to part_out [num_seqs, heads, splits, head_dim] (normalised within the partition), part_max
+// (natural-log units, scale applied) and part_sum [num_seqs, heads, splits], in the layout decode's merge reads.
+// Needs head_dim in {64, 128, 256} and q, k_cache, v_cache 16-byte aligned (the dispatcher checks both).
+// T in {__half, __nv_bfloat16}.
 template <typename T>
 void paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                     int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,

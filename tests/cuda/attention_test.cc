@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cuda/paged_attention_decode.cuh"
@@ -86,13 +87,15 @@ struct Batch {
 
 // extra_context raises max_context_len above every context (more partitions in the grid than any sequence
 // fills), extra_blocks pads the block tables with poisoned columns: the bounds a captured CUDA graph fixes.
-// window > 0: a sliding window of that many positions (the CPU oracle masks the same window).
+// window > 0: a sliding window of that many positions (the CPU oracle masks the same window). forced: run that kernel
+// instead of the launcher's choice.
 template <typename T>
 void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>& context_lens,
-                  int64_t extra_context = 0, int64_t extra_blocks = 0, int64_t window = 0) {
+                  int64_t extra_context = 0, int64_t extra_blocks = 0, int64_t window = 0,
+                  std::optional<gpu::DecodeKernel> forced = std::nullopt) {
   const uint32_t seed = fresh_seed();
   // The test's operands are cudaMalloc'd (256-byte aligned), so the layout alone picks the kernel.
-  const gpu::DecodeKernel kernel = gpu::paged_attention_decode_kernel<T>(layout, /*aligned16=*/true);
+  const gpu::DecodeKernel kernel = forced.value_or(gpu::paged_attention_decode_kernel<T>(layout, /*aligned16=*/true));
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
                                     << "/" << layout.kv_heads << ", head_dim " << layout.head_dim << ", block "
                                     << layout.block_size << ", window " << window << ", kernel "
@@ -116,7 +119,7 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
   DeviceBuffer<float> workspace(workspace_bytes / sizeof(float));
   gpu::paged_attention_decode(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_lens.get(),
                               num_seqs, max_len, d_out.get(), layout, scale, window, workspace.get(),
-                              workspace_bytes, nullptr);
+                              workspace_bytes, nullptr, forced);
   const auto got = d_out.download();
   const bool rounds_weights = kernel == gpu::DecodeKernel::tensor_core;
   EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()),
@@ -142,6 +145,26 @@ TEST(CudaPagedAttentionDecode, DispatchByDtypeGroupAndHeadDim) {
   EXPECT_EQ(kernel(__half{}, {8, 2, 72, 16}), DecodeKernel::simt);                  // head_dim 72
   EXPECT_EQ(kernel(float{}, {32, 8, 128, 16}), DecodeKernel::simt);
   EXPECT_EQ(kernel(__nv_bfloat16{}, {32, 8, 128, 16}, /*aligned=*/false), DecodeKernel::simt);
+}
+
+// Host logic: a kernel named for a layout it cannot run is refused before anything is launched.
+TEST(CudaPagedAttentionDecode, NamedKernelOutsideItsLayoutsIsAnError) {
+  const int32_t len = 1;
+  auto run = [&](auto dtype, const kernels::PagedLayout& layout, gpu::DecodeKernel kernel) {
+    using T = decltype(dtype);
+    gpu::paged_attention_decode<T>(nullptr, nullptr, nullptr, nullptr, 1, &len, 1, 1, nullptr, layout, 1.0f, 0,
+                                   nullptr, 0, nullptr, kernel);
+  };
+  try {
+    run(float{}, {32, 8, 128, 16}, gpu::DecodeKernel::tensor_core);
+    ADD_FAILURE() << "f32 on the tensor-core kernel was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the tensor_core kernel cannot take f32 elements at head_dim 128"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(run(__half{}, {8, 2, 80, 16}, gpu::DecodeKernel::grouped_simt), Error);
+  EXPECT_THROW(run(__nv_bfloat16{}, {8, 2, 72, 16}, gpu::DecodeKernel::tensor_core), Error);
 }
 
 // Host arithmetic (runs without a GPU): the workspace reserved for the largest step covers every step of fewer
@@ -312,6 +335,20 @@ TEST(CudaPagedAttentionDecode, Bf16Group2SlidingWindowPaddedBounds) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({8, 4, 64, 16}, {5, 600, 1800}, 700, 50, /*window=*/333);
 }
+// Each kernel named on one shape (Llama-3-8B's layout, padded bounds, a window), against the same oracle: the
+// tensor-core kernel, the grouped SIMT kernel at group 4 and, on 16-bit elements, the SIMT kernel; and the grouped
+// SIMT kernel at group 8, two blocks per KV head.
+TEST(CudaPagedAttentionDecode, Bf16EachKernelOnGqa4) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  for (gpu::DecodeKernel kernel :
+       {gpu::DecodeKernel::tensor_core, gpu::DecodeKernel::grouped_simt, gpu::DecodeKernel::simt})
+    check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 513, 2049}, 600, 40, /*window=*/1000, kernel);
+}
+TEST(CudaPagedAttentionDecode, F16GroupedSimtGroup8) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({16, 2, 64, 16}, {700, 5}, 0, 0, /*window=*/0, gpu::DecodeKernel::grouped_simt);
+}
+
 // A window of one position: each query sees only its own key, the output is its V row.
 TEST(CudaPagedAttentionDecode, Bf16WindowOfOne) {
   LATTICE_SKIP_WITHOUT_CUDA();
