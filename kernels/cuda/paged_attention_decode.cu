@@ -161,7 +161,7 @@ template <typename T> bool takes(DecodeKernel kernel, const PagedLayout& layout,
 // shape on each kernel (paged_attention_decode's `kernel` argument).
 template <typename T>
 DecodeKernel paged_attention_decode_kernel(const PagedLayout& layout, bool aligned16) {
-  const int64_t group = layout.heads / layout.kv_heads;
+  const int64_t group = layout.kv_heads > 0 ? layout.heads / layout.kv_heads : 0;  // 0: refused by the launcher
   if (group >= 4 && takes<T>(DecodeKernel::tensor_core, layout, aligned16)) return DecodeKernel::tensor_core;
   if (takes<T>(DecodeKernel::grouped_simt, layout, aligned16)) return DecodeKernel::grouped_simt;
   return DecodeKernel::simt;
@@ -198,7 +198,7 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
                             int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
                             int64_t max_context_len, T* out, const PagedLayout& layout, float scale,
                             int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream,
-                            std::optional<DecodeKernel> forced) {
+                            std::optional<DecodeKernel> named) {
   if (num_seqs == 0 || max_context_len == 0) return;
   LATTICE_CHECK(sliding_window >= 0 && sliding_window <= INT32_MAX, "paged_attention_decode: sliding_window ",
                 sliding_window, " is outside [0, 2^31)");
@@ -220,7 +220,7 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
   float* part_sum = splits > 1 ? part_max + entries : nullptr;
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const bool aligned16 = aligned(q) && aligned(k_cache) && aligned(v_cache);
-  const DecodeKernel kernel = forced.value_or(paged_attention_decode_kernel<T>(layout, aligned16));
+  const DecodeKernel kernel = named.value_or(paged_attention_decode_kernel<T>(layout, aligned16));
   LATTICE_CHECK(takes<T>(kernel, layout, aligned16), "paged_attention_decode: the ", decode_kernel_name(kernel),
                 " kernel cannot take ", sizeof(T) == 4 ? "f32" : "16-bit", " elements at head_dim ", layout.head_dim,
                 aligned16 ? "" : " with operands not 16-byte aligned");
