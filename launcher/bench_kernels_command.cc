@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -126,8 +127,11 @@ Operands make_operands(const Case& c, const Shape& s, DType dtype, DeviceContext
   return o;
 }
 
+// decode_kernel: the decode kernel to run, or none for paged_attention_decode's choice.
+using DecodeChoice = std::optional<kernels::cuda::DecodeKernel>;
+
 template <typename T>
-void launch(const Case& c, const Shape& s, const Operands& o, cudaStream_t stream) {
+void launch(const Case& c, const Shape& s, const Operands& o, const DecodeChoice& decode_kernel, cudaStream_t stream) {
   const kernels::PagedLayout layout{s.heads, s.kv_heads, s.head_dim, s.block_size};
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int64_t seqs = static_cast<int64_t>(c.seqs.size());
@@ -139,7 +143,7 @@ void launch(const Case& c, const Shape& s, const Operands& o, cudaStream_t strea
   if (c.kernel == "decode")
     kernels::cuda::paged_attention_decode(q, k, v, tables, o.max_blocks, lens, seqs, o.max_context_len,
                                           static_cast<T*>(o.out.raw()), layout, scale, /*sliding_window=*/0,
-                                          o.workspace.raw(), o.workspace.nbytes(), stream);
+                                          o.workspace.raw(), o.workspace.nbytes(), stream, decode_kernel);
   else
     kernels::cuda::paged_attention_prefill(q, k, v, tables, o.max_blocks, static_cast<const int32_t*>(o.q_begins.raw()),
                                            static_cast<const int32_t*>(o.q_lens.raw()), lens, seqs, o.max_q_len,
@@ -147,13 +151,14 @@ void launch(const Case& c, const Shape& s, const Operands& o, cudaStream_t strea
 }
 
 // Mean seconds per call over `iters` calls after two warm-up calls, timed with events on the device's stream.
-double time_case(const Case& c, const Shape& s, DType dtype, const Operands& o, DeviceContext& device, int iters) {
+double time_case(const Case& c, const Shape& s, DType dtype, const Operands& o, const DecodeChoice& decode_kernel,
+                 DeviceContext& device, int iters) {
   cudaStream_t stream = device.stream();
   auto run = [&] {
     if (dtype == DType::bf16)
-      launch<__nv_bfloat16>(c, s, o, stream);
+      launch<__nv_bfloat16>(c, s, o, decode_kernel, stream);
     else
-      launch<__half>(c, s, o, stream);
+      launch<__half>(c, s, o, decode_kernel, stream);
   };
   run();
   run();
@@ -171,6 +176,24 @@ double time_case(const Case& c, const Shape& s, DType dtype, const Operands& o, 
   return ms / 1e3 / iters;
 }
 
+// The decode kernel that runs: the one named, else the one paged_attention_decode picks for the shape (the
+// benchmark's tensors are cudaMalloc'd, so 16-byte aligned).
+kernels::cuda::DecodeKernel decode_kernel_run(const DecodeChoice& named, const Shape& s, DType dtype) {
+  if (named) return *named;
+  const kernels::PagedLayout layout{s.heads, s.kv_heads, s.head_dim, s.block_size};
+  return dtype == DType::bf16 ? kernels::cuda::paged_attention_decode_kernel<__nv_bfloat16>(layout, true)
+                              : kernels::cuda::paged_attention_decode_kernel<__half>(layout, true);
+}
+
+// --decode-kernel: auto (paged_attention_decode's choice) or a kernel's name.
+DecodeChoice parse_decode_kernel(const std::string& name) {
+  using kernels::cuda::DecodeKernel;
+  if (name == "auto") return std::nullopt;
+  for (DecodeKernel k : {DecodeKernel::tensor_core, DecodeKernel::grouped_simt, DecodeKernel::simt})
+    if (name == kernels::cuda::decode_kernel_name(k)) return k;
+  LATTICE_THROW("bench-kernels: --decode-kernel must be auto, tensor_core, grouped_simt or simt, not '", name, "'");
+}
+
 #endif  // LATTICE_HAVE_CUDA
 
 }  // namespace
@@ -180,11 +203,13 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
   if (args.has("help")) {
     std::puts(
         "usage: lattice bench-kernels [--device N] [--dtype bf16|f16] [--iters N] [--heads H] [--kv-heads K]\n"
-        "                             [--head-dim D] [--block-size B] [--json]\n"
+        "                             [--head-dim D] [--block-size B] [--decode-kernel NAME] [--json]\n"
         "Times paged_attention_prefill (4096 causal, 8 x 1024 causal, 512 after 3584 cached) and\n"
         "paged_attention_decode (batch 1/64/256 x context 512/2048/8192) on one GPU; defaults are Llama-3-8B's\n"
         "attention (32 / 8 heads, head_dim 128, blocks of 16, bf16). Prefill in TFLOP/s, decode in GB/s of K+V\n"
-        "read beside the device's read ceiling. scripts/bench_sdpa.py gives PyTorch SDPA on the same shapes.");
+        "read beside the device's read ceiling and the decode kernel that ran: --decode-kernel auto (default: the\n"
+        "one paged_attention_decode picks for the GQA group and head_dim), tensor_core, grouped_simt or simt.\n"
+        "scripts/bench_sdpa.py gives PyTorch SDPA on the same shapes.");
     return 0;
   }
   const int device_index = static_cast<int>(args.get_int("device", 0));
@@ -192,6 +217,7 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
   const int iters = static_cast<int>(args.get_int("iters", 20));
   const Shape shape{args.get_int("heads", 32), args.get_int("kv-heads", 8), args.get_int("head-dim", 128),
                     args.get_int("block-size", 16)};
+  const std::string decode_kernel_flag = args.get("decode-kernel", "auto");
   const bool json_out = args.has("json");
   args.reject_unknown();
   LATTICE_CHECK(dtype_name == "bf16" || dtype_name == "f16", "bench-kernels: --dtype must be bf16 or f16, not ",
@@ -202,6 +228,8 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
                 "bench-kernels: heads must be a positive multiple of kv-heads, head-dim and block-size positive");
 #ifdef LATTICE_HAVE_CUDA
   const DType dtype = dtype_name == "bf16" ? DType::bf16 : DType::f16;
+  const DecodeChoice decode_choice = parse_decode_kernel(decode_kernel_flag);
+  const char* decode_kernel = kernels::cuda::decode_kernel_name(decode_kernel_run(decode_choice, shape, dtype));
   DeviceContext device(device_index);
   const double ceiling = measure_device_read_bandwidth_gbs(device);
   std::mt19937 rng(2026);
@@ -215,7 +243,7 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
     double seconds = 0;
     {
       const Operands o = make_operands(c, shape, dtype, device, rng);  // freed before the next case
-      seconds = time_case(c, shape, dtype, o, device, iters);
+      seconds = time_case(c, shape, dtype, o, decode_choice, device, iters);
     }
     nlohmann::ordered_json row = {{"kernel", c.kernel}, {"case", c.name}, {"ms", seconds * 1e3}};
     if (c.kernel == "prefill") {
@@ -227,9 +255,10 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
       const double gbs = kv_bytes(c, shape, static_cast<int64_t>(dtype_size(dtype))) / seconds / 1e9;
       row["kv_gbs"] = gbs;
       row["fraction_of_ceiling"] = gbs / ceiling;
+      row["decode_kernel"] = decode_kernel;
       if (!json_out)
-        std::printf("  %-8s %-24s %9.3f ms  %7.0f GB/s of K+V (%.0f%% of the read ceiling)\n", "decode",
-                    c.name.c_str(), seconds * 1e3, gbs, 100.0 * gbs / ceiling);
+        std::printf("  %-8s %-24s %9.3f ms  %7.0f GB/s of K+V (%.0f%% of the read ceiling, %s kernel)\n", "decode",
+                    c.name.c_str(), seconds * 1e3, gbs, 100.0 * gbs / ceiling, decode_kernel);
     }
     results.push_back(row);
   }
@@ -247,6 +276,7 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
   return 0;
 #else
   (void)device_index;
+  (void)decode_kernel_flag;
   (void)json_out;
   LATTICE_THROW("bench-kernels needs a build with the CUDA backend (LATTICE_WITH_CUDA=ON)");
 #endif

@@ -1,6 +1,7 @@
 // CUDA implementation of engine/ops/attention.h: the split-K decode launcher for pure-decode steps, the prefill
-// launcher for any other mix (operands already checked by the public op). Each launcher picks its kernel: the
-// grouped decode / tensor-core prefill kernels for f16/bf16 at the head dims they take, SIMT kernels otherwise.
+// launcher for any other mix (operands already checked by the public op). Each launcher picks its kernel: decode
+// by paged_attention_decode_kernel (tensor cores for f16/bf16 GQA groups of 4+, grouped SIMT below, SIMT for f32 and
+// other head dims), prefill the tensor-core kernel for f16/bf16 at the head dims it takes, SIMT otherwise.
 #include "engine/ops/cuda_dtype.h"
 #include "engine/ops/cuda_ops.h"
 #include "kernels/cuda/paged_attention_decode.cuh"

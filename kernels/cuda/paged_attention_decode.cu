@@ -6,6 +6,7 @@
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_decode_grouped.cuh"
+#include "kernels/cuda/paged_attention_decode_mma.cuh"
 
 namespace lattice::kernels::cuda {
 
@@ -29,10 +30,10 @@ size_t step_bytes(int64_t num_seqs, const PagedLayout& layout, int64_t splits) {
   return sizeof(float) * static_cast<size_t>(num_seqs * layout.heads * splits * (layout.head_dim + 2));
 }
 
-// The SIMT fallback (f32, head dims the grouped kernel does not take). Block (partition, head, sequence). Warps take
-// positions round-robin for the q.k scores (lanes split head_dim), then threads split head_dim for the weighted sum of
-// V. With one partition the block writes the normalised output; otherwise it writes its normalised partial output, max
-// and sum for the merge.
+// The SIMT kernel (f32, and what the other two do not take: see paged_attention_decode_kernel). Block (partition,
+// head, sequence). Warps take positions round-robin for the q.k scores (lanes split head_dim), then threads split
+// head_dim for the weighted sum of V. With one partition the block writes the normalised output; otherwise it writes
+// its normalised partial output, max and sum for the merge.
 template <typename T>
 __global__ void __launch_bounds__(kDecodeThreads)
 decode_partition_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
@@ -131,7 +132,49 @@ __global__ void decode_merge_kernel(const float* __restrict__ part_out, const fl
   }
 }
 
+// Whether `kernel` can run a layout at all (any GQA group): the SIMT kernel takes everything; the other two need
+// 16-bit elements and 16-byte aligned q and caches, the tensor-core kernel head_dim 64/80/96/128/256 and the
+// grouped one 64/128/256.
+template <typename T> bool takes(DecodeKernel kernel, const PagedLayout& layout, bool aligned16) {
+  if (kernel == DecodeKernel::simt) return true;
+  if (std::is_same_v<T, float> || !aligned16) return false;
+  const int64_t d = layout.head_dim;
+  if (kernel == DecodeKernel::tensor_core) return d == 64 || d == 80 || d == 96 || d == 128 || d == 256;
+  return d == 64 || d == 128 || d == 256;
+}
+
 }  // namespace
+
+// The choice of decode kernel, made here only:
+// - f32 runs the SIMT kernel: mma.sync has no f32 operands and the grouped kernel unpacks 16-bit pairs.
+// - f16/bf16 with a GQA group of 4 or more query heads and head_dim 64, 80, 96, 128 or 256 runs on the tensor cores.
+//   Every kernel here reads each K/V element once per block; what differs is the arithmetic per element. On the SIMT
+//   cores it is one FMA per query head of the block on each K and each V element, plus unpacking and shuffles, so it
+//   grows with the group until the kernel is bound by issue rather than by HBM; one m16n8k16 tile computes 16 heads'
+//   products at once, so with 4 or more heads in its 16 rows the tensor-core kernel stays bound by its loads.
+//   Head dims are multiples of 16 (the k of the mma tile) whose shared memory fits sm_80 (see the kernel's shape).
+// - f16/bf16 with a group below 4 at head_dim 64, 128 or 256 runs the grouped SIMT kernel: an mma tile would be at
+//   most 3/16 used, while the SIMT kernel's arithmetic per element is small at such groups and it stages nothing in
+//   shared memory. (A head dim of 80 or 96 does not split into power-of-two lanes of 16 bytes, which it needs.)
+// - Everything else (other head dims, operands not 16-byte aligned for the 16-byte loads) runs the SIMT kernel.
+// The threshold 4 is the design's reasoning, not a measurement: `lattice bench-kernels --decode-kernel NAME` times one
+// shape on each kernel (paged_attention_decode's `kernel` argument).
+template <typename T>
+DecodeKernel paged_attention_decode_kernel(const PagedLayout& layout, bool aligned16) {
+  const int64_t group = layout.kv_heads > 0 ? layout.heads / layout.kv_heads : 0;  // 0: refused by the launcher
+  if (group >= 4 && takes<T>(DecodeKernel::tensor_core, layout, aligned16)) return DecodeKernel::tensor_core;
+  if (takes<T>(DecodeKernel::grouped_simt, layout, aligned16)) return DecodeKernel::grouped_simt;
+  return DecodeKernel::simt;
+}
+
+const char* decode_kernel_name(DecodeKernel kernel) {
+  switch (kernel) {
+    case DecodeKernel::simt: return "simt";
+    case DecodeKernel::grouped_simt: return "grouped_simt";
+    case DecodeKernel::tensor_core: return "tensor_core";
+  }
+  return "unknown";
+}
 
 int64_t paged_attention_decode_partition(int64_t num_seqs) {
   for (const PartitionTier& tier : kTiers)
@@ -154,7 +197,8 @@ template <typename T>
 void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                             int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
                             int64_t max_context_len, T* out, const PagedLayout& layout, float scale,
-                            int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+                            int64_t sliding_window, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                            std::optional<DecodeKernel> named) {
   if (num_seqs == 0 || max_context_len == 0) return;
   LATTICE_CHECK(sliding_window >= 0 && sliding_window <= INT32_MAX, "paged_attention_decode: sliding_window ",
                 sliding_window, " is outside [0, 2^31)");
@@ -174,12 +218,23 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
   const int64_t entries = num_seqs * layout.heads * splits;
   float* part_max = splits > 1 ? part_out + entries * layout.head_dim : nullptr;
   float* part_sum = splits > 1 ? part_max + entries : nullptr;
-  bool grouped = false;
-  if constexpr (!std::is_same_v<T, float>)
-    grouped = detail::paged_attention_decode_grouped(q, k_cache, v_cache, block_tables, max_blocks_per_seq,
-                                                     context_lens, num_seqs, partition, splits, out, part_out,
-                                                     part_max, part_sum, layout, scale, window, stream);
-  if (!grouped) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  const bool aligned16 = aligned(q) && aligned(k_cache) && aligned(v_cache);
+  const DecodeKernel kernel = named.value_or(paged_attention_decode_kernel<T>(layout, aligned16));
+  LATTICE_CHECK(takes<T>(kernel, layout, aligned16), "paged_attention_decode: the ", decode_kernel_name(kernel),
+                " kernel cannot take ", sizeof(T) == 4 ? "f32" : "16-bit", " elements at head_dim ", layout.head_dim,
+                aligned16 ? "" : " with operands not 16-byte aligned");
+  if constexpr (!std::is_same_v<T, float>) {
+    if (kernel == DecodeKernel::tensor_core)
+      detail::paged_attention_decode_mma(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens,
+                                         num_seqs, partition, splits, out, part_out, part_max, part_sum, layout,
+                                         scale, window, stream);
+    else if (kernel == DecodeKernel::grouped_simt)
+      detail::paged_attention_decode_grouped(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens,
+                                             num_seqs, partition, splits, out, part_out, part_max, part_sum, layout,
+                                             scale, window, stream);
+  }
+  if (kernel == DecodeKernel::simt) {
     const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(layout.heads),
                     static_cast<unsigned>(num_seqs));
     decode_partition_kernel<T><<<grid, kDecodeThreads, 0, stream>>>(
@@ -200,9 +255,10 @@ void paged_attention_decode(const T* q, const T* k_cache, const T* v_cache, cons
 }
 
 #define LATTICE_INSTANTIATE(T)                                                                                  \
+  template DecodeKernel paged_attention_decode_kernel<T>(const PagedLayout&, bool);                             \
   template void paged_attention_decode<T>(const T*, const T*, const T*, const int32_t*, int64_t, const int32_t*, \
                                           int64_t, int64_t, T*, const PagedLayout&, float, int64_t, void*,      \
-                                          size_t, cudaStream_t);
+                                          size_t, cudaStream_t, std::optional<DecodeKernel>);
 LATTICE_INSTANTIATE(float)
 LATTICE_INSTANTIATE(__half)
 LATTICE_INSTANTIATE(__nv_bfloat16)

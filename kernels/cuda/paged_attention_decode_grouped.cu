@@ -1,7 +1,7 @@
 // Grouped-query decode kernel. Block (partition, KV head x head chunk, sequence) with 128 threads: a cache row of
 // head_dim elements is read by head_dim / 8 lanes, 16 bytes each, so a pass of the block covers 128 / (head_dim
 // / 8) positions and four passes are loaded before the first is used. Each lane keeps its 8 dims of the chunk's
-// (up to 8) query rows in registers and scores every position it loads against all of them; the softmax runs per
+// (up to 4) query rows in registers and scores every position it loads against all of them; the softmax runs per
 // head over the partition in shared memory (base 2, scale folded into q); then the lanes read V the same way and
 // accumulate the weighted rows, reduced across passes and warps at the end.
 #include <cuda_bf16.h>
@@ -45,7 +45,8 @@ template <typename T> __device__ __forceinline__ uint4 load16(const T* p) {
   return __ldg(reinterpret_cast<const uint4*>(p));
 }
 
-// G: query heads a block serves (the group rounded up to 1, 2, 4 or 8; larger groups take several blocks).
+// G: query heads a block serves (the group rounded up to 1, 2 or 4; a larger group, which only a caller naming this
+// kernel sends here, takes several blocks per KV head).
 // Device operands and sizes of one launch (passed by value).
 template <typename T> struct GroupedArgs {
   const T* q;
@@ -229,7 +230,7 @@ void launch(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaSt
   CUDA_CHECK_LAUNCH();
 }
 
-// The group rounded up to the query heads a block serves: 1, 2, 4 or 8 (larger groups take several blocks).
+// The group rounded up to the query heads a block serves: 1, 2 or 4 (a larger group takes several blocks).
 template <typename T, int D>
 void launch_group(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
   const int group = args.heads / args.kv_heads;
@@ -237,39 +238,34 @@ void launch_group(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, 
     launch<T, D, 1>(args, num_seqs, splits, stream);
   else if (group <= 2)
     launch<T, D, 2>(args, num_seqs, splits, stream);
-  else if (group <= 4)
-    launch<T, D, 4>(args, num_seqs, splits, stream);
   else
-    launch<T, D, 8>(args, num_seqs, splits, stream);
+    launch<T, D, 4>(args, num_seqs, splits, stream);
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
 template <typename T>
-bool paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
+void paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
                                     int64_t max_blocks_per_seq, const int32_t* context_lens, int64_t num_seqs,
                                     int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
                                     float* part_sum, const PagedLayout& layout, float scale, int window,
                                     cudaStream_t stream) {
-  if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache)) return false;
-  const int64_t group = layout.heads / layout.kv_heads;
-  if (layout.kv_heads * ((group + 7) / 8) > 65535) return false;
   const GroupedArgs<T> args{q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out,
                             part_max, part_sum, static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads),
                             static_cast<int>(layout.block_size), static_cast<int>(partition), scale * kLog2e,
                             window};
   switch (layout.head_dim) {
-    case 64: launch_group<T, 64>(args, num_seqs, splits, stream); return true;
-    case 128: launch_group<T, 128>(args, num_seqs, splits, stream); return true;
-    case 256: launch_group<T, 256>(args, num_seqs, splits, stream); return true;
-    default: return false;
+    case 64: launch_group<T, 64>(args, num_seqs, splits, stream); return;
+    case 128: launch_group<T, 128>(args, num_seqs, splits, stream); return;
+    case 256: launch_group<T, 256>(args, num_seqs, splits, stream); return;
+    default:
+      LATTICE_THROW("paged_attention_decode_grouped: head_dim ", layout.head_dim,
+                    " is not one of 64, 128, 256 (the dispatcher should not have chosen this kernel)");
   }
 }
 
 #define LATTICE_INSTANTIATE(T)                                                                                    \
-  template bool paged_attention_decode_grouped<T>(const T*, const T*, const T*, const int32_t*, int64_t,          \
+  template void paged_attention_decode_grouped<T>(const T*, const T*, const T*, const int32_t*, int64_t,          \
                                                   const int32_t*, int64_t, int64_t, int64_t, T*, float*, float*, \
                                                   float*, const PagedLayout&, float, int, cudaStream_t);
 LATTICE_INSTANTIATE(__half)

@@ -1,12 +1,14 @@
 // Paged attention on the GPU against kernels/cpu paged_attention_f32, over shuffled block tables, grouped-query
-// heads and contexts that span several decode partitions. The launchers pick the kernel: f16/bf16 with head_dim
-// 64/128/256 take the grouped decode kernel and head_dim 64/80/96/128/256 the tensor-core prefill kernel; f32 and
-// other head dims take the SIMT kernels, so both paths are exercised here.
+// heads and contexts that span several decode partitions. The launchers pick the kernel. Decode
+// (paged_attention_decode_kernel): f16/bf16 with GQA groups of 4+ at head_dim 64/80/96/128/256 take the tensor-core
+// kernel, smaller groups at head_dim 64/128/256 the grouped SIMT kernel, the rest the SIMT kernel. Prefill: f16/bf16
+// at head_dim 64/80/96/128/256 take the tensor-core kernel, the rest the SIMT kernel. Every path is exercised here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cuda/paged_attention_decode.cuh"
@@ -22,7 +24,8 @@ namespace gpu = kernels::cuda;
 
 // Attention averages V rows with softmax weights: in f32 the GPU and CPU differ by summation order over up to
 // a few thousand positions (CPU sums the denominator in f64), a few 1e-7 relative, so f32 keeps 1e-5; bf16/f16
-// inputs are identical on both sides and the math is f32, so only the output rounding remains.
+// inputs are identical on both sides and the SIMT kernels' math is f32, so only the output rounding remains
+// (Tolerance<T>). The tensor-core kernels also round the softmax weights to T (AttentionTolerance<T>).
 
 struct Seq {
   int64_t q_len;
@@ -84,14 +87,19 @@ struct Batch {
 
 // extra_context raises max_context_len above every context (more partitions in the grid than any sequence
 // fills), extra_blocks pads the block tables with poisoned columns: the bounds a captured CUDA graph fixes.
-// window > 0: a sliding window of that many positions (the CPU oracle masks the same window).
+// window > 0: a sliding window of that many positions (the CPU oracle masks the same window). forced: run that kernel
+// instead of the launcher's choice.
 template <typename T>
 void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>& context_lens,
-                  int64_t extra_context = 0, int64_t extra_blocks = 0, int64_t window = 0) {
+                  int64_t extra_context = 0, int64_t extra_blocks = 0, int64_t window = 0,
+                  std::optional<gpu::DecodeKernel> forced = std::nullopt) {
   const uint32_t seed = fresh_seed();
+  // The test's operands are cudaMalloc'd (256-byte aligned), so the layout alone picks the kernel.
+  const gpu::DecodeKernel kernel = forced.value_or(gpu::paged_attention_decode_kernel<T>(layout, /*aligned16=*/true));
   SCOPED_TRACE(::testing::Message() << "seed " << seed << ", " << dtype_name<T>() << ", heads " << layout.heads
                                     << "/" << layout.kv_heads << ", head_dim " << layout.head_dim << ", block "
-                                    << layout.block_size << ", window " << window);
+                                    << layout.block_size << ", window " << window << ", kernel "
+                                    << gpu::decode_kernel_name(kernel));
   std::mt19937 rng(seed);
   std::vector<Seq> seqs;
   for (int64_t len : context_lens) seqs.push_back({1, len});
@@ -111,10 +119,52 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
   DeviceBuffer<float> workspace(workspace_bytes / sizeof(float));
   gpu::paged_attention_decode(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_lens.get(),
                               num_seqs, max_len, d_out.get(), layout, scale, window, workspace.get(),
-                              workspace_bytes, nullptr);
+                              workspace_bytes, nullptr, forced);
   const auto got = d_out.download();
-  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), Tolerance<T>::rtol,
-                        Tolerance<T>::atol));
+  const bool rounds_weights = kernel == gpu::DecodeKernel::tensor_core;
+  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()),
+                        rounds_weights ? AttentionTolerance<T>::rtol : Tolerance<T>::rtol,
+                        rounds_weights ? AttentionTolerance<T>::atol : Tolerance<T>::atol));
+}
+
+// Host logic (runs without a GPU): the dispatch rule paged_attention_decode.cu states, so a change to it is a
+// deliberate one and the tests below keep covering each kernel.
+TEST(CudaPagedAttentionDecode, DispatchByDtypeGroupAndHeadDim) {
+  using gpu::DecodeKernel;
+  auto kernel = [](auto dtype, const kernels::PagedLayout& layout, bool aligned = true) {
+    return gpu::paged_attention_decode_kernel<decltype(dtype)>(layout, aligned);
+  };
+  EXPECT_EQ(kernel(__nv_bfloat16{}, {32, 8, 128, 16}), DecodeKernel::tensor_core);  // Llama-3-8B, group 4
+  EXPECT_EQ(kernel(__half{}, {16, 1, 64, 32}), DecodeKernel::tensor_core);          // group 16
+  EXPECT_EQ(kernel(__half{}, {8, 2, 80, 16}), DecodeKernel::tensor_core);           // head dims 80, 96, 256
+  EXPECT_EQ(kernel(__nv_bfloat16{}, {20, 2, 96, 16}), DecodeKernel::tensor_core);
+  EXPECT_EQ(kernel(__nv_bfloat16{}, {8, 1, 256, 16}), DecodeKernel::tensor_core);
+  EXPECT_EQ(kernel(__nv_bfloat16{}, {6, 2, 128, 16}), DecodeKernel::grouped_simt);  // group 3
+  EXPECT_EQ(kernel(__half{}, {4, 4, 256, 16}), DecodeKernel::grouped_simt);         // group 1
+  EXPECT_EQ(kernel(__nv_bfloat16{}, {4, 2, 80, 16}), DecodeKernel::simt);           // group 2 at head_dim 80
+  EXPECT_EQ(kernel(__half{}, {8, 2, 72, 16}), DecodeKernel::simt);                  // head_dim 72
+  EXPECT_EQ(kernel(float{}, {32, 8, 128, 16}), DecodeKernel::simt);
+  EXPECT_EQ(kernel(__nv_bfloat16{}, {32, 8, 128, 16}, /*aligned=*/false), DecodeKernel::simt);
+}
+
+// Host logic: a kernel named for a layout it cannot run is refused before anything is launched.
+TEST(CudaPagedAttentionDecode, NamedKernelOutsideItsLayoutsIsAnError) {
+  const int32_t len = 1;
+  auto run = [&](auto dtype, const kernels::PagedLayout& layout, gpu::DecodeKernel kernel) {
+    using T = decltype(dtype);
+    gpu::paged_attention_decode<T>(nullptr, nullptr, nullptr, nullptr, 1, &len, 1, 1, nullptr, layout, 1.0f, 0,
+                                   nullptr, 0, nullptr, kernel);
+  };
+  try {
+    run(float{}, {32, 8, 128, 16}, gpu::DecodeKernel::tensor_core);
+    ADD_FAILURE() << "f32 on the tensor-core kernel was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the tensor_core kernel cannot take f32 elements at head_dim 128"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(run(__half{}, {8, 2, 80, 16}, gpu::DecodeKernel::grouped_simt), Error);
+  EXPECT_THROW(run(__nv_bfloat16{}, {8, 2, 72, 16}, gpu::DecodeKernel::tensor_core), Error);
 }
 
 // Host arithmetic (runs without a GPU): the workspace reserved for the largest step covers every step of fewer
@@ -140,8 +190,8 @@ TEST(CudaPagedAttentionDecode, WorkspaceCoversEverySmallerStep) {
     }
 }
 
-// One partition, partitions of unequal length, and a sequence much shorter than the longest (its unused
-// partitions must not enter the merge). f32 and head_dim 96 take the SIMT kernel.
+// The SIMT kernel. One partition, partitions of unequal length, and a sequence much shorter than the longest (its
+// unused partitions must not enter the merge); f32, head_dim 96 below group 4, head_dim 80 below group 4.
 TEST(CudaPagedAttentionDecode, F32Gqa) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<float>({8, 2, 64, 16}, {1, 37, 1300, 512, 513});
@@ -154,38 +204,57 @@ TEST(CudaPagedAttentionDecode, F32PaddedBounds) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<float>({8, 2, 64, 16}, {700, 3}, 1100, 70);
 }
-TEST(CudaPagedAttentionDecode, Bf16HeadDim80Fallback) {
+TEST(CudaPagedAttentionDecode, Bf16HeadDim80Group2Fallback) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__nv_bfloat16>({8, 2, 80, 16}, {600, 1});
+  check_decode<__nv_bfloat16>({8, 4, 80, 16}, {600, 1});
 }
 
-// The grouped kernel: Llama-3-8B's layout (group 4) over context lengths on block and partition edges, 1 .. 2049;
-// 16 sequences, so 512-position partitions (the tests with fewer sequences run 128 and 256).
+// The tensor-core kernel: Llama-3-8B's layout (group 4) over context lengths on block, 64-position tile and
+// partition edges, 1 .. 2049; 16 sequences, so 512-position partitions (the tests with fewer sequences run 128 and
+// 256). A context of 1 or 65 leaves warps of the last tile without a position.
 TEST(CudaPagedAttentionDecode, Bf16Gqa4ContextEdges) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({32, 8, 128, 16},
-                              {1, 2, 15, 16, 17, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 100, 1500});
+                              {1, 2, 15, 16, 17, 65, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 1500});
 }
 TEST(CudaPagedAttentionDecode, F16Gqa4ContextEdges) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__half>({32, 8, 128, 16}, {1, 17, 512, 513, 2049, 300});
+  check_decode<__half>({32, 8, 128, 16}, {1, 17, 63, 64, 512, 513, 2049, 300});
 }
-// Group sizes 1 (multi-head), 8, 3 (a padded head slot in the block) and 12 (two blocks per KV head).
-TEST(CudaPagedAttentionDecode, F16Group1HeadDim64) {
+// One sequence: 128-position partitions, 17 of them at 2049 positions, two tiles each.
+TEST(CudaPagedAttentionDecode, Bf16Gqa4OneSequence) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__half>({4, 4, 64, 16}, {1100, 5, 64});
+  check_decode<__nv_bfloat16>({32, 8, 128, 16}, {2049});
 }
+// Groups 8, 5 (11 zero rows in the mma tile), 12, 16 (a full tile) and 32 (two blocks per KV head).
 TEST(CudaPagedAttentionDecode, Bf16Group8Block32) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({16, 2, 128, 32}, {1537, 31, 32, 33});
 }
-TEST(CudaPagedAttentionDecode, F16Group3HeadDim64) {
+TEST(CudaPagedAttentionDecode, F16Group5HeadDim64) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__half>({6, 2, 64, 16}, {513, 9});
+  check_decode<__half>({10, 2, 64, 16}, {700, 1, 129});
 }
 TEST(CudaPagedAttentionDecode, F16Group12Block32) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({24, 2, 128, 32}, {900, 40});
+}
+TEST(CudaPagedAttentionDecode, Bf16Group16) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({16, 1, 128, 16}, {1025, 3, 256, 257});
+}
+TEST(CudaPagedAttentionDecode, F16Group32HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({32, 1, 64, 16}, {800, 2});
+}
+// Head dims 80, 96 and 256 (two warps, 32-position tiles).
+TEST(CudaPagedAttentionDecode, Bf16HeadDim80Group4) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 2, 80, 16}, {600, 1, 1025});
+}
+TEST(CudaPagedAttentionDecode, F16HeadDim96Group8Block32) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({16, 2, 96, 32}, {2049, 33, 64});
 }
 TEST(CudaPagedAttentionDecode, F16HeadDim256) {
   LATTICE_SKIP_WITHOUT_CUDA();
@@ -193,10 +262,34 @@ TEST(CudaPagedAttentionDecode, F16HeadDim256) {
 }
 TEST(CudaPagedAttentionDecode, Bf16HeadDim256Group8) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__nv_bfloat16>({16, 2, 256, 16}, {700, 1});
+  check_decode<__nv_bfloat16>({16, 2, 256, 16}, {700, 1, 31, 32, 33});
 }
-// Graph-style bounds: max_context_len 1500 positions above the longest context (grid partitions no sequence
-// reaches) and block tables 100 poisoned columns wider than needed.
+// Blocks of 7 positions: the positions of one K/V tile lie in different, scattered blocks.
+TEST(CudaPagedAttentionDecode, Bf16OddBlocks) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 2, 64, 7}, {1000, 3});
+}
+
+// The grouped SIMT kernel: groups 1, 2 and 3 (a padded head slot in the block), head dims 64, 128 and 256.
+TEST(CudaPagedAttentionDecode, F16Group1HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({4, 4, 64, 16}, {1100, 5, 64});
+}
+TEST(CudaPagedAttentionDecode, Bf16Group2ContextEdges) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 4, 128, 16}, {1, 16, 17, 511, 512, 513, 2048, 2049});
+}
+TEST(CudaPagedAttentionDecode, F16Group3HeadDim64) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({6, 2, 64, 16}, {513, 9});
+}
+TEST(CudaPagedAttentionDecode, Bf16Group1HeadDim256Block32) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({2, 2, 256, 32}, {1025, 1});
+}
+
+// Graph-style bounds on each kernel: max_context_len far above the longest context (grid partitions no sequence
+// reaches, which must exit without writing) and block tables with poisoned columns wider than needed.
 TEST(CudaPagedAttentionDecode, Bf16PaddedBounds) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 600, 1025}, 1500, 100);
@@ -205,15 +298,23 @@ TEST(CudaPagedAttentionDecode, F16PaddedBoundsGroup8HeadDim64) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({8, 1, 64, 32}, {7, 500}, 3000, 100);
 }
-// Blocks of 7 positions on the grouped kernel: the positions of one pass of loads lie in different blocks.
-TEST(CudaPagedAttentionDecode, Bf16OddBlocks) {
+TEST(CudaPagedAttentionDecode, Bf16PaddedBoundsHeadDim256Group4) {
   LATTICE_SKIP_WITHOUT_CUDA();
-  check_decode<__nv_bfloat16>({8, 2, 64, 7}, {1000, 3});
+  check_decode<__nv_bfloat16>({8, 2, 256, 16}, {300, 2}, 2000, 130);
+}
+TEST(CudaPagedAttentionDecode, F16PaddedBoundsHeadDim80Group16) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({16, 1, 80, 16}, {1, 64, 65, 1000}, 1048, 66);
+}
+TEST(CudaPagedAttentionDecode, F16PaddedBoundsGroup2) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({4, 2, 128, 16}, {9, 700}, 2500, 80);
 }
 
 // Sliding windows (Mistral): contexts shorter than, equal to and just past the window, and windows that start
-// mid-partition and mid-block, so the leading partitions of long contexts hold nothing visible and the merge
-// must skip them. f32 takes the SIMT kernel (5 sequences: 256-position partitions), bf16/f16 the grouped one.
+// mid-partition, mid-tile and mid-block, so the leading partitions of long contexts hold nothing visible and the
+// merge must skip them. f32 takes the SIMT kernel (5 sequences: 256-position partitions), groups of 4+ the
+// tensor-core kernel, group 2 the grouped SIMT kernel.
 TEST(CudaPagedAttentionDecode, F32SlidingWindow) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<float>({8, 2, 64, 16}, {1, 37, 1300, 200, 201}, 0, 0, /*window=*/200);
@@ -226,6 +327,28 @@ TEST(CudaPagedAttentionDecode, F16SlidingWindowPaddedBounds) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({8, 1, 64, 32}, {7, 900}, 1500, 60, /*window=*/64);
 }
+TEST(CudaPagedAttentionDecode, F16HeadDim96SlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({20, 4, 96, 16}, {50, 129, 2049}, 0, 0, /*window=*/100);
+}
+TEST(CudaPagedAttentionDecode, Bf16Group2SlidingWindowPaddedBounds) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({8, 4, 64, 16}, {5, 600, 1800}, 700, 50, /*window=*/333);
+}
+// Each kernel named on one shape (Llama-3-8B's layout, padded bounds, a window), against the same oracle: the
+// tensor-core kernel, the grouped SIMT kernel at group 4 and, on 16-bit elements, the SIMT kernel; and the grouped
+// SIMT kernel at group 8, two blocks per KV head.
+TEST(CudaPagedAttentionDecode, Bf16EachKernelOnGqa4) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  for (gpu::DecodeKernel kernel :
+       {gpu::DecodeKernel::tensor_core, gpu::DecodeKernel::grouped_simt, gpu::DecodeKernel::simt})
+    check_decode<__nv_bfloat16>({32, 8, 128, 16}, {1, 513, 2049}, 600, 40, /*window=*/1000, kernel);
+}
+TEST(CudaPagedAttentionDecode, F16GroupedSimtGroup8) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__half>({16, 2, 64, 16}, {700, 5}, 0, 0, /*window=*/0, gpu::DecodeKernel::grouped_simt);
+}
+
 // A window of one position: each query sees only its own key, the output is its V row.
 TEST(CudaPagedAttentionDecode, Bf16WindowOfOne) {
   LATTICE_SKIP_WITHOUT_CUDA();
