@@ -26,17 +26,22 @@ struct Item {
   int64_t seq, kv_head, j0, j1;
 };
 
-// One thread's tiles, sized for the largest item.
+// One thread's tiles, kept between calls (OpenMP's threads persist) and grown to the largest item seen, so a
+// step allocates nothing here.
 struct Scratch {
   std::vector<float> q, k, v, s, o, max, sum;
-  Scratch(int64_t rows, int64_t hd)
-      : q(static_cast<size_t>(rows * hd)),
-        k(static_cast<size_t>(kKeyChunk * hd)),
-        v(static_cast<size_t>(kKeyChunk * hd)),
-        s(static_cast<size_t>(rows * kKeyChunk)),
-        o(static_cast<size_t>(rows * hd)),
-        max(static_cast<size_t>(rows)),
-        sum(static_cast<size_t>(rows)) {}
+  void reserve(int64_t rows, int64_t hd) {
+    const auto grow = [](std::vector<float>& b, int64_t n) {
+      if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+    };
+    grow(q, rows * hd);
+    grow(k, kKeyChunk * hd);
+    grow(v, kKeyChunk * hd);
+    grow(s, rows * kKeyChunk);
+    grow(o, rows * hd);
+    grow(max, rows);
+    grow(sum, rows);
+  }
 };
 
 struct Operands {
@@ -148,7 +153,8 @@ void paged_attention_f32(const float* q, const float* k_cache, const float* v_ca
   const auto count = static_cast<int64_t>(items.size());
 #pragma omp parallel if (count > 1)
   {
-    Scratch scratch(tile_tokens * group, layout.head_dim);
+    thread_local Scratch scratch;
+    scratch.reserve(tile_tokens * group, layout.head_dim);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < count; ++i) attend_item(a, items[static_cast<size_t>(i)], scratch);
   }
