@@ -145,6 +145,33 @@ TEST(CudaSampleTopK, F32) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_k<float>(9, 3
 TEST(CudaSampleTopK, Bf16LargeVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_k<__nv_bfloat16>(4, 128257); }
 TEST(CudaSampleTopK, F16SmallVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_top_k<__half>(6, 50); }
 
+// top_k above the vocabulary means the whole vocabulary (kernels/cpu/sampling.h): over a 10-token row whose
+// logits are not sorted by index (so a walk by rank and the reference's walk in index order draw differently),
+// k = 11 and k = 64 draw exactly the token k = 0 draws for the same (seed, offset), under plain temperature,
+// top-p and min-p, and that token is the reference's. Fixed seeds: the same rows on every run.
+TEST(CudaSampleTopK, TopKAboveVocabularyIsTheWholeVocabulary) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  const std::vector<float> row = {-1.0f, 2.0f, 0.5f, 1.5f, -0.5f, 1.0f, 0.0f, 2.5f, -2.0f, 0.25f};
+  const int64_t vocab = static_cast<int64_t>(row.size());
+  const std::vector<std::pair<float, float>> rules = {{1.0f, 0.0f}, {0.7f, 0.0f}, {1.0f, 0.1f}};  // (top_p, min_p)
+  const std::vector<int32_t> ks = {0, static_cast<int32_t>(vocab) + 1, gpu::kMaxTopK};
+  std::vector<float> logits;
+  std::vector<gpu::SamplingRow> params;
+  for (const auto& [top_p, min_p] : rules)
+    for (uint64_t offset = 0; offset < 16; ++offset)
+      for (int32_t k : ks) {
+        logits.insert(logits.end(), row.begin(), row.end());
+        params.push_back({1.3f, k, top_p, min_p, 2024, offset});
+      }
+  const auto [tokens, logprobs] = sample_on_gpu(logits, vocab, params);
+  for (size_t r = 0; r < params.size(); ++r) {
+    SCOPED_TRACE(::testing::Message() << "row " << r << " (k " << params[r].top_k << ", p " << params[r].top_p
+                                      << ", min_p " << params[r].min_p << ", offset " << params[r].offset << ")");
+    EXPECT_EQ(tokens[r], tokens[r - r % ks.size()]);  // the k = 0 row of the same draw
+    EXPECT_EQ(tokens[r], reference_draw(row.data(), vocab, params[r]));
+  }
+}
+
 // The same (seed, offset) gives the same token wherever the row sits in the batch; 64 < k < vocab is refused
 // per row with token -1.
 TEST(CudaSampleTopK, DrawDependsOnSeedAndOffsetOnly) {
