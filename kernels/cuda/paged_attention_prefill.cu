@@ -1,9 +1,12 @@
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/paged_attention_prefill.cuh"
 #include "kernels/cuda/paged_attention_prefill_mma.cuh"
+#include "kernels/cuda/paged_attention_prefill_wgmma.cuh"
 
 namespace lattice::kernels::cuda {
 
@@ -131,7 +134,45 @@ prefill_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const T* 
   }
 }
 
+// LATTICE_ATTENTION_BACKEND (read once): unset or "auto" tries wgmma (sm_90a), then mma.sync, then SIMT;
+// "mma" skips wgmma; "simt" takes the SIMT kernel for everything.
+enum class PrefillBackend { automatic, mma, simt };
+
+PrefillBackend prefill_backend() {
+  static const PrefillBackend backend = [] {
+    const char* value = std::getenv("LATTICE_ATTENTION_BACKEND");
+    if (value == nullptr || *value == '\0' || std::strcmp(value, "auto") == 0) return PrefillBackend::automatic;
+    if (std::strcmp(value, "mma") == 0) return PrefillBackend::mma;
+    if (std::strcmp(value, "simt") == 0) return PrefillBackend::simt;
+    LATTICE_CHECK(false, "LATTICE_ATTENTION_BACKEND=", value, " is not one of auto, mma, simt");
+    return PrefillBackend::automatic;
+  }();
+  return backend;
+}
+
 }  // namespace
+
+namespace detail {
+
+template <typename T>
+void paged_attention_prefill_simt(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
+                                  int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
+                                  const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
+                                  const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
+  const size_t shared = shared_bytes(static_cast<int>(layout.head_dim));
+  if (shared > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(shared)));
+  const dim3 grid(static_cast<unsigned>((max_q_len + kQueryTile - 1) / kQueryTile),
+                  static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
+  prefill_kernel<T><<<grid, kWarps * 32, shared, stream>>>(
+      q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, out,
+      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
+      static_cast<int>(layout.block_size), scale, window);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace detail
 
 template <typename T>
 void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
@@ -149,27 +190,28 @@ void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, con
   LATTICE_CHECK(num_seqs <= 65535 && layout.heads <= 65535, "paged_attention_prefill: grid of ", num_seqs,
                 " sequences x ", layout.heads, " heads is too large");
   if constexpr (!std::is_same_v<T, float>) {
-    if (detail::paged_attention_prefill_mma(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens,
+    const PrefillBackend backend = prefill_backend();
+    if (backend == PrefillBackend::automatic &&
+        detail::paged_attention_prefill_wgmma(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins,
+                                              q_lens, context_lens, num_seqs, max_q_len, out, layout, scale, window,
+                                              stream))
+      return;
+    if (backend != PrefillBackend::simt &&
+        detail::paged_attention_prefill_mma(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens,
                                             context_lens, num_seqs, max_q_len, out, layout, scale, window, stream))
       return;
   }
-  const size_t shared = shared_bytes(static_cast<int>(layout.head_dim));
-  if (shared > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(shared)));
-  const dim3 grid(static_cast<unsigned>((max_q_len + kQueryTile - 1) / kQueryTile),
-                  static_cast<unsigned>(layout.heads), static_cast<unsigned>(num_seqs));
-  prefill_kernel<T><<<grid, kWarps * 32, shared, stream>>>(
-      q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, out,
-      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.head_dim),
-      static_cast<int>(layout.block_size), scale, window);
-  CUDA_CHECK_LAUNCH();
+  detail::paged_attention_prefill_simt(q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens,
+                                       context_lens, num_seqs, max_q_len, out, layout, scale, window, stream);
 }
 
 #define LATTICE_INSTANTIATE(T)                                                                                 \
   template void paged_attention_prefill<T>(const T*, const T*, const T*, const int32_t*, int64_t, const int32_t*, \
                                            const int32_t*, const int32_t*, int64_t, int64_t, T*, const PagedLayout&, \
-                                           float, int64_t, cudaStream_t);
+                                           float, int64_t, cudaStream_t);                      \
+  template void detail::paged_attention_prefill_simt<T>(const T*, const T*, const T*, const int32_t*, int64_t,      \
+                                                        const int32_t*, const int32_t*, const int32_t*, int64_t,   \
+                                                        int64_t, T*, const PagedLayout&, float, int, cudaStream_t);
 LATTICE_INSTANTIATE(float)
 LATTICE_INSTANTIATE(__half)
 LATTICE_INSTANTIATE(__nv_bfloat16)

@@ -26,5 +26,19 @@ void paged_attention_prefill(const T* q, const T* k_cache, const T* v_cache, con
                              int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                              const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
                              const PagedLayout& layout, float scale, int64_t sliding_window, cudaStream_t stream);
+// Kernel choice: f16/bf16 take the wgmma kernel on a compute capability 9.0 device when the binary holds sm_90a
+// code (head_dim 64/128/256), else the mma.sync kernel (sm_80+, head_dim 64/80/96/128/256), else the SIMT kernel
+// (f32, any head_dim up to kMaxHeadDim). The environment variable LATTICE_ATTENTION_BACKEND, read at the first
+// call, overrides: "mma" never takes the wgmma kernel, "simt" always takes the SIMT one ("auto" or unset: the
+// rule above; anything else throws).
+
+namespace detail {
+// The SIMT kernel alone (the fallback; the tests run it directly). window: the sliding_window.
+template <typename T>
+void paged_attention_prefill_simt(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables,
+                                  int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
+                                  const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
+                                  const PagedLayout& layout, float scale, int window, cudaStream_t stream);
+}  // namespace detail
 
 }  // namespace lattice::kernels::cuda

@@ -1,7 +1,7 @@
 // Tensor-core prefill attention over the paged KV cache (sm_80+, f16 and bf16; internal to kernels/cuda):
-// FlashAttention-2 style with mma.sync. paged_attention_prefill (paged_attention_prefill.cuh) calls it first and
-// keeps its SIMT kernel for what this one declines (f32, head dims outside {64, 80, 96, 128, 256}, unaligned
-// pointers).
+// FlashAttention-2 style with mma.sync. paged_attention_prefill (paged_attention_prefill.cuh) calls it when the
+// Hopper wgmma kernel declines (or LATTICE_ATTENTION_BACKEND=mma) and keeps its SIMT kernel for what this one
+// declines (f32, head dims outside {64, 80, 96, 128, 256}, unaligned pointers).
 #pragma once
 
 #include <cuda_bf16.h>

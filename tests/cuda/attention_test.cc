@@ -1,18 +1,22 @@
 // Paged attention on the GPU against kernels/cpu paged_attention_f32, over shuffled block tables, grouped-query
-// heads and contexts that span several decode partitions. The launchers pick the kernel. Decode
+// heads and contexts that span several decode partitions. The decode launcher picks the kernel
 // (paged_attention_decode_kernel): f16/bf16 with GQA groups of 4+ at head_dim 64/80/96/128/256 take the tensor-core
-// kernel, smaller groups at head_dim 64/128/256 the grouped SIMT kernel, the rest the SIMT kernel. Prefill: f16/bf16
-// at head_dim 64/80/96/128/256 take the tensor-core kernel, the rest the SIMT kernel. Every path is exercised here.
+// kernel, smaller groups at head_dim 64/128/256 the grouped SIMT kernel, the rest the SIMT kernel. Each prefill
+// case runs through every prefill kernel that takes it (wgmma on sm_90a, mma.sync, SIMT) and through the launcher.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
 #include <optional>
+#include <type_traits>
 
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_prefill.cuh"
+#include "kernels/cuda/paged_attention_prefill_mma.cuh"
+#include "kernels/cuda/paged_attention_prefill_wgmma.cuh"
 #include "tests/cuda/attention_tolerance.h"
 #include "tests/cuda/cuda_test_utils.h"
 
@@ -355,8 +359,66 @@ TEST(CudaPagedAttentionDecode, Bf16WindowOfOne) {
   check_decode<__nv_bfloat16>({8, 2, 128, 16}, {1, 2, 700}, 0, 0, /*window=*/1);
 }
 
-// AttentionTolerance: the tensor-core kernel rounds the softmax weights to T (f32 runs the SIMT kernel, whose
-// tolerance is the same).
+// The prefill kernels a case runs through: each one directly, then the launcher's choice. A kernel that cannot
+// take the case (f32 or head_dim 72 on the tensor-core kernels, wgmma without a compute capability 9.0 device)
+// is left out, and a tensor-core kernel that declines a case it should take fails the test.
+enum class PrefillKernel { wgmma, mma, simt, launcher };
+
+const char* prefill_kernel_name(PrefillKernel kernel) {
+  switch (kernel) {
+    case PrefillKernel::wgmma: return "wgmma kernel";
+    case PrefillKernel::mma: return "mma.sync kernel";
+    case PrefillKernel::simt: return "SIMT kernel";
+    case PrefillKernel::launcher: return "paged_attention_prefill";
+  }
+  return "?";
+}
+
+bool head_dim_in(int64_t head_dim, std::initializer_list<int64_t> dims) {
+  return std::find(dims.begin(), dims.end(), head_dim) != dims.end();
+}
+
+// Runs one kernel over the batch's device operands; false when the kernel cannot take the case.
+template <typename T>
+bool run_prefill(PrefillKernel kernel, const T* q, const T* k, const T* v, const int32_t* tables, int64_t max_blocks,
+                 const int32_t* begins, const int32_t* q_lens, const int32_t* lens, int64_t num_seqs,
+                 int64_t max_q_len, T* out, const kernels::PagedLayout& layout, float scale, int64_t window) {
+  const int w = static_cast<int>(window);
+  switch (kernel) {
+    case PrefillKernel::wgmma:
+      if constexpr (std::is_same_v<T, float>) {
+        return false;
+      } else {
+        if (!gpu::detail::paged_attention_prefill_wgmma_available()) return false;
+        const bool ran = gpu::detail::paged_attention_prefill_wgmma(q, k, v, tables, max_blocks, begins, q_lens, lens,
+                                                                    num_seqs, max_q_len, out, layout, scale, w, nullptr);
+        EXPECT_EQ(ran, head_dim_in(layout.head_dim, {64, 128, 256}));
+        return ran;
+      }
+    case PrefillKernel::mma:
+      if constexpr (std::is_same_v<T, float>) {
+        return false;
+      } else {
+        const bool ran = gpu::detail::paged_attention_prefill_mma(q, k, v, tables, max_blocks, begins, q_lens, lens,
+                                                                  num_seqs, max_q_len, out, layout, scale, w, nullptr);
+        EXPECT_EQ(ran, head_dim_in(layout.head_dim, {64, 80, 96, 128, 256}));
+        return ran;
+      }
+    case PrefillKernel::simt:
+      gpu::detail::paged_attention_prefill_simt(q, k, v, tables, max_blocks, begins, q_lens, lens, num_seqs, max_q_len,
+                                                out, layout, scale, w, nullptr);
+      return true;
+    case PrefillKernel::launcher:
+      gpu::paged_attention_prefill(q, k, v, tables, max_blocks, begins, q_lens, lens, num_seqs, max_q_len, out, layout,
+                                   scale, window, nullptr);
+      return true;
+  }
+  return false;
+}
+
+// Every kernel that takes the case against the CPU oracle, on an output poisoned with NaN before each run (a
+// row a kernel forgets fails). Tolerances: the tensor-core kernels (and the launcher, which may pick one) round
+// the softmax weights to T (AttentionTolerance); the SIMT kernel keeps them in f32 (Tolerance<T>).
 template <typename T>
 void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& seqs, int64_t extra_q = 0,
                    int64_t window = 0) {
@@ -368,7 +430,6 @@ void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& s
   const Batch<T> batch(layout, seqs, rng, /*extra_blocks=*/1);
   const float scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
   const auto want = batch.reference(scale, window);
-
   auto d_q = to_device<T>(batch.q);
   auto d_k = to_device<T>(batch.k_cache);
   auto d_v = to_device<T>(batch.v_cache);
@@ -379,12 +440,32 @@ void check_prefill(const kernels::PagedLayout& layout, const std::vector<Seq>& s
   DeviceBuffer<T> d_out(batch.q.size());
   int64_t max_q_len = extra_q;
   for (const auto& s : seqs) max_q_len = std::max(max_q_len, s.q_len + extra_q);
-  gpu::paged_attention_prefill(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_begins.get(),
-                               d_q_lens.get(), d_lens.get(), static_cast<int64_t>(seqs.size()), max_q_len,
-                               d_out.get(), layout, scale, window, nullptr);
-  const auto got = d_out.download();
-  EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()), AttentionTolerance<T>::rtol,
-                        AttentionTolerance<T>::atol));
+  const std::vector<float> poison(batch.q.size(), NAN);
+  for (PrefillKernel kernel : {PrefillKernel::wgmma, PrefillKernel::mma, PrefillKernel::simt, PrefillKernel::launcher}) {
+    SCOPED_TRACE(prefill_kernel_name(kernel));
+    d_out.upload(poison);
+    if (!run_prefill<T>(kernel, d_q.get(), d_k.get(), d_v.get(), d_tables.get(), batch.max_blocks, d_begins.get(),
+                        d_q_lens.get(), d_lens.get(), static_cast<int64_t>(seqs.size()), max_q_len, d_out.get(), layout,
+                        scale, window))
+      continue;
+    const auto got = d_out.download();
+    const bool f32_weights = kernel == PrefillKernel::simt;
+    EXPECT_TRUE(all_close(got.data(), want.data(), static_cast<int64_t>(want.size()),
+                          f32_weights ? Tolerance<T>::rtol : AttentionTolerance<T>::rtol,
+                          f32_weights ? Tolerance<T>::atol : AttentionTolerance<T>::atol));
+  }
+}
+
+// A compute capability 9.0 device (H100/H200) runs the wgmma kernel: the sm_90a build must have reached it, or
+// every other prefill test would silently leave it out.
+TEST(CudaPagedAttentionPrefill, WgmmaKernelOnHopper) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  int device = 0, major = 0, minor = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), cudaSuccess);
+  if (major != 9 || minor != 0) GTEST_SKIP() << "compute capability " << major << "." << minor << " is not 9.0";
+  EXPECT_TRUE(gpu::detail::paged_attention_prefill_wgmma_available());
 }
 
 // A fresh prompt, a chunk after 60 cached tokens, a decode token, and a prompt whose length is not a tile
@@ -471,6 +552,31 @@ TEST(CudaPagedAttentionPrefill, Bf16HeadDim256WindowPastContext) {
 TEST(CudaPagedAttentionPrefill, Bf16PaddedMaxQLen) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_prefill<__nv_bfloat16>({8, 2, 64, 16}, {{40, 90}, {1, 5}}, 100);
+}
+
+// Llama-3-8B's layout, a 512-token chunk after 3584 cached tokens (the benchmark's chunked shape; one KV head to
+// keep the CPU oracle fast): 4096 positions, 32 wgmma K/V tiles, so both stages are reused many times.
+TEST(CudaPagedAttentionPrefill, Bf16Gqa4Chunk512After3584) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({4, 1, 128, 16}, {{512, 4096}});
+}
+// Odd chunk sizes after odd cached lengths, group 8 and blocks of 32: tiles end mid-block, mid-group and
+// mid-warpgroup, next to a decode token.
+TEST(CudaPagedAttentionPrefill, F16Group8Block32OddChunks) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({16, 2, 64, 32}, {{77, 1661}, {1, 999}, {300, 301}});
+}
+TEST(CudaPagedAttentionPrefill, Bf16Group1Block32) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({4, 4, 128, 32}, {{200, 200}, {45, 500}});
+}
+TEST(CudaPagedAttentionPrefill, F16Group8HeadDim128ChunkedSlidingWindow) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__half>({8, 1, 128, 16}, {{333, 1500}, {129, 129}}, 0, /*window=*/257);
+}
+TEST(CudaPagedAttentionPrefill, Bf16HeadDim256Group4Block32Long) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_prefill<__nv_bfloat16>({4, 1, 256, 32}, {{400, 400}, {31, 700}});
 }
 
 }  // namespace
