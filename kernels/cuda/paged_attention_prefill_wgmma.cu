@@ -152,6 +152,7 @@ prefill_wgmma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, con
       load(v_head, v_s + stage * Shape::kTileBytes, n0);
       mbarrier_arrive_on_cp_async(&v_full[stage]);
     }
+    cp_async_commit();   // the copies above belong to no group yet; wait_group waits on groups only
     cp_async_wait<0>();  // leave no copy in flight behind an exiting thread
     return;
   }
