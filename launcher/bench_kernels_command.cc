@@ -1,11 +1,17 @@
 // lattice bench-kernels: the paged attention kernels alone on one GPU, at Llama-3-8B's attention shapes by
 // default (32 query / 8 KV heads, head_dim 128, blocks of 16, bf16), over block tables in shuffled order.
-// Prefill reports TFLOP/s (4 x visible (query, key) pairs x heads x head_dim: QK^T and PV, causal pairs only);
+// Prefill reports TFLOP/s for each prefill kernel the device runs (the Hopper wgmma kernel, mma.sync), counting
+// 4 x visible (query, key) pairs x heads x head_dim (QK^T and PV over the causal pairs only, FlashAttention's
+// convention: the masked halves of diagonal tiles a kernel computes and discards are not counted), with PyTorch
+// SDPA's TFLOP/s and the ratio beside it when --sdpa names scripts/bench_sdpa.py's JSON;
 // decode reports GB/s of K and V read (every context position's K and V rows once per KV head), next to the
 // device's measured read ceiling. scripts/bench_sdpa.py times PyTorch's SDPA on the same shapes and formulas.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <initializer_list>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -27,6 +33,8 @@
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_prefill.cuh"
+#include "kernels/cuda/paged_attention_prefill_mma.cuh"
+#include "kernels/cuda/paged_attention_prefill_wgmma.cuh"
 #include "launcher/machine_ceilings.h"
 #endif
 
@@ -130,8 +138,58 @@ Operands make_operands(const Case& c, const Shape& s, DType dtype, DeviceContext
 // decode_kernel: the decode kernel to run, or none for paged_attention_decode's choice.
 using DecodeChoice = std::optional<kernels::cuda::DecodeKernel>;
 
+// One prefill kernel by name ("wgmma", "mma" or "simt"), called directly rather than through the launcher's choice.
 template <typename T>
-void launch(const Case& c, const Shape& s, const Operands& o, const DecodeChoice& decode_kernel, cudaStream_t stream) {
+void launch_prefill(const std::string& kernel, const T* q, const T* k, const T* v, const int32_t* tables,
+                    int64_t max_blocks, const int32_t* q_begins, const int32_t* q_lens, const int32_t* lens,
+                    int64_t seqs, int64_t max_q_len, T* out, const kernels::PagedLayout& layout, float scale,
+                    cudaStream_t stream) {
+  namespace detail = kernels::cuda::detail;
+  if (kernel == "simt") {
+    detail::paged_attention_prefill_simt(q, k, v, tables, max_blocks, q_begins, q_lens, lens, seqs, max_q_len, out,
+                                         layout, scale, /*window=*/0, stream);
+    return;
+  }
+  const bool ran = kernel == "wgmma"
+                       ? detail::paged_attention_prefill_wgmma(q, k, v, tables, max_blocks, q_begins, q_lens, lens,
+                                                               seqs, max_q_len, out, layout, scale, 0, stream)
+                       : detail::paged_attention_prefill_mma(q, k, v, tables, max_blocks, q_begins, q_lens, lens,
+                                                             seqs, max_q_len, out, layout, scale, 0, stream);
+  LATTICE_CHECK(ran, "bench-kernels: the ", kernel, " prefill kernel declined head_dim ", layout.head_dim);
+}
+
+// The prefill kernels timed one by one for a head_dim: wgmma where the device and build run it, mma.sync, and
+// the SIMT kernel only where neither takes the head_dim.
+std::vector<std::string> prefill_kernels(int64_t head_dim) {
+  std::vector<std::string> names;
+  const auto in = [&](std::initializer_list<int64_t> dims) {
+    return std::find(dims.begin(), dims.end(), head_dim) != dims.end();
+  };
+  if (in({64, 128, 256}) && kernels::cuda::detail::paged_attention_prefill_wgmma_available()) names.push_back("wgmma");
+  if (in({64, 80, 96, 128, 256})) names.push_back("mma");
+  if (names.empty()) names.push_back("simt");
+  return names;
+}
+
+// SDPA's prefill TFLOP/s by case name from scripts/bench_sdpa.py --json output (empty without --sdpa).
+std::map<std::string, double> sdpa_prefill_tflops(const std::string& path) {
+  std::map<std::string, double> tflops;
+  if (path.empty()) return tflops;
+  std::ifstream in(path);
+  LATTICE_CHECK(in, "bench-kernels: cannot read --sdpa ", path);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  LATTICE_CHECK(j.is_object() && j.contains("results"), "bench-kernels: --sdpa ", path,
+                " is not scripts/bench_sdpa.py --json output");
+  for (const auto& r : j["results"])
+    if (r.value("kernel", "") == "prefill" && r.contains("tflops"))
+      tflops[r.value("case", "")] = r["tflops"].get<double>();
+  return tflops;
+}
+
+// prefill_kernel: one of prefill_kernels() (ignored for decode).
+template <typename T>
+void launch(const Case& c, const Shape& s, const Operands& o, const DecodeChoice& decode_kernel,
+            const std::string& prefill_kernel, cudaStream_t stream) {
   const kernels::PagedLayout layout{s.heads, s.kv_heads, s.head_dim, s.block_size};
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int64_t seqs = static_cast<int64_t>(c.seqs.size());
@@ -145,20 +203,20 @@ void launch(const Case& c, const Shape& s, const Operands& o, const DecodeChoice
                                           static_cast<T*>(o.out.raw()), layout, scale, /*sliding_window=*/0,
                                           o.workspace.raw(), o.workspace.nbytes(), stream, decode_kernel);
   else
-    kernels::cuda::paged_attention_prefill(q, k, v, tables, o.max_blocks, static_cast<const int32_t*>(o.q_begins.raw()),
-                                           static_cast<const int32_t*>(o.q_lens.raw()), lens, seqs, o.max_q_len,
-                                           static_cast<T*>(o.out.raw()), layout, scale, /*sliding_window=*/0, stream);
+    launch_prefill<T>(prefill_kernel, q, k, v, tables, o.max_blocks, static_cast<const int32_t*>(o.q_begins.raw()),
+                      static_cast<const int32_t*>(o.q_lens.raw()), lens, seqs, o.max_q_len,
+                      static_cast<T*>(o.out.raw()), layout, scale, stream);
 }
 
 // Mean seconds per call over `iters` calls after two warm-up calls, timed with events on the device's stream.
 double time_case(const Case& c, const Shape& s, DType dtype, const Operands& o, const DecodeChoice& decode_kernel,
-                 DeviceContext& device, int iters) {
+                 const std::string& prefill_kernel, DeviceContext& device, int iters) {
   cudaStream_t stream = device.stream();
   auto run = [&] {
     if (dtype == DType::bf16)
-      launch<__nv_bfloat16>(c, s, o, decode_kernel, stream);
+      launch<__nv_bfloat16>(c, s, o, decode_kernel, prefill_kernel, stream);
     else
-      launch<__half>(c, s, o, decode_kernel, stream);
+      launch<__half>(c, s, o, decode_kernel, prefill_kernel, stream);
   };
   run();
   run();
@@ -203,13 +261,16 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
   if (args.has("help")) {
     std::puts(
         "usage: lattice bench-kernels [--device N] [--dtype bf16|f16] [--iters N] [--heads H] [--kv-heads K]\n"
-        "                             [--head-dim D] [--block-size B] [--decode-kernel NAME] [--json]\n"
+        "                             [--head-dim D] [--block-size B] [--decode-kernel NAME] [--sdpa FILE] [--json]\n"
         "Times paged_attention_prefill (4096 causal, 8 x 1024 causal, 512 after 3584 cached) and\n"
         "paged_attention_decode (batch 1/64/256 x context 512/2048/8192) on one GPU; defaults are Llama-3-8B's\n"
         "attention (32 / 8 heads, head_dim 128, blocks of 16, bf16). Prefill in TFLOP/s, decode in GB/s of K+V\n"
         "read beside the device's read ceiling and the decode kernel that ran: --decode-kernel auto (default: the\n"
         "one paged_attention_decode picks for the GQA group and head_dim), tensor_core, grouped_simt or simt.\n"
-        "scripts/bench_sdpa.py gives PyTorch SDPA on the same shapes.");
+        "Each prefill kernel is timed (wgmma on sm_90a, mma.sync); TFLOP/s count 4 x visible (query, key) pairs\n"
+        "x heads x head_dim (causal pairs only, as FlashAttention counts; masked work is not counted).\n"
+        "scripts/bench_sdpa.py gives PyTorch SDPA on the same shapes; --sdpa FILE (its --json output) puts SDPA's\n"
+        "prefill TFLOP/s and the ratio beside each prefill kernel's.");
     return 0;
   }
   const int device_index = static_cast<int>(args.get_int("device", 0));
@@ -219,6 +280,7 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
                     args.get_int("block-size", 16)};
   const std::string decode_kernel_flag = args.get("decode-kernel", "auto");
   const bool json_out = args.has("json");
+  const std::string sdpa_path = args.get("sdpa", "");
   args.reject_unknown();
   LATTICE_CHECK(dtype_name == "bf16" || dtype_name == "f16", "bench-kernels: --dtype must be bf16 or f16, not ",
                 dtype_name);
@@ -230,6 +292,7 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
   const DType dtype = dtype_name == "bf16" ? DType::bf16 : DType::f16;
   const DecodeChoice decode_choice = parse_decode_kernel(decode_kernel_flag);
   const char* decode_kernel = kernels::cuda::decode_kernel_name(decode_kernel_run(decode_choice, shape, dtype));
+  const std::map<std::string, double> sdpa = sdpa_prefill_tflops(sdpa_path);
   DeviceContext device(device_index);
   const double ceiling = measure_device_read_bandwidth_gbs(device);
   std::mt19937 rng(2026);
@@ -240,27 +303,39 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
                 static_cast<long long>(shape.kv_heads), static_cast<long long>(shape.head_dim),
                 static_cast<long long>(shape.block_size), ceiling);
   for (const Case& c : default_cases()) {
-    double seconds = 0;
-    {
-      const Operands o = make_operands(c, shape, dtype, device, rng);  // freed before the next case
-      seconds = time_case(c, shape, dtype, o, decode_choice, device, iters);
+    const Operands o = make_operands(c, shape, dtype, device, rng);  // freed before the next case
+    const std::vector<std::string> variants =
+        c.kernel == "prefill" ? prefill_kernels(shape.head_dim) : std::vector<std::string>{""};
+    for (const std::string& prefill_kernel : variants) {
+      const double seconds = time_case(c, shape, dtype, o, decode_choice, prefill_kernel, device, iters);
+      nlohmann::ordered_json row = {{"kernel", c.kernel}, {"case", c.name}, {"ms", seconds * 1e3}};
+      if (c.kernel == "prefill") {
+        const double tflops = causal_flops(c, shape) / seconds / 1e12;
+        row["prefill_kernel"] = prefill_kernel;
+        row["tflops"] = tflops;
+        const auto baseline = sdpa.find(c.name);
+        if (baseline != sdpa.end()) {
+          row["sdpa_tflops"] = baseline->second;
+          row["vs_sdpa"] = tflops / baseline->second;
+        }
+        if (!json_out) {
+          std::printf("  %-8s %-24s %9.3f ms  %7.1f TFLOP/s (%s kernel)", "prefill", c.name.c_str(), seconds * 1e3,
+                      tflops, prefill_kernel.c_str());
+          if (baseline != sdpa.end())
+            std::printf("  SDPA %.1f TFLOP/s, %.2fx", baseline->second, tflops / baseline->second);
+          std::printf("\n");
+        }
+      } else {
+        const double gbs = kv_bytes(c, shape, static_cast<int64_t>(dtype_size(dtype))) / seconds / 1e9;
+        row["kv_gbs"] = gbs;
+        row["fraction_of_ceiling"] = gbs / ceiling;
+        row["decode_kernel"] = decode_kernel;
+        if (!json_out)
+          std::printf("  %-8s %-24s %9.3f ms  %7.0f GB/s of K+V (%.0f%% of the read ceiling, %s kernel)\n", "decode",
+                      c.name.c_str(), seconds * 1e3, gbs, 100.0 * gbs / ceiling, decode_kernel);
+      }
+      results.push_back(row);
     }
-    nlohmann::ordered_json row = {{"kernel", c.kernel}, {"case", c.name}, {"ms", seconds * 1e3}};
-    if (c.kernel == "prefill") {
-      const double tflops = causal_flops(c, shape) / seconds / 1e12;
-      row["tflops"] = tflops;
-      if (!json_out) std::printf("  %-8s %-24s %9.3f ms  %7.1f TFLOP/s\n", "prefill", c.name.c_str(), seconds * 1e3,
-                                 tflops);
-    } else {
-      const double gbs = kv_bytes(c, shape, static_cast<int64_t>(dtype_size(dtype))) / seconds / 1e9;
-      row["kv_gbs"] = gbs;
-      row["fraction_of_ceiling"] = gbs / ceiling;
-      row["decode_kernel"] = decode_kernel;
-      if (!json_out)
-        std::printf("  %-8s %-24s %9.3f ms  %7.0f GB/s of K+V (%.0f%% of the read ceiling, %s kernel)\n", "decode",
-                    c.name.c_str(), seconds * 1e3, gbs, 100.0 * gbs / ceiling, decode_kernel);
-    }
-    results.push_back(row);
   }
   if (json_out) {
     const nlohmann::ordered_json j = {{"device", device.name()},
@@ -278,6 +353,7 @@ int bench_kernels_command(const Args& argv, parallel::MpiRuntime* /*mpi*/) {
   (void)device_index;
   (void)decode_kernel_flag;
   (void)json_out;
+  (void)sdpa_path;
   LATTICE_THROW("bench-kernels needs a build with the CUDA backend (LATTICE_WITH_CUDA=ON)");
 #endif
 }
