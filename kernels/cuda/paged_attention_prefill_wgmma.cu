@@ -17,6 +17,9 @@
 // is NaN). cp.async's zero-fill does both per 16 bytes.
 #include <cuda_runtime.h>
 
+#include <array>
+#include <atomic>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
@@ -332,23 +335,41 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 }  // namespace
 
-bool paged_attention_prefill_wgmma_available() {
 #if defined(LATTICE_CUDA_SM90A)
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor,
-                                                                      device) != cudaSuccess ||
+// Queries `device` (the current one): compute capability 9.0 and the sm_90a cubin picked for the kernel.
+bool device_runs_wgmma(int device) {
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
       cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    cudaGetLastError();  // clear the (non-sticky) error: no device means no wgmma
+    cudaGetLastError();  // clear the (non-sticky) error: an unusable device runs no wgmma
     return false;
   }
   if (major != 9 || minor != 0) return false;
-  // The cubin the runtime picked for this device must be the sm_90a one (not, say, a future sm_90 build).
   cudaFuncAttributes attributes{};
   if (cudaFuncGetAttributes(&attributes, prefill_wgmma_kernel<__nv_bfloat16, 128>) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
-  return attributes.binaryVersion == 90;
+  return attributes.binaryVersion == 90;  // not, say, a plain sm_90 cubin without the wgmma code
+}
+#endif
+
+bool paged_attention_prefill_wgmma_available() {
+#if defined(LATTICE_CUDA_SM90A)
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  // Asked before every prefill launch: the answer per device is cached (0 unknown, 1 no, 2 yes).
+  static std::array<std::atomic<int>, 64> cached{};
+  if (device < 0 || device >= static_cast<int>(cached.size())) return device_runs_wgmma(device);
+  int answer = cached[device].load(std::memory_order_relaxed);
+  if (answer == 0) {
+    answer = device_runs_wgmma(device) ? 2 : 1;
+    cached[device].store(answer, std::memory_order_relaxed);
+  }
+  return answer == 2;
 #else
   return false;
 #endif
