@@ -50,14 +50,13 @@ template <int D> struct WgmmaShape {
 // (64 + 64 f32) and P (32); ptxas -v reports 8 bytes spilled there (none at 64 and 256).
 constexpr int kProducerRegisters = 56, kConsumerRegisters = 224;
 
-// S (64 x N) = Q (64 x D) K^T: D / 16 k-steps; a k-step's 16 columns are 32 bytes into a 128-byte panel row.
+// S (64 x N) = Q (64 x D) K^T: D / 16 k-steps over both K-major operands.
 template <typename T, int N, int D>
 __device__ __forceinline__ void issue_scores(float (&s)[N / 2], uint32_t q_address, uint32_t k_address) {
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    const uint32_t step = (kk % 4) * 32;
-    const uint64_t a = sw128_descriptor(q_address + (kk / 4) * 64 * 128 + step, 16);
-    const uint64_t b = sw128_descriptor(k_address + (kk / 4) * N * 128 + step, 16);
+    const uint64_t a = sw128_descriptor(sw128_k_major_step(q_address, 64, kk), 16);
+    const uint64_t b = sw128_descriptor(sw128_k_major_step(k_address, N, kk), 16);
     if constexpr (N == 64)
       wgmma_ss_n64<T>(s, a, b, kk > 0);
     else
@@ -65,12 +64,12 @@ __device__ __forceinline__ void issue_scores(float (&s)[N / 2], uint32_t q_addre
   }
 }
 
-// O (64 x D) += P (64 x N, registers) V (N x D, stored key-major): N / 16 k-steps of 16 keys = 2048 bytes.
+// O (64 x D) += P (64 x N, registers) V (N x D, stored key-major, read MN-major): N / 16 k-steps of 16 keys.
 template <typename T, int N, int D>
 __device__ __forceinline__ void issue_values(float (&o)[D / 2], const uint32_t (&p)[N / 16][4], uint32_t v_address) {
 #pragma unroll
   for (int kk = 0; kk < N / 16; ++kk) {
-    const uint64_t b = sw128_descriptor(v_address + kk * 16 * 128, N * 128);
+    const uint64_t b = sw128_descriptor(sw128_mn_major_step(v_address, kk), sw128_panel_bytes(N));
     if constexpr (D == 64)
       wgmma_rs_n64_tb<T>(o, p[kk], b);
     else if constexpr (D == 128)
