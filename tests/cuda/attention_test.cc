@@ -234,7 +234,8 @@ TEST(CudaPagedAttentionDecode, Bf16Gqa4OneSequence) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({32, 8, 128, 16}, {2049});
 }
-// Groups 8, 5 (11 zero rows in the mma tile), 12, 16 (a full tile) and 32 (two blocks per KV head).
+// Groups 8, 5 (11 zero rows in the mma tile), 12, 16 (a full tile), 32 (two blocks per KV head) and 24 over two KV
+// heads (each KV head's second block holds 8 query heads from kv_head * 24 + 16, 8 zero rows).
 TEST(CudaPagedAttentionDecode, Bf16Group8Block32) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({16, 2, 128, 32}, {1537, 31, 32, 33});
@@ -254,6 +255,10 @@ TEST(CudaPagedAttentionDecode, Bf16Group16) {
 TEST(CudaPagedAttentionDecode, F16Group32HeadDim64) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({32, 1, 64, 16}, {800, 2});
+}
+TEST(CudaPagedAttentionDecode, Bf16Group24TwoKvHeads) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({48, 2, 64, 16}, {1025, 5, 130});
 }
 // Head dims 80, 96 and 256 (two warps, 32-position tiles).
 TEST(CudaPagedAttentionDecode, Bf16HeadDim80Group4) {
