@@ -37,8 +37,10 @@ struct Seq {
 };
 
 // A block id whose slots lie far outside any cache: a kernel that reads a block table entry past a sequence's
-// context and follows it faults (an illegal address, reported by the launch or the download).
-constexpr int32_t kPoisonBlock = 1 << 28;
+// context and follows it faults (an illegal address, reported by the launch or the download). Its slots (id x block
+// size, at most 2^30 for the tests' blocks of up to 32) stay below 2^31, so a kernel that keeps slots in int32 (the
+// tensor-core decode kernel) also lands far outside instead of wrapping around into the cache.
+constexpr int32_t kPoisonBlock = 1 << 25;
 
 // A batch of sequences over one randomly filled cache, blocks handed out in shuffled order. With extra_blocks
 // the block tables get that many more columns than any context needs (graph-style padding), all poisoned.
@@ -107,7 +109,13 @@ void check_decode(const kernels::PagedLayout& layout, const std::vector<int64_t>
   std::mt19937 rng(seed);
   std::vector<Seq> seqs;
   for (int64_t len : context_lens) seqs.push_back({1, len});
-  const Batch<T> batch(layout, seqs, rng, extra_blocks);
+  Batch<T> batch(layout, seqs, rng, extra_blocks);
+  // Blocks wholly before a sliding window may have been freed (paged_attention_decode's contract): poisoned like the
+  // padding, so following one faults (the CPU oracle reads from the window's first position on).
+  if (window > 0)
+    for (size_t s = 0; s < seqs.size(); ++s)
+      for (int64_t b = 0; b < std::max<int64_t>(0, context_lens[s] - window) / layout.block_size; ++b)
+        batch.block_tables[s * batch.max_blocks + b] = kPoisonBlock;
   const float scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
   const auto want = batch.reference(scale, window);
 
@@ -230,7 +238,8 @@ TEST(CudaPagedAttentionDecode, Bf16Gqa4OneSequence) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({32, 8, 128, 16}, {2049});
 }
-// Groups 8, 5 (11 zero rows in the mma tile), 12, 16 (a full tile) and 32 (two blocks per KV head).
+// Groups 8, 5 (11 zero rows in the mma tile), 12, 16 (a full tile), 32 (two blocks per KV head) and 24 over two KV
+// heads (each KV head's second block holds 8 query heads from kv_head * 24 + 16, 8 zero rows).
 TEST(CudaPagedAttentionDecode, Bf16Group8Block32) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__nv_bfloat16>({16, 2, 128, 32}, {1537, 31, 32, 33});
@@ -250,6 +259,10 @@ TEST(CudaPagedAttentionDecode, Bf16Group16) {
 TEST(CudaPagedAttentionDecode, F16Group32HeadDim64) {
   LATTICE_SKIP_WITHOUT_CUDA();
   check_decode<__half>({32, 1, 64, 16}, {800, 2});
+}
+TEST(CudaPagedAttentionDecode, Bf16Group24TwoKvHeads) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  check_decode<__nv_bfloat16>({48, 2, 64, 16}, {1025, 5, 130});
 }
 // Head dims 80, 96 and 256 (two warps, 32-position tiles).
 TEST(CudaPagedAttentionDecode, Bf16HeadDim80Group4) {
