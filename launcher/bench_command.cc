@@ -151,6 +151,10 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, parallel::StageRunner* stage, 
       {"cuda_graph_count", e.graphs.graphs},
       {"cuda_graph_capture_s", e.graphs.seconds},
       {"cuda_graph_mib", static_cast<double>(e.graphs.device_bytes) / 1048576.0},
+      // Left out of the KV cache for the graphs before sizing it (a profile capture's measure, with a margin).
+      {"cuda_graph_reserved_mib", static_cast<double>(e.graph_reserve_bytes) / 1048576.0},
+      {"device_memory_total_mib", static_cast<double>(e.device_total_bytes) / 1048576.0},
+      {"device_memory_free_mib", static_cast<double>(e.device_free_bytes) / 1048576.0},  // once set up
       {"graph_steps", e.runner->graph_steps() - graph_steps0},
       {"eager_steps", e.runner->eager_steps() - eager_steps0},
       {"prefill_tokens_per_s", prefill_tokens / prefill_s},
