@@ -106,6 +106,13 @@ StepOutput ModelRunner::forward(const StepBatch& batch) {
 
 void ModelRunner::drop_decode_graphs() { graphs_.clear(); }
 
+GraphCapture ModelRunner::profile_decode_graphs(CausalLM& model, KvCacheShape kv, DType dtype,
+                                                const ops::ExecContext& exec, const RunnerLimits& limits) {
+  KvCache provisional(kv, 1, dtype, exec.device);
+  ModelRunner runner(model, provisional, exec, limits);
+  return runner.capture_decode_graphs();
+}
+
 #ifdef LATTICE_HAVE_CUDA
 GraphCapture ModelRunner::capture_decode_graphs(const std::function<void(int64_t done, int64_t total)>& progress) {
   LATTICE_CHECK(!exec_.device.is_cpu(), "CUDA graphs need a GPU; the runner is on ", exec_.device.str());

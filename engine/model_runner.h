@@ -62,6 +62,13 @@ class ModelRunner {
   // the same point (the warm-up runs the collectives). Throws lattice::Error saying why when a capture fails
   // (something in the forward is not capture-safe); the runner then has no graphs and runs every step eagerly.
   GraphCapture capture_decode_graphs(const std::function<void(int64_t done, int64_t total)>& progress = {});
+  // GPU only: the device memory the decode graphs take, measured before the real KV cache exists (so that its
+  // sizing can leave that much free): a runner of `limits` over a one-block provisional cache (every warm-up and
+  // captured row is padding, which reads block 0 and writes nothing) captures every bucket's graph as
+  // capture_decode_graphs does, and everything it made is freed on return. The same collectives as
+  // capture_decode_graphs (every TP rank must call it at the same point); throws as it does.
+  static GraphCapture profile_decode_graphs(CausalLM& model, KvCacheShape kv, DType dtype, const ops::ExecContext& exec,
+                                            const RunnerLimits& limits);
   // Forgets the graphs (e.g. when another TP rank could not capture): every step runs eagerly.
   void drop_decode_graphs();
   bool has_decode_graphs() const { return !graphs_.empty(); }

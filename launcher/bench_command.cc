@@ -1,5 +1,7 @@
 // lattice bench: prefill and decode speed of a model on this machine, reported next to the machine's
-// measured ceilings (read bandwidth for decode, sgemm rate for prefill).
+// measured ceilings (read bandwidth for decode, sgemm rate for prefill). Under mpirun with --tp/--pp, rank 0 runs
+// the benchmark through the distributed engine as generate and serve do, the other ranks follow its plans, and
+// the report adds every rank's time in communication (launcher/bench_communication.h).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,10 +15,12 @@
 #include "engine/ops/op_profile.h"
 #include "engine/scheduler/scheduler.h"
 #include "kernels/cpu/gemm.h"
+#include "launcher/bench_communication.h"
 #include "launcher/runtime_env.h"
 #include "launcher/commands.h"
 #include "launcher/engine_setup.h"
 #include "launcher/machine_ceilings.h"
+#include "parallel/pipeline_executor.h"
 
 namespace lattice::launcher {
 
@@ -58,13 +62,9 @@ struct Ceilings {
   double gemm_gflops = 0;   // f32 sgemm (CPU) or bf16 GemmLt (GPU), in GFLOP/s
 };
 
-double communication_seconds(const LoadedEngine& e) {
-  return (e.ctx.tp ? e.ctx.tp->seconds() : 0) + (e.ctx.prev ? e.ctx.prev->seconds() : 0) +
-         (e.ctx.next ? e.ctx.next->seconds() : 0);
-}
-
-nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_flags, const RunSpec& run,
-                                 const Ceilings& ceil) {
+// On rank 0; `stage` is null on one rank, else the steps go through the pipeline executor as in generate.
+nlohmann::ordered_json bench_run(LoadedEngine& e, parallel::StageRunner* stage, const EngineOptions& engine_flags,
+                                 const RunSpec& run, const Ceilings& ceil) {
   const ModelConfig& c = e.model->config();
   const bool gpu = e.device != nullptr;
   const DType dtype = e.model->activation_dtype();
@@ -85,10 +85,16 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
     r.params.max_tokens = static_cast<int32_t>(output_len);
     scheduler.add(std::move(r));
   }
-  LocalExecutor executor(*e.runner);
+  std::unique_ptr<parallel::PipelineExecutor> pipeline;
+  std::unique_ptr<LocalExecutor> local;
+  if (stage)
+    pipeline = std::make_unique<parallel::PipelineExecutor>(*stage);
+  else
+    local = std::make_unique<LocalExecutor>(*e.runner);
+  StepExecutor& executor = pipeline ? static_cast<StepExecutor&>(*pipeline) : *local;
   const int64_t graph_steps0 = e.runner->graph_steps(), eager_steps0 = e.runner->eager_steps();
   const double build0 = e.runner->host_build_seconds(), enqueue0 = e.runner->host_enqueue_seconds();
-  const double comm0 = communication_seconds(e);
+  const parallel::RankCommunication comm0 = begin_bench_run(e);
   // Prefill ends when the last request has its first token; decode is everything after.
   std::vector<char> has_first(static_cast<size_t>(batch), 0);
   int64_t firsts = 0;
@@ -103,6 +109,9 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
     prefill_steps = scheduler.stats().steps;
   });
   const double total_s = seconds_since(start);
+  if (pipeline) pipeline->shutdown();  // the workers' run ends; they report their communication
+  const nlohmann::ordered_json comm =
+      communication_json(parallel::gather_communication(e.ctx, bench_counters(e) - comm0), scheduler.stats().steps);
   // A failed request (logits that cannot be sampled: a broken checkpoint) leaves nothing to measure.
   for (const RequestOutput& out : outputs)
     LATTICE_CHECK(out.finish != FinishReason::error, "bench request ", out.id, " of ", batch, " failed: ", out.error);
@@ -131,6 +140,8 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
       {"matmul_params_millions", cost.matmul_params / 1e6},
       {"weight_gb", cost.weight_bytes / 1e9},
       {"threads", omp_get_max_threads()},
+      {"tp", e.ctx.topo.tp},
+      {"pp", e.ctx.topo.pp},
       {"batch", batch},
       {"input_len", input_len},
       {"output_len", output_len},
@@ -140,6 +151,10 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
       {"cuda_graph_count", e.graphs.graphs},
       {"cuda_graph_capture_s", e.graphs.seconds},
       {"cuda_graph_mib", static_cast<double>(e.graphs.device_bytes) / 1048576.0},
+      // Left out of the KV cache for the graphs before sizing it (a profile capture's measure, with a margin).
+      {"cuda_graph_reserved_mib", static_cast<double>(e.graph_reserve_bytes) / 1048576.0},
+      {"device_memory_total_mib", static_cast<double>(e.device_total_bytes) / 1048576.0},
+      {"device_memory_free_mib", static_cast<double>(e.device_free_bytes) / 1048576.0},  // once set up
       {"graph_steps", e.runner->graph_steps() - graph_steps0},
       {"eager_steps", e.runner->eager_steps() - eager_steps0},
       {"prefill_tokens_per_s", prefill_tokens / prefill_s},
@@ -150,9 +165,11 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
       {"decode_gb_per_s", decode_gbs},
       {"read_bandwidth_gb_per_s", ceil.read_gbs},
       {"decode_vs_bandwidth", decode_gbs / ceil.read_gbs},
-      // Host wall time inside the communicators' calls per step (0 on one rank; on a GPU with NCCL it is the
-      // time to enqueue and the per-step wait, not the collectives' device time).
-      {"communication_ms_per_step", 1e3 * (communication_seconds(e) - comm0) / static_cast<double>(stats.steps)},
+      // Time in communication per step, the largest over ranks and the mean (0 on one rank): wall time inside
+      // MPI calls, NCCL's device time from CUDA events; steps replayed from CUDA graphs are not timed.
+      {"communication_ms_per_step", comm["communication_ms_per_step"]},
+      {"communication_ms_per_step_mean", comm["communication_ms_per_step_mean"]},
+      {"communication_per_rank", comm["communication_per_rank"]},
       // Host time per step (every step, prefill included) building and uploading the metadata, and enqueueing the
       // step (on the CPU: computing it); the rest of ms per step is the device, the sampler's wait and the scheduler.
       {"host_build_ms_per_step", 1e3 * (e.runner->host_build_seconds() - build0) / static_cast<double>(stats.steps)},
@@ -181,32 +198,55 @@ void print_table(const std::vector<nlohmann::ordered_json>& runs, bool gpu) {
   std::printf("ceilings measured in this run: %s %.1f GB/s, %s %.1f %s\n", gpu ? "device read" : "memory read",
               f["read_bandwidth_gb_per_s"].get<double>(), gpu ? "bf16 GEMM" : "sgemm (1024^3)",
               gpu ? f["gemm_peak_tflops"].get<double>() : f["sgemm_gflops"].get<double>(), gpu ? "TFLOP/s" : "GFLOP/s");
-  std::printf("%6s %6s %6s %12s %12s %9s %11s %7s %12s %7s %9s\n", "batch", "in", "out", "output tok/s", "decode tok/s",
-              "ms/step", "decode GB/s", "% read", "prefill GF/s", "% gemm", "comm ms");
+  std::printf("%6s %6s %6s %12s %12s %9s %11s %7s %12s %7s %9s %9s\n", "batch", "in", "out", "output tok/s",
+              "decode tok/s", "ms/step", "decode GB/s", "% read", "prefill GF/s", "% gemm", "comm max", "comm mean");
   for (const auto& r : runs) {
     const double prefill_ratio = gpu ? r["prefill_vs_gemm_peak"].get<double>() : r["prefill_vs_sgemm"].get<double>();
-    std::printf("%6lld %6lld %6lld %12.1f %12.2f %9.3f %11.1f %6.0f%% %12.1f %6.0f%% %9.3f\n",
+    std::printf("%6lld %6lld %6lld %12.1f %12.2f %9.3f %11.1f %6.0f%% %12.1f %6.0f%% %9.3f %9.3f\n",
                 static_cast<long long>(r["batch"].get<int64_t>()), static_cast<long long>(r["input_len"].get<int64_t>()),
                 static_cast<long long>(r["output_len"].get<int64_t>()), r["output_tokens_per_s"].get<double>(),
                 r["decode_tokens_per_s"].get<double>(), r["decode_ms_per_step"].get<double>(),
                 r["decode_gb_per_s"].get<double>(), 100 * r["decode_vs_bandwidth"].get<double>(),
-                r["prefill_gflops"].get<double>(), 100 * prefill_ratio, r["communication_ms_per_step"].get<double>());
+                r["prefill_gflops"].get<double>(), 100 * prefill_ratio, r["communication_ms_per_step"].get<double>(),
+                r["communication_ms_per_step_mean"].get<double>());
   }
+  if (f["tp"].get<int>() * f["pp"].get<int>() > 1) print_communication(runs);
   std::printf("peak host memory %.1f MiB\n", runs.back()["peak_host_memory_mib"].get<double>());
+}
+
+// The median over `its` of every floating-point figure of `m` (a copy of its.front()), at any depth: objects key by
+// key, arrays element by element (every iteration's report has the same shape: communication_per_rank too).
+void take_medians(nlohmann::ordered_json& m, const std::vector<const nlohmann::ordered_json*>& its) {
+  if (m.is_number_float()) {
+    std::vector<double> v;
+    for (const nlohmann::ordered_json* it : its) v.push_back(it->get<double>());
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    m = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return;
+  }
+  if (m.is_object()) {
+    for (auto& [key, value] : m.items()) {
+      std::vector<const nlohmann::ordered_json*> parts;
+      for (const nlohmann::ordered_json* it : its) parts.push_back(&it->at(key));
+      take_medians(value, parts);
+    }
+    return;
+  }
+  for (size_t i = 0; m.is_array() && i < m.size(); ++i) {
+    std::vector<const nlohmann::ordered_json*> parts;
+    for (const nlohmann::ordered_json* it : its) parts.push_back(&it->at(i));
+    take_medians(m[i], parts);
+  }
 }
 
 // The median of each measured (floating-point) figure over the iterations of one spec; counts, names and flags
 // are the same in every iteration and come from the first. "iterations" lists the headline rates of each.
 nlohmann::ordered_json median_of(const std::vector<nlohmann::ordered_json>& its) {
   nlohmann::ordered_json m = its.front();
-  for (auto& [key, value] : m.items()) {
-    if (!value.is_number_float()) continue;
-    std::vector<double> v;
-    for (const auto& it : its) v.push_back(it[key].get<double>());
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    value = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  }
+  std::vector<const nlohmann::ordered_json*> all;
+  for (const auto& it : its) all.push_back(&it);
+  take_medians(m, all);
   m["iterations"] = nlohmann::ordered_json::array();
   for (const auto& it : its)
     m["iterations"].push_back({{"prefill_tokens_per_s", it["prefill_tokens_per_s"]},
@@ -276,6 +316,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
               "  time per op kind (GEMMs by projection, attention, norms, RoPE + KV write, sampling, ...) per step\n"
               "  of each phase, and the host's remainder: wall time on the CPU, CUDA events on a GPU (where it\n"
               "  turns CUDA graphs off).\n"
+              "  Under mpirun with --tp N --pp M (N x M ranks) rank 0 runs the benchmark through the distributed\n"
+              "  engine and reports each rank's time in communication per step, with its maximum and mean.\n"
               "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs,\n"
               "  --no-cuda-graphs, ...) and --seed");
     return 0;
@@ -299,12 +341,16 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   EngineOptions engine_flags = engine_options(args);
   engine_flags.cuda_graphs = engine_flags.cuda_graphs && !profile;  // a graph replays without the op timers
   args.reject_unknown();
-  LATTICE_CHECK(!mpi || mpi->world_size() == 1, "lattice bench runs on one rank; use generate under mpirun");
-  LoadedEngine e = load_engine(engine_flags, nullptr, json_out);
+  LATTICE_CHECK(engine_flags.dp == 1, "lattice bench measures one replica; --dp is for generate and serve");
+  LoadedEngine e = load_engine(engine_flags, mpi && mpi->world_size() > 1 ? mpi : nullptr, json_out);
   if (profile && e.device) e.graphs_off = "--profile (events between the ops)";
   const ModelConfig& c = e.model->config();
   LATTICE_CHECK(input_len + output_len <= c.max_position_embeddings, "input + output length ", input_len + output_len,
                 " exceeds the model's ", c.max_position_embeddings, " positions");
+  if (!e.ctx.topo.is_coordinator()) {  // every run rank 0 makes: warm-up and measured iterations of each size
+    follow_bench_runs(e, batches.size() * static_cast<size_t>(warmup + iters));
+    return 0;
+  }
   const bool gpu = e.device != nullptr;
 
   // The ceilings the results are read against, measured in this run on the device that ran the model.
@@ -312,17 +358,19 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   ceil.read_gbs = gpu ? measure_device_read_bandwidth_gbs(*e.device) : measure_read_bandwidth_gbs();
   ceil.gemm_gflops = gpu ? 1e3 * measure_device_gemm_tflops(*e.device, 8192) : measure_sgemm_gflops(1024, 1024, 1024);
 
+  std::unique_ptr<parallel::StageRunner> stage;
+  if (e.ctx.topo.world_size > 1) stage = std::make_unique<parallel::StageRunner>(e.ctx, *e.runner);
   ops::OpProfiler profiler(gpu ? e.runner->exec().stream : nullptr);
   std::vector<nlohmann::ordered_json> runs;
   for (const int64_t b : batches) {
     const RunSpec spec{b, input_len, output_len, seed};
-    for (int64_t i = 0; i < warmup; ++i) bench_run(e, engine_flags, spec, ceil);
+    for (int64_t i = 0; i < warmup; ++i) bench_run(e, stage.get(), engine_flags, spec, ceil);
     if (profile) e.runner->set_profiler(&profiler);
     std::array<ops::PhaseProfile, 2> phases{};
     std::vector<nlohmann::ordered_json> its;
     for (int64_t i = 0; i < iters; ++i) {
       profiler.start();
-      its.push_back(bench_run(e, engine_flags, spec, ceil));
+      its.push_back(bench_run(e, stage.get(), engine_flags, spec, ceil));
       for (const ops::StepPhase p : {ops::StepPhase::prefill, ops::StepPhase::decode})
         phases[static_cast<size_t>(p)] += profiler.phase(p);
     }

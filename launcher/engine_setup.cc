@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -160,9 +161,43 @@ std::string graphs_off_reason(const EngineOptions& options, const LoadedEngine& 
   return "";
 }
 
-// Captures the decode graphs (GPU only) or says why not; every TP rank ends with graphs or every one without.
-void capture_graphs(const EngineOptions& options, LoadedEngine& e, bool report, bool tty) {
-  std::string why = graphs_off_reason(options, e);
+// Runs `capture` (collective: every rank calls it at the same point) and returns "" when it succeeded on every rank
+// of the job, else why not (this rank's error, or that another rank failed): TP ranks must run the same
+// collectives each step, so graphs are on everywhere or nowhere.
+std::string capture_on_every_rank(LoadedEngine& e, const std::function<void()>& capture) {
+  std::string why;
+  try {
+    capture();
+  } catch (const Error& err) {
+    why = err.what();
+  }
+  if (e.ctx.control && e.ctx.control->world_min(why.empty() ? 1 : 0) == 0 && why.empty())
+    why = "another rank could not capture its graphs";
+  return why;
+}
+
+// Before the KV cache is sized from --gpu-memory-utilization: captures every decode graph once against a one-block
+// provisional cache, measures the device memory that took and frees it, and keeps the reserve
+// (cuda_graph_reserve) in e.graph_reserve_bytes for the sizing to leave free. Returns "" or why graphs are off.
+std::string reserve_graph_memory(const EngineOptions& options, LoadedEngine& e, const ops::ExecContext& exec,
+                                 const KvCacheShape& kv, DType dtype, bool report) {
+  GraphCapture profile;
+  const std::string why = capture_on_every_rank(e, [&] {
+    profile = ModelRunner::profile_decode_graphs(*e.model, kv, dtype, exec, options.limits);
+  });
+  if (!why.empty()) return why;
+  e.graph_reserve_bytes = static_cast<int64_t>(cuda_graph_reserve(profile.device_bytes));
+  if (report)
+    std::fprintf(stderr, "CUDA graphs: a profile capture of %lld decode graphs took %.1f MiB in %.2f s; %.1f MiB "
+                 "reserved before sizing the KV cache\n", static_cast<long long>(profile.graphs),
+                 static_cast<double>(profile.device_bytes) / 1048576.0, profile.seconds,
+                 static_cast<double>(e.graph_reserve_bytes) / 1048576.0);
+  return "";
+}
+
+// Captures the decode graphs of e.runner (GPU only; `why` is "" or why not, from graphs_off_reason or the profile),
+// on every rank or on none, and reports what it did.
+void capture_graphs(LoadedEngine& e, std::string why, bool report, bool tty) {
   GraphCapture done;
   if (why.empty()) {
     const DecodeBuckets& b = e.runner->decode_buckets();
@@ -170,21 +205,14 @@ void capture_graphs(const EngineOptions& options, LoadedEngine& e, bool report, 
       std::fprintf(stderr, "CUDA graphs: warming up and capturing %zu batch sizes x %zu contexts (up to %lld x %lld)%s",
                    b.batch_sizes().size(), b.context_sizes().size(), static_cast<long long>(b.batch_sizes().back()),
                    static_cast<long long>(b.context_sizes().back()), tty ? "" : "\n");
-    try {
+    why = capture_on_every_rank(e, [&] {
       done = e.runner->capture_decode_graphs([&](int64_t n, int64_t total) {
         if (report && tty) std::fprintf(stderr, "\rCUDA graphs: %lld / %lld captured", static_cast<long long>(n),
                                         static_cast<long long>(total));
       });
-    } catch (const Error& err) {
-      why = err.what();
-    }
+    });
     if (report && tty) std::fprintf(stderr, "\n");
-    // One rank's failure turns graphs off everywhere: TP ranks must run the same collectives each step.
-    const bool here = why.empty();
-    if (e.ctx.control && e.ctx.control->world_min(here ? 1 : 0) == 0) {
-      e.runner->drop_decode_graphs();
-      if (here) why = "another rank could not capture its graphs";
-    }
+    if (!why.empty()) e.runner->drop_decode_graphs();
   }
   if (why.empty()) e.graphs = done;
   e.graphs_off = why;
@@ -291,7 +319,13 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
     runner_bytes = ModelRunner::buffer_bytes(e.model->lm_shape(), load.dtype, options.limits);
   }
 #endif
-  int64_t blocks = kv_blocks(options, kv, load.dtype, e.device.get(), runner_bytes);
+  // The decode graphs' memory, measured before the cache takes what is left (when it is sized from free memory;
+  // a size given with --kv-cache-mb/--kv-cache-blocks is the user's, and the capture after it takes what it needs).
+  std::string graphs_off = e.device ? graphs_off_reason(options, e) : "cpu";
+  if (graphs_off.empty() && options.kv_cache_blocks == 0 && options.kv_cache_mb == 0)
+    graphs_off = reserve_graph_memory(options, e, exec, kv, load.dtype, report);
+  int64_t blocks = kv_blocks(options, kv, load.dtype, e.device.get(),
+                             runner_bytes + static_cast<size_t>(e.graph_reserve_bytes));
   // One block layout valid on every rank (of every replica: rank 0 plans for each with this count).
   if (e.ctx.control) blocks = e.ctx.control->world_min(blocks);
   e.cache = std::make_unique<KvCache>(kv, static_cast<int32_t>(blocks), load.dtype, exec.device);
@@ -302,9 +336,15 @@ LoadedEngine load_engine(const EngineOptions& options, parallel::MpiRuntime* mpi
                  static_cast<long long>(blocks * options.block_size),
                  static_cast<double>(blocks * kv.bytes_per_block(load.dtype)) / (1 << 30), dtype_name(load.dtype));
   if (e.device)
-    capture_graphs(options, e, report, tty);
+    capture_graphs(e, graphs_off, report, tty);
   else
-    e.graphs_off = "cpu";
+    e.graphs_off = graphs_off;
+#ifdef LATTICE_HAVE_CUDA
+  if (e.device) {
+    e.device_total_bytes = static_cast<int64_t>(e.device->total_bytes());
+    e.device_free_bytes = static_cast<int64_t>(e.device->free_bytes());
+  }
+#endif
   return e;
 }
 

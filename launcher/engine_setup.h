@@ -69,6 +69,10 @@ struct LoadedEngine {
   std::unique_ptr<ModelRunner> runner;
   GraphCapture graphs;      // the decode CUDA graphs' capture (zeros when there are none)
   std::string graphs_off;   // why decode steps run eagerly ("" when graphs replay them; "cpu" on the CPU)
+  // Device bytes the KV cache's sizing left free for the decode graphs (cuda_graph_reserve of a profile capture);
+  // 0 without graphs or with a cache size given by flag.
+  int64_t graph_reserve_bytes = 0;
+  int64_t device_total_bytes = 0, device_free_bytes = 0;  // the GPU's memory once everything is set up (0 on the CPU)
 
   std::string device_name() const;  // "NVIDIA H200 (cuda:0)" or "cpu"
   // The largest top_k (short of the vocabulary) requests may ask for: the GPU sampler's limit, none on the CPU.

@@ -50,7 +50,10 @@ class Communicator {
   // the stream and the communicator's asynchronous error state, and after its timeout aborts the
   // communicator and throws naming the rank; host staging waits for its last upload; MPI and single: no-op.
   virtual void synchronize() = 0;
-  // Seconds this rank spent inside the communicator's calls (waiting included).
+  // Seconds this rank spent communicating through this communicator. MPI: host wall time inside the calls,
+  // waiting for the peer included; host staging the same, less the wait for the compute that produced the operand. NCCL: device time of its operations on the stream, from
+  // CUDA events recorded around each call (the calls only enqueue, so host time would miss the transfer),
+  // counted up to the last synchronize(); calls captured into a CUDA graph are not counted.
   virtual double seconds() const = 0;
 };
 

@@ -36,7 +36,8 @@ class ControlChannel {
 
 // Message tags on the world communicator.
 // kProgressTag: a worker's "received / finished step N" for the coordinator (parallel/step_progress.h).
-enum ControlTag : int { kPlanTag = 101, kResultTag = 102, kProgressTag = 103 };
+// kStatsTag: a rank's time in communication over a run, for rank 0 (parallel/communication_stats.h).
+enum ControlTag : int { kPlanTag = 101, kResultTag = 102, kProgressTag = 103, kStatsTag = 104 };
 constexpr int kAnyRank = -1;
 
 }  // namespace lattice::parallel

@@ -29,6 +29,7 @@ class HostStagedCommunicator final : public Communicator {
   const char* backend() const override { return name_.c_str(); }
 
   void all_reduce_sum(Tensor& t) override {
+    settle(t);
     ScopedTimer timed(seconds_);
     reserve(t.nbytes(), 0);
     Tensor staged = download(t, 0);
@@ -36,6 +37,7 @@ class HostStagedCommunicator final : public Communicator {
     upload(staged, t);
   }
   void all_gather(const Tensor& in, Tensor& out) override {
+    settle(in);
     ScopedTimer timed(seconds_);
     reserve(in.nbytes(), out.nbytes());
     const Tensor staged_in = download(in, 0);
@@ -44,6 +46,7 @@ class HostStagedCommunicator final : public Communicator {
     upload(staged_out, out);
   }
   void gather(const Tensor& in, Tensor& out, int root) override {
+    settle(in);
     ScopedTimer timed(seconds_);
     const bool receives = rank() == root && out.defined();
     reserve(in.nbytes(), receives ? out.nbytes() : 0);
@@ -53,6 +56,7 @@ class HostStagedCommunicator final : public Communicator {
     if (receives) upload(staged_out, out);
   }
   void broadcast(Tensor& t, int root) override {
+    if (rank() == root) settle(t);
     ScopedTimer timed(seconds_);
     reserve(t.nbytes(), 0);
     Tensor staged = rank() == root ? download(t, 0) : landing(t, 0);
@@ -60,6 +64,7 @@ class HostStagedCommunicator final : public Communicator {
     if (rank() != root) upload(staged, t);
   }
   void send(const Tensor& t, int peer) override {
+    settle(t);
     ScopedTimer timed(seconds_);
     reserve(t.nbytes(), 0);
     host_->send(download(t, 0), peer);
@@ -87,6 +92,12 @@ class HostStagedCommunicator final : public Communicator {
     LATTICE_CHECK(t.device() == Device::cuda(device_.index), name_, " on ", t.describe(),
                   ": this rank's communicator works on cuda:", device_.index);
     return true;
+  }
+
+  // Waits, outside the time counted, for the work queued before an operation (which produced its device operand),
+  // so that seconds() is the staging copies and the MPI operation, not the compute before them.
+  void settle(const Tensor& operand) {
+    if (staged(operand)) wait_for_stream();
   }
 
   // Room for two operands in the pinned buffer: the first at offset 0, the second at aligned(first).

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "kernels/cuda/cuda_check.h"
+#include "parallel/event_interval_timer.h"
 #include "parallel/mpi_check.h"
-#include "parallel/scoped_timer.h"
 
 // Routes an NCCL failure to lattice's error helper with the call, file:line and NCCL's messages.
 // ncclInProgress is not a failure: a non-blocking communicator is still working (see NcclCommunicator::wait_for_comm).
@@ -36,10 +36,33 @@ ncclDataType_t nccl_type(DType dtype) {
   LATTICE_THROW("no NCCL type for ", dtype_name(dtype));
 }
 
+// CUDA events on the communicator's stream (timing on: default flags), for EventIntervalTimer.
+struct StreamEvents {
+  using Event = cudaEvent_t;
+  cudaStream_t stream = nullptr;
+
+  Event create() {
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK(cudaEventCreate(&e));
+    return e;
+  }
+  void destroy(Event e) { cudaEventDestroy(e); }
+  void record(Event e) { CUDA_CHECK(cudaEventRecord(e, stream)); }
+  double seconds_between(Event start, Event end) {
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, end));
+    return ms / 1e3;
+  }
+};
+
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(MPI_Comm comm, const NcclOptions& options)
-      : device_(options.device), stream_(options.stream), timeout_(options.timeout_seconds), label_(options.label) {
+      : device_(options.device),
+        stream_(options.stream),
+        timeout_(options.timeout_seconds),
+        label_(options.label),
+        timer_(StreamEvents{options.stream}) {
     MPI_CHECK(MPI_Comm_rank(comm, &rank_));
     MPI_CHECK(MPI_Comm_size(comm, &size_));
     // Rank 0 sends a status with the id, so that its failure ends every rank's set-up instead of leaving the
@@ -95,31 +118,32 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
   const char* backend() const override { return "nccl"; }
 
+  // One ncclAllReduce, in place, in the tensor's dtype (the activations' bf16 on a GPU), on the compute stream.
   void all_reduce_sum(Tensor& t) override {
-    ScopedTimer timed(seconds_);
     require_device(t, "all_reduce_sum");
     LATTICE_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16 || t.dtype() == DType::f16,
                   "all_reduce_sum needs f32, bf16 or f16, got ", t.describe());
-    enqueue("ncclAllReduce",
-            ncclAllReduce(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), ncclSum, comm(), stream_));
+    timed([&] {
+      enqueue("ncclAllReduce",
+              ncclAllReduce(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), ncclSum, comm(), stream_));
+    });
   }
   void all_gather(const Tensor& in, Tensor& out) override {
-    ScopedTimer timed(seconds_);
     require_device(in, "all_gather");
     require_device(out, "all_gather");
     LATTICE_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * size_, "all_gather: out ",
                   out.describe(), " must hold ", size_, " x ", in.describe());
-    enqueue("ncclAllGather",
-            ncclAllGather(in.raw(), out.raw(), count(in), nccl_type(in.dtype()), comm(), stream_));
+    timed([&] {
+      enqueue("ncclAllGather", ncclAllGather(in.raw(), out.raw(), count(in), nccl_type(in.dtype()), comm(), stream_));
+    });
   }
   // NCCL has no gather: the root receives from every peer in one group and copies its own part on the stream.
   void gather(const Tensor& in, Tensor& out, int root) override {
-    ScopedTimer timed(seconds_);
     require_device(in, "gather");
     LATTICE_CHECK(root >= 0 && root < size_, "gather root ", root, " is outside a group of ", size_);
     const ncclDataType_t type = nccl_type(in.dtype());
     if (rank_ != root) {
-      enqueue("ncclSend (gather)", ncclSend(in.raw(), count(in), type, root, comm(), stream_));
+      timed([&] { enqueue("ncclSend (gather)", ncclSend(in.raw(), count(in), type, root, comm(), stream_)); });
       return;
     }
     require_device(out, "gather");
@@ -129,48 +153,49 @@ class NcclCommunicator final : public Communicator {
     if (slots + root * in.nbytes() != in.raw())
       CUDA_CHECK(cudaMemcpyAsync(slots + root * in.nbytes(), in.raw(), in.nbytes(), cudaMemcpyDeviceToDevice, stream_));
     ncclComm_t c = comm();
-    enqueue("ncclGroupStart (gather)", ncclGroupStart());
-    for (int peer = 0; peer < size_; ++peer) {
-      if (peer == root) continue;
-      const ncclResult_t got = ncclRecv(slots + peer * in.nbytes(), count(in), type, peer, c, stream_);
-      if (got != ncclSuccess && got != ncclInProgress) {
-        ncclGroupEnd();
-        fail("ncclRecv (gather)", ncclGetErrorString(got));
+    timed([&] {
+      enqueue("ncclGroupStart (gather)", ncclGroupStart());
+      for (int peer = 0; peer < size_; ++peer) {
+        if (peer == root) continue;
+        const ncclResult_t got = ncclRecv(slots + peer * in.nbytes(), count(in), type, peer, c, stream_);
+        if (got != ncclSuccess && got != ncclInProgress) {
+          ncclGroupEnd();
+          fail("ncclRecv (gather)", ncclGetErrorString(got));
+        }
       }
-    }
-    enqueue("ncclGroupEnd (gather)", ncclGroupEnd());
+      enqueue("ncclGroupEnd (gather)", ncclGroupEnd());
+    });
   }
   void broadcast(Tensor& t, int root) override {
-    ScopedTimer timed(seconds_);
     require_device(t, "broadcast");
     LATTICE_CHECK(root >= 0 && root < size_, "broadcast root ", root, " is outside a group of ", size_);
-    enqueue("ncclBroadcast", ncclBroadcast(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), root, comm(), stream_));
+    timed([&] {
+      enqueue("ncclBroadcast", ncclBroadcast(t.raw(), t.raw(), count(t), nccl_type(t.dtype()), root, comm(), stream_));
+    });
   }
   void send(const Tensor& t, int peer) override {
-    ScopedTimer timed(seconds_);
     require_device(t, "send");
     require_peer(peer);
-    enqueue("ncclSend", ncclSend(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
+    timed([&] { enqueue("ncclSend", ncclSend(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_)); });
   }
   void recv(Tensor& t, int peer) override {
-    ScopedTimer timed(seconds_);
     require_device(t, "recv");
     require_peer(peer);
     // NCCL cannot report a size mismatch: both sides must agree on the shape (the step plan carries it).
-    enqueue("ncclRecv", ncclRecv(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_));
+    timed([&] { enqueue("ncclRecv", ncclRecv(t.raw(), count(t), nccl_type(t.dtype()), peer, comm(), stream_)); });
   }
   // A host rendezvous: an all-reduce of one word, waited for.
   void barrier() override {
-    ScopedTimer timed(seconds_);
-    enqueue("ncclAllReduce (barrier)",
-            ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm(), stream_));
+    timed([&] {
+      enqueue("ncclAllReduce (barrier)",
+              ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm(), stream_));
+    });
     wait_for_stream("barrier");
   }
-  void synchronize() override {
-    ScopedTimer timed(seconds_);
-    wait_for_stream("synchronize");
-  }
-  double seconds() const override { return seconds_; }
+  void synchronize() override { wait_for_stream("synchronize"); }
+  // The operations' device time (CUDA events around each on the stream), up to the last synchronize() or
+  // barrier(); calls captured in a CUDA graph are not timed (their replays do not pass through here).
+  double seconds() const override { return timer_.seconds(); }
 
  private:
   static double elapsed(std::chrono::steady_clock::time_point start) {
@@ -207,6 +232,18 @@ class NcclCommunicator final : public Communicator {
                   detail.empty() ? "" : " (", detail, detail.empty() ? "" : ")");
   }
 
+  // Runs `enqueue_call` between two events on the stream. Not while the stream is being captured into a CUDA
+  // graph: plain event records are not graph nodes, and the graph's replays would not be seen anyway.
+  template <class F>
+  void timed(F&& enqueue_call) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+    const bool on = capture == cudaStreamCaptureStatusNone;
+    if (on) timer_.start();
+    enqueue_call();
+    if (on) timer_.stop();
+  }
+
   // Waits until the non-blocking communicator has finished its pending host-side work (set-up, enqueueing).
   void wait_for_comm(const char* what) {
     const auto start = std::chrono::steady_clock::now();
@@ -235,7 +272,10 @@ class NcclCommunicator final : public Communicator {
     const auto start = std::chrono::steady_clock::now();
     for (int polls = 0;; ++polls) {
       const cudaError_t status = cudaStreamQuery(stream_);
-      if (status == cudaSuccess) return;
+      if (status == cudaSuccess) {
+        timer_.collect();  // every timed operation has run
+        return;
+      }
       if (status != cudaErrorNotReady) fail(what, std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status));
       ncclResult_t state = ncclSuccess;
       const ncclResult_t query = ncclCommGetAsyncError(c, &state);
@@ -258,7 +298,7 @@ class NcclCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   ncclComm_t comm_ = nullptr;
   float* barrier_word_ = nullptr;
-  double seconds_ = 0;
+  EventIntervalTimer<StreamEvents> timer_;
 };
 
 }  // namespace

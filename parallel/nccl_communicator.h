@@ -6,7 +6,8 @@
 // waits for ncclInProgress to clear, which is host-side work only. synchronize() is the once-per-step
 // watchdog: it polls cudaStreamQuery and ncclCommGetAsyncError, so a failed or stuck peer becomes a
 // lattice::Error naming the rank after `timeout_seconds` (the communicator is aborted with ncclCommAbort
-// first), never a hang. Set-up is bounded by the same timeout.
+// first), never a hang. Set-up is bounded by the same timeout. seconds() is the operations' device time: a pair
+// of CUDA events on the stream around each call (outside graph captures), read at synchronize().
 #pragma once
 
 #include <mpi.h>

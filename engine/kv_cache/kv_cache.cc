@@ -26,6 +26,12 @@ size_t gpu_kv_budget(size_t total, size_t free, double utilization, size_t reser
   return static_cast<size_t>(budget);
 }
 
+size_t cuda_graph_reserve(int64_t profiled_bytes) {
+  LATTICE_CHECK(profiled_bytes >= 0, "the decode graphs' profiled memory is negative: ", profiled_bytes, " bytes");
+  constexpr int64_t kFloor = 16 << 20;
+  return static_cast<size_t>(profiled_bytes + profiled_bytes / 8 + kFloor);
+}
+
 KvCache::KvCache(const KvCacheShape& shape, int32_t num_blocks, DType dtype, Device device)
     : shape_(shape), num_blocks_(num_blocks) {
   for (int64_t l = 0; l < shape.layers; ++l) {

@@ -25,6 +25,12 @@ struct KvCacheShape {
 // Throws naming every number when no block of `block_bytes` fits.
 size_t gpu_kv_budget(size_t total, size_t free, double utilization, size_t reserved, int64_t block_bytes);
 
+// Device bytes to leave out of the KV cache for the decode CUDA graphs, from what capturing them took in a profile
+// before the cache existed (ModelRunner::profile_decode_graphs): the measured bytes plus a margin of 1/8 of them
+// and 16 MiB, since the real capture allocates anew and may land on other 2 MiB pages than the profile's did.
+// Throws on a negative measurement.
+size_t cuda_graph_reserve(int64_t profiled_bytes);
+
 class KvCache {
  public:
   KvCache(const KvCacheShape& shape, int32_t num_blocks, DType dtype = DType::f32, Device device = Device::cpu());

@@ -77,5 +77,21 @@ TEST(KvCache, GpuBudgetIsUtilisationLessWhatIsUsedAndReserved) {
   EXPECT_THROW(gpu_kv_budget(GiB, 2 * GiB, 0.9, 0, block), Error);  // free > total: a broken query
 }
 
+// The decode graphs' reserve: the profile's bytes + 1/8 + 16 MiB. A profile of 800 MiB reserves 916 MiB, and the
+// same GPU as above then gives the cache 51 GiB - 916 MiB: 25654 blocks of 2 MiB instead of 26112, exactly the
+// reserve's 458 blocks fewer. An empty profile (graphs that took no new page) still keeps the 16 MiB margin.
+TEST(KvCache, GpuBudgetLeavesTheDecodeGraphsReserve) {
+  constexpr size_t GiB = size_t{1} << 30, MiB = size_t{1} << 20;
+  EXPECT_EQ(cuda_graph_reserve(800 * MiB), 916 * MiB);
+  EXPECT_EQ(cuda_graph_reserve(0), 16 * MiB);
+  EXPECT_EQ(cuda_graph_reserve(7), 16 * MiB + 7);  // 7 / 8 rounds down
+  EXPECT_THROW(cuda_graph_reserve(-1), Error);
+  const KvCacheShape llama3{32, 8, 128, 16};
+  const int64_t block = llama3.bytes_per_block(DType::bf16);
+  const size_t budget = gpu_kv_budget(80 * GiB, 60 * GiB, 0.9, GiB + cuda_graph_reserve(800 * MiB), block);
+  EXPECT_EQ(budget, 51 * GiB - 916 * MiB);
+  EXPECT_EQ(llama3.blocks_in(budget, DType::bf16), 26112 - 458);
+}
+
 }  // namespace
 }  // namespace lattice

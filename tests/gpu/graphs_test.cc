@@ -173,5 +173,45 @@ TEST_F(GpuGraphs, GreedyGenerationWithGraphsGivesTheReferenceTokens) {
   EXPECT_GT(runner.eager_steps(), 0) << "the prefill steps ran eagerly";
 }
 
+// The launcher's order on a GPU: profile the graphs' memory before the KV cache exists, size the cache leaving
+// cuda_graph_reserve of it, capture for real. The real capture must take no more than the reserve, and its graphs
+// give the eager logits (they read the real cache, not the freed provisional one). A profile frees everything it
+// made: a second one leaves free memory where the first left it, to the 2 MiB page (the first may load kernel
+// modules, which stay).
+TEST_F(GpuGraphs, TheProfileBeforeTheCacheReservesWhatTheRealCaptureTakes) {
+  constexpr int kSeqs = 8;
+  constexpr int64_t kPage = 2 << 20;
+  const RunnerLimits limits{512, kSeqs};
+  LlamaModel& gpu = gpu_model(DType::f32);
+  auto profile_once = [&] {
+    return ModelRunner::profile_decode_graphs(gpu, gpu.lm_shape().kv, DType::f32, ctx_->exec(), limits);
+  };
+  const GraphCapture profile = profile_once();
+  EXPECT_EQ(profile.graphs, 4) << "batch buckets 1, 2, 4, 8 x one context bucket";
+  const int64_t free_after_one = static_cast<int64_t>(ctx_->free_bytes());
+  profile_once();
+  EXPECT_GE(static_cast<int64_t>(ctx_->free_bytes()) + kPage, free_after_one) << "the profile freed what it made";
+
+  KvCache graph_cache = cache_for(gpu, 8 * kSeqs), eager_cache = cache_for(gpu, 8 * kSeqs);
+  ModelRunner graphs(gpu, graph_cache, ctx_->exec(), limits), eager(gpu, eager_cache, ctx_->exec(), limits);
+  const GraphCapture real = graphs.capture_decode_graphs();
+  std::fprintf(stderr, "profile: %lld bytes, reserve %zu, real capture %lld bytes\n",
+               static_cast<long long>(profile.device_bytes), cuda_graph_reserve(profile.device_bytes),
+               static_cast<long long>(real.device_bytes));
+  EXPECT_LE(static_cast<size_t>(real.device_bytes), cuda_graph_reserve(profile.device_bytes));
+
+  Sequences s = make_sequences(kSeqs, 7);
+  graphs.forward(prefill_batch(s));
+  const StepOutput first = eager.forward(prefill_batch(s));
+  const std::vector<float> prefill = host_logits(first, ctx_.get());
+  for (int i = 0; i < kSeqs; ++i) s.tokens[static_cast<size_t>(i)].push_back(argmax(&prefill[static_cast<size_t>(i) * 512]));
+  const int64_t replays = graphs.graph_steps();
+  const std::vector<float> replayed = host_logits(graphs.forward(decode_batch(s)), ctx_.get());
+  const std::vector<float> expected = host_logits(eager.forward(decode_batch(s)), ctx_.get());
+  EXPECT_EQ(graphs.graph_steps(), replays + 1) << "the decode step replayed a graph";
+  ASSERT_EQ(replayed.size(), expected.size());
+  EXPECT_LT(rel_l2(replayed.data(), expected.data(), static_cast<int64_t>(replayed.size())), kF32RelL2);
+}
+
 }  // namespace
 }  // namespace lattice::testing

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -281,6 +282,25 @@ TEST_P(CommunicatorTest, SendRecvAroundTheRing) {
     comm_->send(out, next);
   }
   EXPECT_EQ(host_values(fetch(*comm_, in)), (std::vector<double>{prev + 0.5, -prev - 0.25, 3.0}));
+}
+
+// seconds(): each operation's time, counted once it has run. MPI's is wall time inside the call; NCCL's the
+// device time between CUDA events around the enqueue, read at synchronize() (so nothing before it). Either way
+// it lies within the host's wall time from before the call to after the wait.
+TEST_P(CommunicatorTest, SecondsCountEachOperationOnceItHasRun) {
+  Tensor t = place(Tensor::zeros({1 << 20}, DType::bf16), GetParam());
+  comm_->synchronize();
+  const double before = comm_->seconds();
+  const auto start = std::chrono::steady_clock::now();
+  comm_->all_reduce_sum(t);
+  if (GetParam() == Kind::nccl) {
+    EXPECT_EQ(comm_->seconds(), before) << "counted before the stream ran it";
+  }
+  comm_->synchronize();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double counted = comm_->seconds() - before;
+  EXPECT_GT(counted, 0);
+  EXPECT_LE(counted, wall);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CommunicatorTest, ::testing::Values(Kind::mpi, Kind::staged, Kind::nccl),
