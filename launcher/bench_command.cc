@@ -342,6 +342,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   engine_flags.cuda_graphs = engine_flags.cuda_graphs && !profile;  // a graph replays without the op timers
   args.reject_unknown();
   LATTICE_CHECK(engine_flags.dp == 1, "lattice bench measures one replica; --dp is for generate and serve");
+  LATTICE_CHECK(!profile || !mpi || mpi->world_size() == 1, "--profile times the ops of one rank; under mpirun ",
+                "the communication columns say what the ranks spend in collectives");
   LoadedEngine e = load_engine(engine_flags, mpi && mpi->world_size() > 1 ? mpi : nullptr, json_out);
   if (profile && e.device) e.graphs_off = "--profile (events between the ops)";
   const ModelConfig& c = e.model->config();

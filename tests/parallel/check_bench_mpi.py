@@ -3,7 +3,7 @@
 rank 0 runs each batch size through the distributed engine (the step counts of one rank: one prefill step, then one
 per generated token after the first, times the micro-batches with --pp 2), and the JSON gives every rank's time in
 communication per step, each > 0 where that rank has a TP group (tp) or a PP link (pp), with their maximum and
-mean; one rank reports none. --dp is refused with a clear error.
+mean; one rank reports none. --dp, and --profile under mpirun, are refused with a clear error.
 usage: check_bench_mpi.py LATTICE MPIEXEC"""
 import json
 import os
@@ -83,5 +83,8 @@ with tempfile.TemporaryDirectory() as tmp:
     dp = run(2, "--dp", "2")
     check(dp.returncode != 0 and "lattice bench measures one replica; --dp is for generate and serve" in dp.stderr,
           f"--dp refused: {dp.stderr[-300:]}")
+    prof = run(2, "--tp", "2", "--profile")
+    check(prof.returncode != 0 and "--profile times the ops of one rank" in prof.stderr,
+          f"--profile under mpirun refused: {prof.stderr[-300:]}")
 print("check_bench_mpi:", "FAILED" if failures else "ok")
 sys.exit(1 if failures else 0)
