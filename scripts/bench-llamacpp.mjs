@@ -51,10 +51,10 @@ function parse() {
     console.error(usage);
     process.exit(values.help ? 0 : 2);
   }
-  const positive = (name, s) => {
+  const positive = (name, s, least = 1) => {
     const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) {
-      console.error(`bench-llamacpp: --${name} must be a positive integer, got "${s}"`);
+    if (!Number.isInteger(n) || n < least) {
+      console.error(`bench-llamacpp: --${name} must be an integer >= ${least}, got "${s}"`);
       process.exit(2);
     }
     return n;
@@ -67,13 +67,13 @@ function parse() {
     return allowed[values[name]];
   };
   return {model: values.model, check: values.check, npmDir: values["npm-dir"], threads: positive("threads", values.threads),
-          inputLens: values["input-lens"].split(",").map(s => positive("input-lens", s)),
+          inputLens: values["input-lens"].split(",").map(s => positive("input-lens", s, 2)),  // one token would be timed as decode
           outputLen: positive("output-len", values["output-len"]), reps: positive("reps", values.reps),
           seed: Number(values.seed) >>> 0, cacheType: choice("cache-type", {f16: "F16", f32: "F32"}),
           flashAttention: choice("flash-attn", {auto: "auto", on: true, off: false})};
 }
 
-// mulberry32: a seeded generator, so both tools can be given the same kind of prompt run after run.
+// mulberry32: a seeded generator, so an invocation's prompts are the same every time it runs.
 function randomTokens(state, n, vocab) {
   const out = [];
   for (let i = 0; i < n; i++) {
