@@ -46,8 +46,8 @@ template <int D> struct WgmmaShape {
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// Registers per thread after the split: 128 x 56 + 256 x 224 <= 64K. The consumers of head_dim 128 hold S and O
-// (64 + 64 f32) and P (32); ptxas -v reports 8 bytes spilled there (none at 64 and 256).
+// Registers per thread after the split: 128 x 56 + 256 x 224 <= 64K. The consumers of head_dim 256 hold O and S
+// (128 + 32 f32) and P (16); ptxas -v (CUDA 13.0) reports 8 bytes spilled there (none at 64 and 128).
 constexpr int kProducerRegisters = 56, kConsumerRegisters = 224;
 
 // S (64 x N) = Q (64 x D) K^T: D / 16 k-steps over both K-major operands.
