@@ -7,6 +7,7 @@
 
 #include "engine/core/tensor.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/read_bandwidth.h"
 
 #ifdef LATTICE_HAVE_CUDA
 #include "engine/cuda/device_context.h"
@@ -30,25 +31,13 @@ double measure_read_bandwidth_gbs() {
   float* x = buf.data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(i & 1023);
-  // Sixteen independent 16-lane accumulators per thread: one running sum would be bound by the add's latency
-  // (it measured 4.8 GB/s where this reads 12.7 and the decode GEMVs 9.6, in one run on the 2-core VM).
-  constexpr int64_t kLanes = 16, kChains = 16, kStride = kLanes * kChains;
+  // kernels/cpu's sum: vectors as wide as the GEMVs' and independent accumulators (one running sum measured
+  // 4.8 GB/s where the decode GEMVs read 9.6 in one run on the 2-core VM).
   double best = 0;
   volatile float sink = 0;
   for (int pass = 0; pass < 5; ++pass) {
     const auto start = std::chrono::steady_clock::now();
-    float total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-      float acc[kChains][kLanes] = {};
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < n / kStride; ++b)
-        for (int64_t c = 0; c < kChains; ++c)
-#pragma omp simd
-          for (int64_t l = 0; l < kLanes; ++l) acc[c][l] += x[b * kStride + c * kLanes + l];
-      for (const auto& chain : acc)
-        for (const float v : chain) total += v;
-    }
+    const float total = kernels::cpu::sum_f32(x, n);
     const double s = seconds_since(start);
     sink = sink + total;
     best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
