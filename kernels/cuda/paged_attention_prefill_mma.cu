@@ -9,6 +9,7 @@
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
 #include "kernels/cuda/paged_attention_prefill_mma.cuh"
+#include "kernels/cuda/prefill_launch.cuh"
 
 namespace lattice::kernels::cuda::detail {
 
@@ -17,7 +18,6 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kRows = 16 * kWarps;  // packed (token, head) rows per block: 16 per warp
-constexpr float kLog2e = 1.4426950408889634f;
 
 template <typename T, int D> struct PrefillShape {
   static constexpr int kKeys = D <= 128 ? 64 : 32;  // positions per K/V tile (256-wide heads: registers)
@@ -197,22 +197,10 @@ template <typename T, int D>
 void launch(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables, int64_t max_blocks_per_seq,
             const int32_t* q_begins, const int32_t* q_lens, const int32_t* context_lens, int64_t num_seqs,
             int64_t max_q_len, T* out, const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
-  constexpr size_t shared = PrefillShape<T, D>::kSharedBytes;
-  CUDA_CHECK(cudaFuncSetAttribute(prefill_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(shared)));
-  const int64_t group = layout.heads / layout.kv_heads;
-  const int64_t tiles = (max_q_len * group + kRows - 1) / kRows;
-  LATTICE_CHECK(tiles <= INT32_MAX, "paged_attention_prefill: ", max_q_len, " rows x ", group, " heads per group");
-  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(layout.kv_heads),
-                  static_cast<unsigned>(num_seqs));
-  prefill_mma_kernel<T, D><<<grid, kThreads, shared, stream>>>(
-      q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, out,
-      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.block_size),
-      scale * kLog2e, window);
-  CUDA_CHECK_LAUNCH();
+  launch_prefill<T>(prefill_mma_kernel<T, D>, kThreads, kRows, PrefillShape<T, D>::kSharedBytes, q, k_cache, v_cache,
+                    block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, num_seqs, max_q_len, out,
+                    layout, scale, window, stream);
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
@@ -221,9 +209,7 @@ bool paged_attention_prefill_mma(const T* q, const T* k_cache, const T* v_cache,
                                  int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                                  const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
                                  const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
-  // 16-byte copies of q and cache rows (head_dim a multiple of 8 keeps every row aligned), 4-byte output stores.
-  if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache) || reinterpret_cast<uintptr_t>(out) % 4 != 0)
-    return false;
+  if (!prefill_operands_aligned(q, k_cache, v_cache, out)) return false;
   switch (layout.head_dim) {
 #define LATTICE_HEAD_DIM_CASE(D)                                                                                   \
   case D:                                                                                                          \

@@ -24,6 +24,7 @@
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
 #include "kernels/cuda/paged_attention_prefill_wgmma.cuh"
+#include "kernels/cuda/prefill_launch.cuh"
 #include "kernels/cuda/wgmma_ops_sm90.cuh"
 #include "kernels/cuda/wgmma_sm90.cuh"
 
@@ -35,7 +36,6 @@ constexpr int kConsumers = 2;                       // consumer warpgroups, 64 p
 constexpr int kRows = 64 * kConsumers;              // packed rows per block
 constexpr int kThreads = 128 * (1 + kConsumers);    // warpgroup 0 loads, the others compute
 constexpr int kStages = 2;                          // shared-memory stages of K, and of V
-constexpr float kLog2e = 1.4426950408889634f;
 
 template <int D> struct WgmmaShape {
   static constexpr int kKeys = D <= 128 ? 128 : 64;  // positions per K/V tile (256-wide heads: registers)
@@ -315,22 +315,10 @@ template <typename T, int D>
 void launch(const T* q, const T* k_cache, const T* v_cache, const int32_t* block_tables, int64_t max_blocks_per_seq,
             const int32_t* q_begins, const int32_t* q_lens, const int32_t* context_lens, int64_t num_seqs,
             int64_t max_q_len, T* out, const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
-  constexpr size_t shared = WgmmaShape<D>::kSharedBytes;
-  CUDA_CHECK(cudaFuncSetAttribute(prefill_wgmma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(shared)));
-  const int64_t group = layout.heads / layout.kv_heads;
-  const int64_t tiles = (max_q_len * group + kRows - 1) / kRows;
-  LATTICE_CHECK(tiles <= INT32_MAX, "paged_attention_prefill: ", max_q_len, " rows x ", group, " heads per group");
-  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(layout.kv_heads),
-                  static_cast<unsigned>(num_seqs));
-  prefill_wgmma_kernel<T, D><<<grid, kThreads, shared, stream>>>(
-      q, k_cache, v_cache, block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, out,
-      static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads), static_cast<int>(layout.block_size),
-      scale * kLog2e, window);
-  CUDA_CHECK_LAUNCH();
+  launch_prefill<T>(prefill_wgmma_kernel<T, D>, kThreads, kRows, WgmmaShape<D>::kSharedBytes, q, k_cache, v_cache,
+                    block_tables, max_blocks_per_seq, q_begins, q_lens, context_lens, num_seqs, max_q_len, out,
+                    layout, scale, window, stream);
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
@@ -379,8 +367,7 @@ bool paged_attention_prefill_wgmma(const T* q, const T* k_cache, const T* v_cach
                                    int64_t max_blocks_per_seq, const int32_t* q_begins, const int32_t* q_lens,
                                    const int32_t* context_lens, int64_t num_seqs, int64_t max_q_len, T* out,
                                    const PagedLayout& layout, float scale, int window, cudaStream_t stream) {
-  if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache) || reinterpret_cast<uintptr_t>(out) % 4 != 0)
-    return false;
+  if (!prefill_operands_aligned(q, k_cache, v_cache, out)) return false;
   if (layout.head_dim != 64 && layout.head_dim != 128 && layout.head_dim != 256) return false;
   if (!paged_attention_prefill_wgmma_available()) return false;
   switch (layout.head_dim) {
