@@ -77,4 +77,39 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, f
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// One online-softmax step (base 2) over a tile of scores in the C layout: sc[NB][4] holds NB 8-column blocks of
+// the thread's two rows (elements 2i, 2i+1 on row g + 8i), scaled, hidden positions already -inf; o[DB][4] the
+// output accumulators of the same rows. Raises row_max to the tile's row maxima (over the quad that holds each row),
+// turns sc into the weights exp2(s - max), adds them to row_sum and rescales o by exp2(old max - new max). A row
+// that has seen nothing yet keeps max -inf and gets weights 0 (no NaN from -inf - -inf).
+template <int NB, int DB>
+__device__ __forceinline__ void online_softmax_tile(float (&sc)[NB][4], float (&o)[DB][4], float (&row_max)[2],
+                                                    float (&row_sum)[2]) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float mx = row_max[i];
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) mx = fmaxf(mx, fmaxf(sc[nb][2 * i], sc[nb][2 * i + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));  // the quad holds the row
+    const float base = mx == -INFINITY ? 0.0f : mx;
+    const float alpha = exp2f(row_max[i] - base);
+    row_max[i] = mx;
+    float sum = 0.0f;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 2 * i; e < 2 * i + 2; ++e) {
+        sc[nb][e] = exp2f(sc[nb][e] - base);
+        sum += sc[nb][e];
+      }
+    row_sum[i] = row_sum[i] * alpha + sum;
+#pragma unroll
+    for (int nb = 0; nb < DB; ++nb) {
+      o[nb][2 * i] *= alpha;
+      o[nb][2 * i + 1] *= alpha;
+    }
+  }
+}
+
 }  // namespace lattice::kernels::cuda::detail

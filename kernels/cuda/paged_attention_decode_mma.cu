@@ -147,32 +147,8 @@ __global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_ker
           const int p = key0 + nb * 8 + 2 * t + e % 2;
           sc[nb][e] = p < end ? sc[nb][e] * a.scale_log2 : -INFINITY;
         }
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        float mx = fmaxf(fmaxf(sc[0][2 * i], sc[0][2 * i + 1]), fmaxf(sc[1][2 * i], sc[1][2 * i + 1]));
-        mx = fmaxf(mx, row_max[i]);
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));  // the quad holds the row
-        // Every warp with work sees its first key unmasked, so mx is finite; the guard keeps that an invariant
-        // of this line rather than of the caller.
-        const float base = mx == -INFINITY ? 0.0f : mx;
-        const float alpha = exp2f(row_max[i] - base);
-        row_max[i] = mx;
-        float sum = 0.0f;
-#pragma unroll
-        for (int nb = 0; nb < 2; ++nb)
-#pragma unroll
-          for (int e = 2 * i; e < 2 * i + 2; ++e) {
-            sc[nb][e] = exp2f(sc[nb][e] - base);
-            sum += sc[nb][e];
-          }
-        row_sum[i] = row_sum[i] * alpha + sum;
-#pragma unroll
-        for (int nb = 0; nb < D / 8; ++nb) {
-          o[nb][2 * i] *= alpha;
-          o[nb][2 * i + 1] *= alpha;
-        }
-      }
+      // Every warp with work sees its first key unmasked, so each row's max is finite after this tile.
+      online_softmax_tile(sc, o, row_max, row_sum);
       const uint32_t pa[4] = {pack2<T>(sc[0][0], sc[0][1]), pack2<T>(sc[0][2], sc[0][3]),
                               pack2<T>(sc[1][0], sc[1][1]), pack2<T>(sc[1][2], sc[1][3])};
 #pragma unroll

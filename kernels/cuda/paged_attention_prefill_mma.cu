@@ -135,31 +135,7 @@ prefill_mma_kernel(const T* __restrict__ q, const T* __restrict__ k_cache, const
           const bool seen = p >= from[e / 2] && p < limit[e / 2];
           sc[nb][e] = !crosses || seen ? sc[nb][e] * scale_log2 : -INFINITY;
         }
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        float mx = row_max[i];
-#pragma unroll
-        for (int nb = 0; nb < N / 8; ++nb) mx = fmaxf(mx, fmaxf(sc[nb][2 * i], sc[nb][2 * i + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));  // the quad holds the row
-        const float base = mx == -INFINITY ? 0.0f : mx;         // a row that sees nothing yet: weights 0, no NaN
-        const float alpha = exp2f(row_max[i] - base);
-        row_max[i] = mx;
-        float sum = 0.0f;
-#pragma unroll
-        for (int nb = 0; nb < N / 8; ++nb)
-#pragma unroll
-          for (int e = 2 * i; e < 2 * i + 2; ++e) {
-            sc[nb][e] = exp2f(sc[nb][e] - base);
-            sum += sc[nb][e];
-          }
-        row_sum[i] = row_sum[i] * alpha + sum;
-#pragma unroll
-        for (int nb = 0; nb < D / 8; ++nb) {
-          o[nb][2 * i] *= alpha;
-          o[nb][2 * i + 1] *= alpha;
-        }
-      }
+      online_softmax_tile(sc, o, row_max, row_sum);
 #pragma unroll
       for (int kk = 0; kk < N / 16; ++kk) {
         const uint32_t a[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
