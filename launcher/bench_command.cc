@@ -71,6 +71,7 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
   options.prefix_caching = prefix_caching(engine_flags, e);
+  options.async_scheduling = engine_flags.async_scheduling;
   Scheduler scheduler(e.model->lm_shape(), e.cache->num_blocks(), static_cast<int32_t>(e.cache->shape().block_size),
                       options);
   std::mt19937 rng(static_cast<uint32_t>(run.seed + static_cast<uint64_t>(batch)));
@@ -135,6 +136,7 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
       {"steps", stats.steps},
       {"cuda_graphs", e.runner->has_decode_graphs()},
       {"cuda_graphs_off_reason", e.graphs_off},
+      {"async_scheduling", engine_flags.async_scheduling},
       {"cuda_graph_count", e.graphs.graphs},
       {"cuda_graph_capture_s", e.graphs.seconds},
       {"cuda_graph_mib", static_cast<double>(e.graphs.device_bytes) / 1048576.0},
@@ -171,11 +173,12 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, const EngineOptions& engine_fl
 
 void print_table(const std::vector<nlohmann::ordered_json>& runs, bool gpu) {
   const nlohmann::ordered_json& f = runs.front();
-  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s, CUDA graphs %s\n",
+  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s, CUDA graphs %s, "
+              "async scheduling %s\n",
               f["model"].get<std::string>().c_str(), f["params_millions"].get<double>(),
               f["matmul_params_millions"].get<double>(), f["weight_gb"].get<double>(),
               f["dtype"].get<std::string>().c_str(), f["device"].get<std::string>().c_str(),
-              f["cuda_graphs"].get<bool>() ? "on" : "off");
+              f["cuda_graphs"].get<bool>() ? "on" : "off", f["async_scheduling"].get<bool>() ? "on" : "off");
   std::printf("ceilings measured in this run: %s %.1f GB/s, %s %.1f %s\n", gpu ? "device read" : "memory read",
               f["read_bandwidth_gb_per_s"].get<double>(), gpu ? "bf16 GEMM" : "sgemm (1024^3)",
               gpu ? f["gemm_peak_tflops"].get<double>() : f["sgemm_gflops"].get<double>(), gpu ? "TFLOP/s" : "GFLOP/s");
@@ -207,7 +210,7 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
               "  step, the bytes a decode step reads (weights + K/V) against the read bandwidth measured in the same\n"
               "  invocation, prefill FLOP/s against the measured GEMM peak, and time in communication per step.\n"
               "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs,\n"
-              "  --no-cuda-graphs, ...) and --seed");
+              "  --no-cuda-graphs, --async-scheduling, ...) and --seed");
     return 0;
   }
   const bool sweep = args.has("batch-sizes");

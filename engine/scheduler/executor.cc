@@ -10,8 +10,16 @@ LocalExecutor::LocalExecutor(CausalLM& model, KvCache& cache, const ops::ExecCon
     : owned_(std::make_unique<ModelRunner>(model, cache, exec, limits)), runner_(*owned_), sampler_(runner_.gpu()) {}
 
 void LocalExecutor::submit(const StepPlan& plan) {
-  const StepOutput out = runner_.forward(plan.batch);
-  done_.push_back(sampler_.sample(plan, out, runner_.model().lm_shape().vocab_size));
+  // Each step is sampled at submission, so the tokens a plan made ahead waits for are already on the host.
+  StepPlan fed;
+  if (!plan.pending.empty()) {
+    fed = plan;
+    feed_pending_tokens(fed, last_);
+  }
+  const StepPlan& run = plan.pending.empty() ? plan : fed;
+  const StepOutput out = runner_.forward(run.batch);
+  last_ = sampler_.sample(run, out, runner_.model().lm_shape().vocab_size);
+  done_.push_back(last_);
 }
 
 StepResult LocalExecutor::collect() {

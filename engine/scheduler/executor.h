@@ -1,5 +1,8 @@
 // Runs scheduled steps. The scheduler submits plans and collects results in submission order; an executor
-// that is a pipeline keeps several plans in flight (one per stage) so that no stage sits idle.
+// that is a pipeline keeps several plans in flight (one per stage) so that no stage sits idle. An executor that
+// feeds pending tokens also takes, beyond max_in_flight(), one plan made ahead (async scheduling): a
+// pure-decode step planned while the step before it is in flight, whose tokens are that step's samples
+// (StepPlan::pending).
 #pragma once
 
 #include <deque>
@@ -20,6 +23,9 @@ class StepExecutor {
   // Whether collect() would return without waiting for another rank (so that a coordinator driving several
   // replicas takes the results that are there first). Only asked while a plan is in flight.
   virtual bool result_ready() { return true; }
+  // Whether submit() takes a plan with pending tokens (StepPlan::pending) while the plan submitted before it is
+  // in flight, feeding in that plan's sampled tokens itself. Only then does the scheduler plan ahead.
+  virtual bool feeds_pending_tokens() const { return false; }
 };
 
 // One process: runs each plan at submission through the model and samples it (on the model's device).
@@ -32,12 +38,14 @@ class LocalExecutor final : public StepExecutor {
   int max_in_flight() const override { return 1; }
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
+  bool feeds_pending_tokens() const override { return true; }
 
  private:
   std::unique_ptr<ModelRunner> owned_;
   ModelRunner& runner_;
   SamplerBank sampler_;
   std::deque<StepResult> done_;
+  StepResult last_;  // the latest submitted plan's result (collected or not): what a plan made ahead is fed from
 };
 
 }  // namespace lattice
