@@ -1,5 +1,7 @@
 #include "engine/scheduler/executor.h"
 
+#include <algorithm>
+
 #include "engine/core/error.h"
 
 namespace lattice {
@@ -9,24 +11,39 @@ LocalExecutor::LocalExecutor(ModelRunner& runner) : runner_(runner), sampler_(ru
 LocalExecutor::LocalExecutor(CausalLM& model, KvCache& cache, const ops::ExecContext& exec, const RunnerLimits& limits)
     : owned_(std::make_unique<ModelRunner>(model, cache, exec, limits)), runner_(*owned_), sampler_(runner_.gpu()) {}
 
-void LocalExecutor::submit(const StepPlan& plan) {
-  // Each step is sampled at submission, so the tokens a plan made ahead waits for are already on the host.
-  StepPlan fed;
-  if (!plan.pending.empty()) {
-    fed = plan;
-    feed_pending_tokens(fed, last_);
-  }
-  const StepPlan& run = plan.pending.empty() ? plan : fed;
-  const StepOutput out = runner_.forward(run.batch);
-  last_ = sampler_.sample(run, out, runner_.model().lm_shape().vocab_size);
-  done_.push_back(last_);
+namespace {
+
+// Whether a fed row's draw reads its context, which the sampler packs on the host.
+bool fed_rows_read_context(const StepPlan& plan) {
+  return std::any_of(plan.pending.begin(), plan.pending.end(),
+                     [&](const PendingToken& p) { return plan.sampling[p.seq].params.has_penalties(); });
 }
 
-StepResult LocalExecutor::collect() {
-  LATTICE_CHECK(!done_.empty(), "collect() without a submitted plan");
-  StepResult r = std::move(done_.front());
-  done_.pop_front();
-  return r;
+}  // namespace
+
+void LocalExecutor::submit(const StepPlan& plan) {
+  const int64_t vocab = runner_.model().lm_shape().vocab_size;
+  if (!plan.pending.empty()) {
+    if (const int32_t* tokens = sampler_.newest_device_tokens(); tokens && !fed_rows_read_context(plan)) {
+      DeviceTokenFeed feed{tokens, {}};
+      std::vector<int32_t> first_row(plan.batch.seqs.size(), 0);  // each sequence's first token row
+      for (size_t i = 1; i < first_row.size(); ++i)
+        first_row[i] = first_row[i - 1] + static_cast<int32_t>(plan.batch.seqs[i - 1].tokens.size());
+      for (const PendingToken& p : plan.pending)
+        feed.rows.push_back({first_row.at(p.seq), static_cast<int32_t>(p.result_index)});
+      sampler_.enqueue(plan, runner_.forward(plan.batch, &feed), vocab);
+      ++device_fed_steps_;
+      return;
+    }
+    // On the CPU the step before was sampled at its submission; on a GPU this waits for its tokens.
+    StepPlan fed = plan;
+    feed_pending_tokens(fed, sampler_.newest_result());
+    sampler_.enqueue(fed, runner_.forward(fed.batch), vocab);
+    return;
+  }
+  sampler_.enqueue(plan, runner_.forward(plan.batch), vocab);
 }
+
+StepResult LocalExecutor::collect() { return sampler_.collect(); }
 
 }  // namespace lattice

@@ -5,7 +5,6 @@
 // (StepPlan::pending).
 #pragma once
 
-#include <deque>
 #include <memory>
 
 #include "engine/model_runner.h"
@@ -28,7 +27,10 @@ class StepExecutor {
   virtual bool feeds_pending_tokens() const { return false; }
 };
 
-// One process: runs each plan at submission through the model and samples it (on the model's device).
+// One process: runs each plan at submission through the model and samples it (on the model's device). On a GPU
+// submit() only enqueues the step and its sampling, and collect() waits for the tokens; a plan made ahead is then
+// fed on the device from the step before (ModelRunner's DeviceTokenFeed), so it is enqueued before that step's
+// tokens reach the host, unless a fed row has penalties (the sampler reads its context on the host).
 class LocalExecutor final : public StepExecutor {
  public:
   explicit LocalExecutor(ModelRunner& runner);
@@ -39,13 +41,15 @@ class LocalExecutor final : public StepExecutor {
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
   bool feeds_pending_tokens() const override { return true; }
+  // Steps planned ahead whose tokens were fed on the device (a GPU, no penalty among the fed rows), since
+  // construction; the others waited for the tokens on the host.
+  int64_t device_fed_steps() const { return device_fed_steps_; }
 
  private:
   std::unique_ptr<ModelRunner> owned_;
   ModelRunner& runner_;
   SamplerBank sampler_;
-  std::deque<StepResult> done_;
-  StepResult last_;  // the latest submitted plan's result (collected or not): what a plan made ahead is fed from
+  int64_t device_fed_steps_ = 0;
 };
 
 }  // namespace lattice

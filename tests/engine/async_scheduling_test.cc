@@ -51,8 +51,9 @@ TEST_F(AsyncSchedulingTest, SequencesEndingAtDifferentStepsGetTheTokensOfOneStep
     SchedulerStats stats;
     expect_same(run(requests, 256, async(options), &stats), reference, 5e-5);
     EXPECT_GT(stats.ahead_steps, 0);
-    if (budget == 512)  // (with budget 7 they stop while others still prefill: no step is planned ahead then)
+    if (budget == 512) {  // (with budget 7 they stop while others still prefill: no step is planned ahead then)
       EXPECT_GT(stats.discarded_rows, 0) << "a sequence that stops on a token has a row in the step planned ahead";
+    }
   }
 }
 
