@@ -104,7 +104,8 @@ void SamplerBank::enqueue(const StepPlan& plan, const StepOutput& out, int64_t v
     Queued& previous = queue_.back();
     for (const PendingToken& p : plan.pending) {
       const SequenceStep& seq = plan.batch.seqs.at(p.seq);
-      LATTICE_CHECK(!plan.sampling[p.seq].params.has_penalties(), "sequence ", seq.seq_id, " has penalties: its token must be fed on the host");
+      LATTICE_CHECK(!plan.sampling[p.seq].params.has_penalties(), "sequence ", seq.seq_id,
+                    " has penalties: its token must be fed on the host");
       const Fixup f{seq.seq_id, static_cast<size_t>(seq.start_pos), p.result_index};
       if (previous.slot >= 0) previous.fixups.push_back(f);
       else apply(f, previous.result);
