@@ -7,6 +7,7 @@
 
 #include "engine/cuda/cuda_graph.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/feed_tokens.cuh"
 #endif
 
 namespace lattice {
@@ -48,9 +49,19 @@ size_t ModelRunner::buffer_bytes(const LmShape& shape, DType activation, const R
          tokens * static_cast<size_t>(shape.vocab_size) * sizeof(float);
 }
 
-Tensor& ModelRunner::begin(const StepBatch& batch, const DecodeBucket* pad) {
+Tensor& ModelRunner::begin(const StepBatch& batch, const DecodeBucket* pad, const DeviceTokenFeed* feed) {
   const LmShape& s = model_.lm_shape();
-  meta_.build(batch, cache_.shape().block_size, cache_.num_blocks(), s.vocab_size, s.max_positions, pad);
+  meta_.build(batch, cache_.shape().block_size, cache_.num_blocks(), s.vocab_size, s.max_positions, pad,
+              feed ? feed->rows : std::vector<FedToken>{});
+  if (feed && !feed->rows.empty()) {
+    LATTICE_CHECK(gpu() && feed->tokens, "tokens fed on the device need a GPU runner and the tokens' address");
+#ifdef LATTICE_HAVE_CUDA
+    // Enqueued after the metadata's upload, on the same stream: it overwrites the placeholders just copied.
+    kernels::cuda::feed_tokens(static_cast<int32_t*>(meta_.ids().raw()), feed->tokens,
+                               static_cast<const int32_t*>(meta_.fed().raw()), static_cast<int32_t>(meta_.num_fed()),
+                               static_cast<int32_t>(s.vocab_size), exec_.stream);
+#endif
+  }
   hidden_ = hidden_buffer_.rows(0, meta_.num_tokens());
   return hidden_;
 }
@@ -65,7 +76,7 @@ std::optional<StepOutput> ModelRunner::head() {
   return StepOutput{logits, meta_.row_begin()};
 }
 
-std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
+std::optional<StepOutput> ModelRunner::run(const StepBatch& batch, const DeviceTokenFeed* feed) {
   using Clock = std::chrono::steady_clock;
   const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   auto t = Clock::now();
@@ -74,7 +85,7 @@ std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
     if (const std::optional<DecodeBucket> bucket = buckets_.find(batch)) {
       const auto it = graphs_.find({bucket->seqs, bucket->context});
       if (it != graphs_.end()) {
-        begin(batch, &*bucket);
+        begin(batch, &*bucket, feed);
         build_s_ += since(t);
         t = Clock::now();
         it->second->launch(exec_.stream);
@@ -88,7 +99,7 @@ std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
   }
 #endif
   ++eager_steps_;
-  begin(batch);
+  begin(batch, nullptr, feed);
   build_s_ += since(t);
   t = Clock::now();
   embed();
@@ -98,8 +109,8 @@ std::optional<StepOutput> ModelRunner::run(const StepBatch& batch) {
   return out;
 }
 
-StepOutput ModelRunner::forward(const StepBatch& batch) {
-  std::optional<StepOutput> out = run(batch);
+StepOutput ModelRunner::forward(const StepBatch& batch, const DeviceTokenFeed* feed) {
+  std::optional<StepOutput> out = run(batch, feed);
   LATTICE_CHECK(out.has_value(), "forward() needs the whole model on one rank");
   return *out;
 }

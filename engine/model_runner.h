@@ -8,6 +8,10 @@
 // (which plans every GEMM shape in GemmLt's cache, so a capture makes no heuristic query). run() then replays the
 // bucket's graph for a pure-decode step: the metadata, padded to the bucket, goes to the same device addresses
 // with the same one copy, and the logits land in the same buffer. Prefill and mixed steps run eagerly.
+//
+// Async scheduling: a step planned before the previous step's tokens reached the host runs with a DeviceTokenFeed,
+// and a kernel writes those tokens (still on the device, where the sampler left them) into the uploaded ids before
+// the embedding (or the graph) reads them.
 #pragma once
 
 #include <functional>
@@ -29,6 +33,12 @@ struct RunnerLimits {
   int64_t max_seqs = 256;             // sequences per step
 };
 
+// Token ids a step takes on the device from the previous step's sampled tokens; the batch holds placeholders.
+struct DeviceTokenFeed {
+  const int32_t* tokens = nullptr;  // i32 on the runner's GPU: the previous step's sampled tokens
+  std::vector<FedToken> rows;       // which token rows take which of them
+};
+
 // What capture_decode_graphs() did.
 struct GraphCapture {
   int64_t graphs = 0;         // one per (batch bucket, context bucket)
@@ -45,7 +55,8 @@ class ModelRunner {
   // Starts a step: builds and uploads its metadata (padded to `pad` when given: StepMetadata::build). Returns the
   // hidden-state buffer for its tokens ([tokens, hidden], the model's activation dtype), which a later pipeline
   // stage fills from the previous one.
-  Tensor& begin(const StepBatch& batch, const DecodeBucket* pad = nullptr);
+  // With `feed` (GPU only), the fed rows' ids are written on the device after the upload.
+  Tensor& begin(const StepBatch& batch, const DecodeBucket* pad = nullptr, const DeviceTokenFeed* feed = nullptr);
   void embed();       // first stage: hidden = embeddings
   void run_layers();  // every stage: the model's layers over hidden
   // Last stage: the logits of the rows the batch asks for, on this rank's device; nullopt on TP ranks other
@@ -53,9 +64,9 @@ class ModelRunner {
   std::optional<StepOutput> head();
   // One whole step on a rank that holds every layer (its TP shard of them): a captured graph's replay for a
   // pure-decode step whose bucket has one, else begin, embed, run_layers and head. nullopt as head().
-  std::optional<StepOutput> run(const StepBatch& batch);
+  std::optional<StepOutput> run(const StepBatch& batch, const DeviceTokenFeed* feed = nullptr);
   // run() on a model that holds every layer on this rank (no TP).
-  StepOutput forward(const StepBatch& batch);
+  StepOutput forward(const StepBatch& batch, const DeviceTokenFeed* feed = nullptr);
 
   // GPU only: warms up and captures a graph for every decode bucket (the work and the memory it takes are
   // reported through the return value; `progress(done, total)` after each graph). Every TP rank must call it at

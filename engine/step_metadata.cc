@@ -44,6 +44,7 @@ StepMetadata::StepMetadata(const StepCapacity& capacity, const ops::ExecContext&
   q_begins_ = add(cap_.max_seqs, DType::i32);
   q_lens_ = add(cap_.max_seqs, DType::i32);
   context_lens_ = add(cap_.max_seqs, DType::i32);
+  fed_ = add(cap_.max_seqs * 2, DType::i32);
   block_tables_ = add(cap_.max_seqs * cap_.max_blocks_per_seq, DType::i32);
   if (ctx_.device.is_cpu()) {
     storage_->host_only = Tensor::zeros({static_cast<int64_t>(bytes_)}, DType::u8);
@@ -70,7 +71,7 @@ Tensor StepMetadata::view(const Segment& s, std::vector<int64_t> shape) const {
 }
 
 void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num_blocks, int64_t vocab,
-                         int64_t max_positions, const DecodeBucket* pad) {
+                         int64_t max_positions, const DecodeBucket* pad, const std::vector<FedToken>& fed) {
   const int64_t seqs = static_cast<int64_t>(batch.seqs.size());
   const int64_t tokens = batch.num_tokens();
   LATTICE_CHECK(seqs > 0 || pad, "a step needs at least one sequence");
@@ -97,6 +98,11 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
                   "longest context (", stride, " blocks)");
     stride = padded_stride;
   }
+  LATTICE_CHECK(static_cast<int64_t>(fed.size()) <= seqs, "a step of ", seqs, " sequences takes ", fed.size(),
+                " tokens from the device");
+  for (const FedToken& f : fed)
+    LATTICE_CHECK(f.row >= 0 && f.row < tokens && f.source >= 0, "fed token row ", f.row, " (from ", f.source,
+                  ") is outside the step's ", tokens, " tokens");
   LATTICE_CHECK(stride <= cap_.max_blocks_per_seq, "a context of ", stride, " blocks exceeds the engine's ",
                 cap_.max_blocks_per_seq, " blocks per sequence");
 
@@ -156,6 +162,12 @@ void StepMetadata::build(const StepBatch& batch, int64_t block_size, int32_t num
     slots[t] = -1;
     rows[r] = static_cast<int32_t>(t);
   }
+  int32_t* fed_pairs = host<int32_t>(fed_);
+  for (size_t i = 0; i < fed.size(); ++i) {
+    fed_pairs[2 * i] = fed[i].row;
+    fed_pairs[2 * i + 1] = fed[i].source;
+  }
+  fed_count_ = static_cast<int64_t>(fed.size());
   if (pad) max_context = pad->context;
   tokens_ = t;
   seqs_ = all_seqs;
@@ -174,6 +186,7 @@ Tensor StepMetadata::ids() const { return view(ids_, {tokens_}); }
 Tensor StepMetadata::positions() const { return view(positions_, {tokens_}); }
 Tensor StepMetadata::slots() const { return view(slots_, {tokens_}); }
 Tensor StepMetadata::logit_rows() const { return view(logit_rows_seg_, {logit_rows_}); }
+Tensor StepMetadata::fed() const { return view(fed_, {fed_count_, 2}); }
 
 ops::AttentionInputs StepMetadata::attention() const {
   return {view(block_tables_, {seqs_, block_stride_}), view(q_begins_, {seqs_}), view(q_lens_, {seqs_}),

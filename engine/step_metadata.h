@@ -1,7 +1,8 @@
 // Everything a step's kernels read besides weights and activations, built once per step from the step plan
 // (every rank builds it from the plan it already receives): token ids and positions, each new token's cache
 // slot, the rows whose logits are wanted, and the attention inputs (q ranges, context lengths, block tables
-// padded to the step's widest table).
+// padded to the step's widest table), and the rows whose token ids the device writes from the previous step's
+// sampled tokens (async scheduling: ModelRunner's DeviceTokenFeed).
 //
 // All of it lives in one buffer at offsets fixed by the capacity given at construction, so views keep their
 // addresses from step to step. On the CPU the kernels read the host buffer; on a GPU the host buffer is pinned
@@ -19,6 +20,13 @@
 #include "engine/step.h"
 
 namespace lattice {
+
+// A token the step takes on the device from the previous step's sampled tokens: its row among the step's tokens
+// (its id in the batch is a placeholder) and its index in that step's tokens.
+struct FedToken {
+  int32_t row = 0;
+  int32_t source = 0;
+};
 
 struct StepCapacity {
   int64_t max_tokens = 0;          // new tokens per step
@@ -42,8 +50,9 @@ class StepMetadata {
   // wide, so a CUDA graph captured for the bucket reads the same addresses and bounds. The rows past the batch's
   // are padding: token 0 at position 0, slot -1 (its K/V is written nowhere), a context of one position in block
   // 0; their logits are computed and never returned (row_begin() covers the batch's sequences only).
+  // `fed` lists the rows whose ids the device overwrites after the upload (fed()); at most one per sequence.
   void build(const StepBatch& batch, int64_t block_size, int32_t num_blocks, int64_t vocab, int64_t max_positions,
-             const DecodeBucket* pad = nullptr);
+             const DecodeBucket* pad = nullptr, const std::vector<FedToken>& fed = {});
 
   int64_t num_tokens() const { return tokens_; }
   int64_t num_seqs() const { return seqs_; }
@@ -56,6 +65,8 @@ class StepMetadata {
   Tensor positions() const;   // i32 [tokens]
   Tensor slots() const;       // i64 [tokens]
   Tensor logit_rows() const;  // i32 [rows]: the token rows whose logits the step returns, in batch order
+  Tensor fed() const;         // i32 [fed, 2]: FedToken (row, source) pairs
+  int64_t num_fed() const { return fed_count_; }
   ops::AttentionInputs attention() const;
   // Sequence i's logits are rows [row_begin[i], row_begin[i + 1]) of the step's logits (host).
   const std::vector<int64_t>& row_begin() const { return row_begin_; }
@@ -70,11 +81,12 @@ class StepMetadata {
 
   StepCapacity cap_;
   ops::ExecContext ctx_;
-  Segment ids_, positions_, slots_, logit_rows_seg_, q_begins_, q_lens_, context_lens_, block_tables_;
+  Segment ids_, positions_, slots_, logit_rows_seg_, q_begins_, q_lens_, context_lens_, fed_, block_tables_;
   size_t bytes_ = 0;
   struct Storage;
   std::unique_ptr<Storage> storage_;
-  int64_t tokens_ = 0, seqs_ = 0, logit_rows_ = 0, block_stride_ = 1, max_q_len_ = 0, max_context_len_ = 0;
+  int64_t tokens_ = 0, seqs_ = 0, logit_rows_ = 0, fed_count_ = 0, block_stride_ = 1, max_q_len_ = 0,
+          max_context_len_ = 0;
   double attention_pairs_ = 0;
   std::vector<int64_t> row_begin_;
 };

@@ -73,6 +73,7 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, parallel::StageRunner* stage, 
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
   options.prefix_caching = prefix_caching(engine_flags, e);
+  options.async_scheduling = engine_flags.async_scheduling;
   Scheduler scheduler(e.model->lm_shape(), e.cache->num_blocks(), static_cast<int32_t>(e.cache->shape().block_size),
                       options);
   std::mt19937 rng(static_cast<uint32_t>(run.seed + static_cast<uint64_t>(batch)));
@@ -148,6 +149,7 @@ nlohmann::ordered_json bench_run(LoadedEngine& e, parallel::StageRunner* stage, 
       {"steps", stats.steps},
       {"cuda_graphs", e.runner->has_decode_graphs()},
       {"cuda_graphs_off_reason", e.graphs_off},
+      {"async_scheduling", engine_flags.async_scheduling},
       {"cuda_graph_count", e.graphs.graphs},
       {"cuda_graph_capture_s", e.graphs.seconds},
       {"cuda_graph_mib", static_cast<double>(e.graphs.device_bytes) / 1048576.0},
@@ -202,11 +204,12 @@ void apply_ceilings(nlohmann::ordered_json& j, const Ceilings& ceil, bool gpu) {
 
 void print_table(const std::vector<nlohmann::ordered_json>& runs, bool gpu) {
   const nlohmann::ordered_json& f = runs.front();
-  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s, CUDA graphs %s\n",
+  std::printf("model %s: %.1fM params (%.1fM in matmuls, %.2f GB of %s weights) on %s, CUDA graphs %s, "
+              "async scheduling %s\n",
               f["model"].get<std::string>().c_str(), f["params_millions"].get<double>(),
               f["matmul_params_millions"].get<double>(), f["weight_gb"].get<double>(),
               f["dtype"].get<std::string>().c_str(), f["device"].get<std::string>().c_str(),
-              f["cuda_graphs"].get<bool>() ? "on" : "off");
+              f["cuda_graphs"].get<bool>() ? "on" : "off", f["async_scheduling"].get<bool>() ? "on" : "off");
   std::printf("ceilings measured in this run (the better of before and after the runs): %s %.1f GB/s, %s %.1f %s\n",
               gpu ? "device read" : "memory read",
               f["read_bandwidth_gb_per_s"].get<double>(), gpu ? "bf16 GEMM" : "sgemm (1024^3)",
@@ -328,11 +331,11 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
               "  every figure is the median over the N (the JSON lists each iteration's rates). --profile adds the\n"
               "  time per op kind (GEMMs by projection, attention, norms, RoPE + KV write, sampling, ...) per step\n"
               "  of each phase, and the host's remainder: wall time on the CPU, CUDA events on a GPU (where it\n"
-              "  turns CUDA graphs off).\n"
+              "  turns CUDA graphs off; not with --async-scheduling).\n"
               "  Under mpirun with --tp N --pp M (N x M ranks) rank 0 runs the benchmark through the distributed\n"
               "  engine and reports each rank's time in communication per step, with its maximum and mean.\n"
               "  Also the engine flags (--device, --dtype, --dummy-weights, --kv-cache-mb, --max-seqs,\n"
-              "  --no-cuda-graphs, ...) and --seed");
+              "  --no-cuda-graphs, --async-scheduling, ...) and --seed");
     return 0;
   }
   const bool sweep = args.has("batch-sizes");
@@ -353,6 +356,8 @@ int bench_command(const Args& argv, parallel::MpiRuntime* mpi) {
   LATTICE_CHECK(input_len > 0 && output_len > 0, "--input-len and --output-len must be > 0");
   EngineOptions engine_flags = engine_options(args);
   engine_flags.cuda_graphs = engine_flags.cuda_graphs && !profile;  // a graph replays without the op timers
+  LATTICE_CHECK(!profile || !engine_flags.async_scheduling, "--profile times one step at a time; drop ",
+                "--async-scheduling (two steps in flight would share their ops' time)");
   args.reject_unknown();
   LATTICE_CHECK(engine_flags.dp == 1, "lattice bench measures one replica; --dp is for generate and serve");
   LATTICE_CHECK(!profile || !mpi || mpi->world_size() == 1, "--profile times the ops of one rank; under mpirun ",

@@ -41,6 +41,9 @@ EngineOptions engine_options(const CliArgs& args) {
                 "give at most one of --enable-prefix-caching and --no-enable-prefix-caching");
   o.prefix_caching = !args.has("no-enable-prefix-caching");
   o.cuda_graphs = !args.has("no-cuda-graphs") && !args.has("enforce-eager");
+  LATTICE_CHECK(!(args.has("async-scheduling") && args.has("no-async-scheduling")),
+                "give at most one of --async-scheduling and --no-async-scheduling");
+  o.async_scheduling = args.has("async-scheduling");
   o.tp = static_cast<int>(args.get_int("tp", 1));
   o.pp = static_cast<int>(args.get_int("pp", 1));
   o.dp = static_cast<int>(args.get_int("dp", 1));
@@ -67,6 +70,7 @@ EngineOptions engine_options(const CliArgs& args) {
 
 std::set<std::string> engine_switches(std::set<std::string> own) {
   own.insert({"dummy-weights", "enable-prefix-caching", "no-enable-prefix-caching", "no-cuda-graphs", "enforce-eager",
+              "async-scheduling", "no-async-scheduling",
               "enable-expert-parallel", "ep"});
   return own;
 }

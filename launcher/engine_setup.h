@@ -11,6 +11,7 @@
 //   of each expert split over them
 //   --enable-prefix-caching (the default) | --no-enable-prefix-caching
 //   --no-cuda-graphs (alias --enforce-eager): decode steps run eagerly instead of replaying captured CUDA graphs
+//   --async-scheduling | --no-async-scheduling (the default): plan pure-decode steps ahead of the tokens
 #pragma once
 
 #include <memory>
@@ -49,6 +50,7 @@ struct EngineOptions {
   bool expert_parallel = false;  // --enable-expert-parallel / --ep
   bool prefix_caching = true;  // reuse the KV blocks of prompt prefixes already computed
   bool cuda_graphs = true;     // on a GPU, replay pure-decode steps from graphs captured at start-up
+  bool async_scheduling = false;  // SchedulerOptions::async_scheduling (docs/cuda.md: why off by default)
 };
 
 // A command's own switches plus the engine's (--dummy-weights, --[no-]enable-prefix-caching).

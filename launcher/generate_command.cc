@@ -41,6 +41,8 @@ const char* kHelp = R"(usage: lattice generate --model DIR (--prompt "text" | --
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
   --no-cuda-graphs (alias --enforce-eager)  on a GPU, run decode steps eagerly (default: replay CUDA graphs
                               captured at start-up per batch-size and context bucket)
+  --async-scheduling          plan each pure-decode step while the previous one runs (default off:
+                              --no-async-scheduling; docs/cuda.md)
 )";
 
 // Test-only fault switch: LATTICE_FAULT_INJECT="RANK:STEP" makes that worker rank throw at that step, and
@@ -107,6 +109,7 @@ int generate_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const EngineOptions engine_flags = engine_options(args);
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
+  options.async_scheduling = engine_flags.async_scheduling;
   args.reject_unknown();
   std::vector<GenerateRequest> requests;
   if (prompt_ids)

@@ -23,10 +23,21 @@ void PipelineExecutor::drain_progress() {
 void PipelineExecutor::submit(const StepPlan& plan) {
   drain_progress();
   const int64_t step = ++submitted_;
-  std::string wire = encode_plan(plan);
+  StepPlan fed;
+  if (!plan.pending.empty()) {
+    LATTICE_CHECK(feeds_pending_tokens(), "a plan made ahead reached a pipeline of ", runner_.context().topo.pp,
+                  " stages");
+    fed = plan;
+    feed_pending_tokens(fed, last_local_);
+  }
+  const StepPlan& run = plan.pending.empty() ? plan : fed;
+  std::string wire = encode_plan(run);
   runner_.context().control->broadcast_tp(wire, 0);
   progress_.record(0, StepPhase::started, step);
-  if (std::optional<StepResult> result = runner_.run(plan, wire, {})) local_.push_back(std::move(*result));
+  if (std::optional<StepResult> result = runner_.run(run, wire, {})) {
+    last_local_ = *result;
+    local_.push_back(std::move(*result));
+  }
   progress_.record(0, StepPhase::finished, step);
 }
 

@@ -26,6 +26,9 @@ class PipelineExecutor final : public StepExecutor {
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
   bool result_ready() override;
+  // With one stage, rank 0 samples each step at submission and feeds a plan made ahead before broadcasting it, so
+  // every TP rank embeds the same tokens. With several stages the tokens come back from the last stage later.
+  bool feeds_pending_tokens() const override { return runner_.context().topo.pp == 1; }
   // Sends the shutdown plan that ends the worker loops of rank 0's replica.
   void shutdown();
   // Every rank's progress through the plans submitted so far (step N: the N-th submitted plan). Thread-safe.
@@ -38,6 +41,7 @@ class PipelineExecutor final : public StepExecutor {
 
   StageRunner& runner_;
   std::deque<StepResult> local_;  // results sampled on this rank (pp == 1)
+  StepResult last_local_;         // the latest of them, collected or not: what a plan made ahead is fed from
   StepProgress progress_;
   int64_t submitted_ = 0;
 };

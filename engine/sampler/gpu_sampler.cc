@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include <cuda_runtime_api.h>
+
 #include "engine/core/error.h"
 #include "kernels/cuda/check_logits.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -20,10 +22,6 @@ namespace {
 constexpr size_t kAlign = 256;
 
 size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
-bool has_penalties(const SamplingParams& p) {
-  return p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
-}
 
 // Byte offsets of the sections of the packed input: [SamplingRow n][PenaltyRow n][int32 context tokens].
 struct InputLayout {
@@ -50,8 +48,10 @@ struct OutputLayout {
 void reserve(PinnedBuffer& buffer, size_t bytes) {
   if (buffer.size() < bytes) buffer = PinnedBuffer(std::max(bytes, 2 * buffer.size()));
 }
-void reserve(Tensor& buffer, size_t bytes, Device device) {
+// A device buffer in use by work still queued on `stream` (a step in flight) is replaced only after that work.
+void reserve(Tensor& buffer, size_t bytes, Device device, cudaStream_t stream) {
   if (buffer.defined() && buffer.nbytes() >= bytes) return;
+  if (buffer.defined()) CUDA_CHECK(cudaStreamSynchronize(stream));
   const size_t grown = std::max(bytes, buffer.defined() ? 2 * buffer.nbytes() : 0);
   buffer = Tensor::empty({static_cast<int64_t>(grown)}, DType::u8, device);
 }
@@ -65,10 +65,34 @@ T* at(void* base, size_t offset) {
 
 GpuSampler::GpuSampler(const ops::ExecContext& exec) : exec_(exec) {
   LATTICE_CHECK(!exec.device.is_cpu(), "GpuSampler needs a GPU context, got ", exec.device.str());
+  for (Slot& slot : slots_) CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+}
+
+GpuSampler::~GpuSampler() {
+  for (Slot& slot : slots_)
+    if (slot.done) cudaEventDestroy(slot.done);
 }
 
 std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::vector<GpuSampleRequest>& requests) {
-  if (requests.empty()) return {};
+  return finish(enqueue(logits, requests));
+}
+
+const int32_t* GpuSampler::device_tokens(int slot) const {
+  const Slot& s = slots_[slot];
+  return s.logprobs.empty() ? nullptr : static_cast<const int32_t*>(s.device_out.raw());  // tokens come first
+}
+
+int GpuSampler::enqueue(const Tensor& logits, const std::vector<GpuSampleRequest>& requests) {
+  const int index = next_;
+  Slot& slot = slots_[index];
+  LATTICE_CHECK(!slot.busy, "GpuSampler: two steps' sampling are already in flight");
+  slot.logprobs.clear();
+  slot.context_sizes.clear();
+  if (requests.empty()) {
+    next_ ^= 1;
+    slot.busy = true;
+    return index;
+  }
   LATTICE_CHECK(logits.device() == exec_.device && logits.dtype() == DType::f32 && logits.rank() == 2,
                 "GpuSampler samples f32 [rows, vocab] logits on ", exec_.device.str(), ", got ", logits.describe());
   const int64_t vocab = logits.dim(1);
@@ -90,7 +114,7 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
                   " is not supported on the GPU (at most ", gpu::kMaxTopK, ", or the whole vocabulary)");
     top_n = std::max(top_n, p.logprobs);
     all_greedy = all_greedy && p.temperature == 0.0f;
-    if (has_penalties(p)) {
+    if (p.has_penalties()) {
       any_penalty = true;
       context_tokens += r.context->size();
     }
@@ -99,11 +123,11 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
 
   // Pack the parameters and contexts, and send them in one copy.
   const InputLayout in(n, context_tokens);
-  reserve(host_in_, in.total);
-  reserve(device_in_, in.total, exec_.device);
-  auto* sampling_rows = at<gpu::SamplingRow>(host_in_.data(), in.sampling);
-  auto* penalty_rows = at<gpu::PenaltyRow>(host_in_.data(), in.penalties);
-  auto* tokens = at<int32_t>(host_in_.data(), in.tokens);
+  reserve(slot.host_in, in.total);  // the slot's last copy from it ran before its event, which finish() waited for
+  reserve(slot.device_in, in.total, exec_.device, stream);
+  auto* sampling_rows = at<gpu::SamplingRow>(slot.host_in.data(), in.sampling);
+  auto* penalty_rows = at<gpu::PenaltyRow>(slot.host_in.data(), in.penalties);
+  auto* tokens = at<int32_t>(slot.host_in.data(), in.tokens);
   int32_t token_count = 0;
   for (size_t i = 0; i < n; ++i) {
     const GpuSampleRequest& r = requests[i];
@@ -113,24 +137,24 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
     sampling_rows[i] = p.temperature == 0.0f
                            ? gpu::SamplingRow{1.0f, 1, 1.0f, 0.0f, r.seed, offset}
                            : gpu::SamplingRow{p.temperature, p.top_k, p.top_p, p.min_p, r.seed, offset};
-    const bool penalised = has_penalties(p);
+    const bool penalised = p.has_penalties();
     const int32_t len = penalised ? static_cast<int32_t>(r.context->size()) : 0;
     penalty_rows[i] = {p.repetition_penalty, p.presence_penalty, p.frequency_penalty, token_count, len,
                        static_cast<int32_t>(std::min<int64_t>(r.prompt_len, len))};
     if (penalised) std::memcpy(tokens + token_count, r.context->data(), sizeof(int32_t) * r.context->size());
     token_count += len;
   }
-  copy_async(device_in_.raw(), host_in_.data(), in.total, stream);
-  const auto* d_sampling = at<const gpu::SamplingRow>(device_in_.raw(), in.sampling);
-  const auto* d_penalties = at<const gpu::PenaltyRow>(device_in_.raw(), in.penalties);
-  const auto* d_tokens = at<const int32_t>(device_in_.raw(), in.tokens);
+  copy_async(slot.device_in.raw(), slot.host_in.data(), in.total, stream);
+  const auto* d_sampling = at<const gpu::SamplingRow>(slot.device_in.raw(), in.sampling);
+  const auto* d_penalties = at<const gpu::PenaltyRow>(slot.device_in.raw(), in.penalties);
+  const auto* d_tokens = at<const int32_t>(slot.device_in.raw(), in.tokens);
 
   // The sampled rows as one [n, vocab] array: the logits themselves when the rows are one run, else gathered
   // with one device copy per run of consecutive rows.
   const size_t row_bytes = sizeof(float) * static_cast<size_t>(vocab);
   const float* raw = static_cast<const float*>(logits.raw()) + requests[0].row * vocab;
   if (!one_run) {
-    reserve(gathered_, n * row_bytes, exec_.device);
+    reserve(gathered_, n * row_bytes, exec_.device, stream);
     for (size_t begin = 0; begin < n;) {
       size_t end = begin + 1;
       while (end < n && requests[end].row == requests[end - 1].row + 1) ++end;
@@ -145,20 +169,21 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
   const float* adjusted = raw;
   if (any_penalty) {
     const size_t workspace_bytes = gpu::penalties_workspace_bytes(rows, vocab);
-    reserve(penalised_, n * row_bytes, exec_.device);
-    reserve(penalty_workspace_, workspace_bytes, exec_.device);
+    reserve(penalised_, n * row_bytes, exec_.device, stream);
+    reserve(penalty_workspace_, workspace_bytes, exec_.device, stream);
     gpu::apply_penalties(raw, static_cast<float*>(penalised_.raw()), rows, vocab, d_penalties, d_tokens,
                          penalty_workspace_.raw(), penalty_workspace_.nbytes(), stream);
     adjusted = static_cast<const float*>(penalised_.raw());
   }
 
   const OutputLayout out(n, static_cast<size_t>(top_n));
-  reserve(host_out_, out.total);
-  reserve(device_out_, out.total, exec_.device);
-  auto* d_chosen = at<int32_t>(device_out_.raw(), out.tokens);
-  auto* d_logprobs = at<float>(device_out_.raw(), out.logprobs);
+  reserve(slot.host_out, out.total);
+  reserve(slot.device_out, out.total, exec_.device, stream);
+  void* d_out = slot.device_out.raw();
+  auto* d_chosen = at<int32_t>(d_out, out.tokens);
+  auto* d_logprobs = at<float>(d_out, out.logprobs);
   // Rows that cannot be sampled are drawn from all the same (the kernels never fault on them) and reported.
-  gpu::check_logits(adjusted, rows, vocab, at<int32_t>(device_out_.raw(), out.status), stream);
+  gpu::check_logits(adjusted, rows, vocab, at<int32_t>(d_out, out.status), stream);
   // The kernels report the log-softmax of what they sample from; with penalties that is not the model's.
   float* draw_logprobs = any_penalty ? nullptr : d_logprobs;
   if (all_greedy)
@@ -167,22 +192,43 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
     gpu::sample_top_k(adjusted, rows, vocab, d_sampling, d_chosen, draw_logprobs, stream);
   if (any_penalty) gpu::token_logprobs(raw, rows, vocab, d_chosen, d_logprobs, stream);
   if (top_n > 0)
-    gpu::top_logprobs(raw, rows, vocab, top_n, at<int32_t>(device_out_.raw(), out.top_tokens),
-                      at<float>(device_out_.raw(), out.top_logprobs), stream);
-  copy_async(host_out_.data(), device_out_.raw(), out.total, stream);
-  CUDA_CHECK(cudaStreamSynchronize(stream));
+    gpu::top_logprobs(raw, rows, vocab, top_n, at<int32_t>(d_out, out.top_tokens),
+                      at<float>(d_out, out.top_logprobs), stream);
+  copy_async(slot.host_out.data(), d_out, out.total, stream);
+  CUDA_CHECK(cudaEventRecord(slot.done, stream));
+  slot.vocab = vocab;
+  slot.top_n = top_n;
+  for (const GpuSampleRequest& r : requests) {
+    slot.logprobs.push_back(r.params->logprobs);
+    slot.context_sizes.push_back(static_cast<int64_t>(r.context->size()));
+  }
+  next_ ^= 1;
+  slot.busy = true;
+  return index;
+}
 
-  const auto* chosen = at<const int32_t>(host_out_.data(), out.tokens);
-  const auto* logprobs = at<const float>(host_out_.data(), out.logprobs);
-  const auto* top_tokens = at<const int32_t>(host_out_.data(), out.top_tokens);
-  const auto* top_logprobs = at<const float>(host_out_.data(), out.top_logprobs);
-  const auto* status = at<const int32_t>(host_out_.data(), out.status);
+std::vector<SampledToken> GpuSampler::finish(int index) {
+  LATTICE_CHECK(index == 0 || index == 1, "GpuSampler: no sampling slot ", index);
+  Slot& slot = slots_[index];
+  LATTICE_CHECK(slot.busy, "GpuSampler: slot ", index, " has no sampling in flight");
+  slot.busy = false;
+  const size_t n = slot.logprobs.size();
+  if (n == 0) return {};
+  CUDA_CHECK(cudaEventSynchronize(slot.done));
+  const int64_t vocab = slot.vocab;
+  const int32_t top_n = slot.top_n;
+  const OutputLayout out(n, static_cast<size_t>(top_n));
+  const auto* chosen = at<const int32_t>(slot.host_out.data(), out.tokens);
+  const auto* logprobs = at<const float>(slot.host_out.data(), out.logprobs);
+  const auto* top_tokens = at<const int32_t>(slot.host_out.data(), out.top_tokens);
+  const auto* top_logprobs = at<const float>(slot.host_out.data(), out.top_logprobs);
+  const auto* status = at<const int32_t>(slot.host_out.data(), out.status);
   std::vector<SampledToken> result(n);
   for (size_t i = 0; i < n; ++i) {
     SampledToken& t = result[i];
     const auto check = static_cast<kernels::cpu::LogitsCheck>(status[i]);
     if (check != kernels::cpu::LogitsCheck::ok) {
-      t.error = unsampleable_logits_error(check, static_cast<int64_t>(requests[i].context->size()));
+      t.error = unsampleable_logits_error(check, slot.context_sizes[i]);
       continue;
     }
     t.token = chosen[i];
@@ -190,10 +236,10 @@ std::vector<SampledToken> GpuSampler::sample(const Tensor& logits, const std::ve
     if (t.token < 0 || t.token >= vocab || !std::isfinite(t.logprob)) {  // not expected of checked logits
       t = SampledToken{};
       t.error = "sampling on the GPU gave token " + std::to_string(chosen[i]) + " with log-probability " +
-                std::to_string(logprobs[i]) + " at position " + std::to_string(requests[i].context->size());
+                std::to_string(logprobs[i]) + " at position " + std::to_string(slot.context_sizes[i]);
       continue;
     }
-    for (int32_t j = 0; j < requests[i].params->logprobs; ++j) {
+    for (int32_t j = 0; j < slot.logprobs[i]; ++j) {
       const size_t k = i * static_cast<size_t>(top_n) + static_cast<size_t>(j);
       if (top_tokens[k] >= 0) t.top.push_back({top_tokens[k], top_logprobs[k]});
     }

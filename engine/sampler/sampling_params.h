@@ -24,6 +24,10 @@ struct SamplingParams {
   // Throws naming the first invalid field. `max_top_k` > 0 (an engine sampling on a GPU: its kMaxTopK): the
   // sampler selects by rank only up to that many candidates, so a larger top_k short of the vocabulary is refused.
   void validate(int64_t vocab_size, int32_t max_top_k = 0) const;
+  // Whether the draw reads the sequence's context (repetition, presence or frequency penalty).
+  bool has_penalties() const {
+    return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
+  }
 };
 
 }  // namespace lattice

@@ -56,6 +56,8 @@ SchedulerStats ReplicaCoordinator::stats() const {
     sum.preemptions += s.preemptions;
     sum.prefix_cache_queries += s.prefix_cache_queries;
     sum.prefix_cache_hits += s.prefix_cache_hits;
+    sum.ahead_steps += s.ahead_steps;
+    sum.discarded_rows += s.discarded_rows;
   }
   return sum;
 }

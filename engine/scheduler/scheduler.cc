@@ -157,6 +157,42 @@ std::optional<StepPlan> Scheduler::schedule(int64_t max_seqs) {
   return make_plan(planned);
 }
 
+std::optional<StepPlan> Scheduler::schedule_ahead() {
+  // One step in flight and nothing to admit or prefill: a waiting request needs a plan with its prefill, which
+  // waits for the tokens (planning it ahead would delay its admission by a step or mix prefill into the step).
+  if (!options_.async_scheduling || in_flight_.size() != 1 || !waiting_.empty()) return std::nullopt;
+  if (std::any_of(running_.begin(), running_.end(), [](const SeqPtr& s) { return s->in_flight == 0; }))
+    return std::nullopt;
+  std::vector<Planned> planned;
+  int32_t result_index = 0;
+  for (const Planned& p : in_flight_.front().seqs) {
+    if (p.seq == nullptr) {  // a discarded row of a sequence that has finished
+      result_index += p.sample ? 1 : 0;
+      continue;
+    }
+    if (!p.sample) return std::nullopt;  // a prefill chunk: its next chunk waits, and so does the step
+    const int32_t feed = result_index++;
+    Sequence& seq = *p.seq;
+    const int64_t next = static_cast<int64_t>(seq.tokens.size());  // the position of the token being sampled
+    // A sequence that the token in flight ends for length (or a cancelled one) gets no row; one that it ends with
+    // a stop token or EOS cannot be known yet and gets a row that is discarded.
+    if (seq.cancel_requested || static_cast<int64_t>(seq.output.tokens.size()) + 1 >= seq.request.params.max_tokens ||
+        next + 1 >= shape_.max_positions)
+      continue;
+    if (static_cast<int64_t>(planned.size()) >= std::min(options_.max_seqs, options_.max_tokens_per_step)) break;
+    // No preemption while every sequence is in flight: short of a block, wait for the tokens and plan normally.
+    if (!blocks_.grow(seq.request.id, next + 1)) return std::nullopt;
+    // No `fills`: the block this row may complete is hashed once its token is known; a sequence admitted
+    // meanwhile computes that block itself rather than waiting for it.
+    Planned ahead{&seq, 1, true};
+    ahead.feed = feed;
+    planned.push_back(std::move(ahead));
+  }
+  if (planned.empty()) return std::nullopt;
+  ++stats_.ahead_steps;
+  return make_plan(planned);
+}
+
 Scheduler::Planned Scheduler::plan_chunk(Sequence& seq, int64_t chunk, bool after_hit) const {
   const int64_t end = seq.computed + chunk, bs = blocks_.block_size();
   Planned p{&seq, chunk, end == static_cast<int64_t>(seq.tokens.size()), after_hit};
@@ -184,11 +220,17 @@ StepPlan Scheduler::make_plan(const std::vector<Planned>& planned) {
   released_.clear();
   for (const Planned& p : planned) {
     Sequence& s = *p.seq;
-    s.in_flight = true;
+    ++s.in_flight;
     SequenceStep step;
     step.seq_id = s.request.id;
-    step.start_pos = s.computed;
-    step.tokens.assign(s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + p.chunk);
+    if (p.feed >= 0) {  // the token at position tokens.size() is being sampled by the step in flight
+      step.start_pos = static_cast<int64_t>(s.tokens.size());
+      step.tokens = {0};
+      plan.pending.push_back({plan.batch.seqs.size(), static_cast<size_t>(p.feed)});
+    } else {
+      step.start_pos = s.computed;
+      step.tokens.assign(s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + p.chunk);
+    }
     step.block_table = blocks_.table(step.seq_id);
     plan.batch.seqs.push_back(std::move(step));
     plan.sampling.push_back({p.sample, static_cast<int64_t>(s.request.prompt.size()), s.request.params, s.seed});
@@ -211,6 +253,9 @@ FinishReason Scheduler::finish_reason(const Sequence& seq, int32_t token) const 
 }
 
 void Scheduler::finish(Sequence& seq, FinishReason reason) {
+  for (InFlight& step : in_flight_)  // a row planned ahead for it is discarded when its step returns
+    for (Planned& p : step.seqs)
+      if (p.seq == &seq) p.seq = nullptr;
   blocks_.free(seq.request.id);
   seq.output.finish = reason;
   released_.push_back(seq.request.id);
@@ -231,8 +276,13 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
   std::vector<TokenEvent> events;
   size_t next_token = 0;
   for (const Planned& p : step.seqs) {
+    if (p.seq == nullptr) {  // planned ahead for a sequence that finished in the step before: nothing to keep
+      ++stats_.discarded_rows;
+      if (p.sample) ++next_token;
+      continue;
+    }
     Sequence& seq = *p.seq;
-    seq.in_flight = false;
+    --seq.in_flight;
     seq.computed += p.chunk;
     blocks_.cache_computed(seq.request.id, seq.tokens, seq.computed);
     // The next chunk's first row, at position `computed`, sees from computed + 1 - window on: the blocks wholly
@@ -243,6 +293,7 @@ std::vector<TokenEvent> Scheduler::complete(const StepResult& result) {
     if (!decode) stats_.prompt_tokens += p.chunk;
     if (p.sample) ++next_token;
     if (seq.cancel_requested) {
+      if (p.feed >= 0) ++stats_.discarded_rows;  // planned ahead, its sequence cancelled meanwhile
       events.push_back({seq.request.id, std::nullopt, FinishReason::cancelled});
       finish(seq, FinishReason::cancelled);
       continue;
@@ -304,6 +355,10 @@ void Scheduler::submit_ready(StepExecutor& executor, const EventFn& on_event) {
     if (!plan) break;
     executor.submit(*plan);
   }
+  // Async scheduling: a pipeline (depth > 1) already keeps its stages busy with micro-batches, and its tokens
+  // come back from the last stage, so only a one-deep executor that feeds pending tokens gets a plan ahead.
+  if (depth == 1 && executor.feeds_pending_tokens())
+    if (std::optional<StepPlan> plan = schedule_ahead()) executor.submit(*plan);
   flush_pending(on_event);  // a sequence may have ended while planning (cache full)
 }
 

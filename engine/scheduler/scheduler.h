@@ -11,6 +11,17 @@
 // several are in flight at once, over disjoint sets of sequences. The same scheduler runs in one process and
 // on the rank-0 coordinator (one per data-parallel replica); the prefix-cache hits it decides reach the ranks
 // as ordinary block tables.
+//
+// Async scheduling (SchedulerOptions::async_scheduling, with an executor that feeds pending tokens): while a step
+// is in flight and every running sequence samples in it, the next step is planned ahead from that step alone
+// (each sequence advances one position, its block grown; the token is the one the step in flight samples) and
+// submitted before the first is collected, so the host prepares step n + 1 while the device runs step n. Only
+// finishing on a stop token, EOS or an error depends on the tokens: such a sequence has one row in the step
+// planned ahead, discarded when that step is collected. Its blocks are freed when step n is collected and may go
+// to another sequence in step n + 2; executors run steps in submission order (one stream), so the discarded
+// row's K/V write lands before the new owner writes that slot, and a freed block the row writes is never a full
+// block another sequence could take from the prefix cache (the row's position is past its last full block).
+// A step with prefill (waiting requests, prefill chunks) is not planned ahead: it waits for the tokens.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +48,7 @@ struct SchedulerOptions {
   std::vector<int32_t> eos_token_ids;  // end a request (finish reason "stop") unless it sets ignore_eos
   int32_t max_top_k = 0;               // > 0: refuse larger top_k short of the vocabulary (GPU sampling)
   PrefixCaching prefix_caching;        // reuse the cached K/V of a sequence's longest cached prefix
+  bool async_scheduling = false;       // plan pure-decode steps ahead of the tokens (see above)
 };
 
 struct SchedulerStats {
@@ -46,6 +58,8 @@ struct SchedulerStats {
   int64_t preemptions = 0;
   int64_t prefix_cache_queries = 0;  // tokens of admitted sequences looked up in the prefix cache
   int64_t prefix_cache_hits = 0;     // of those, tokens whose K/V came from the cache (not computed)
+  int64_t ahead_steps = 0;           // steps planned ahead of the previous step's tokens (async scheduling)
+  int64_t discarded_rows = 0;        // their rows of sequences that had finished meanwhile
 };
 
 class Scheduler {
@@ -61,6 +75,9 @@ class Scheduler {
   // Plans a step over the sequences not already in flight, at most `max_seqs` of them; nullopt when none
   // can run now.
   std::optional<StepPlan> schedule(int64_t max_seqs);
+  // With async scheduling: the pure-decode step after the one step in flight, planned before its tokens are
+  // known; nullopt when that is not safe or not useful (see the class comment).
+  std::optional<StepPlan> schedule_ahead();
   // Applies the oldest in-flight plan's result; returns its tokens as events (and finishes requests). A token
   // with an error ends its request with FinishReason::error (its KV blocks freed); the others are unaffected.
   std::vector<TokenEvent> complete(const StepResult& result);
@@ -77,7 +94,8 @@ class Scheduler {
 
   // The two halves of a step of run(), for a coordinator that drives several schedulers at once:
   // submits plans until the executor holds max_in_flight() of them (reporting ends found meanwhile: cancelled,
-  // cache full), then, once a plan is in flight, applies the oldest one's result (waiting for it).
+  // cache full) and, with async scheduling, one more planned ahead; then, once a plan is in flight, applies the
+  // oldest one's result (waiting for it).
   void submit_ready(StepExecutor& executor, const EventFn& on_event);
   bool in_flight() const { return !in_flight_.empty(); }
   void collect(StepExecutor& executor, const EventFn& on_event);
@@ -100,7 +118,7 @@ class Scheduler {
     std::vector<int32_t> tokens;  // prompt then generated
     int64_t computed = 0;         // tokens whose K/V are in the cache
     bool admitted = false;        // admitted at least once (output.cached_tokens is set)
-    bool in_flight = false;
+    int32_t in_flight = 0;  // steps in flight with a row of this sequence (two when one was planned ahead)
     bool cancel_requested = false;
     RequestInbox::Clock::time_point arrived_at;
     RequestOutput output;
@@ -112,6 +130,7 @@ class Scheduler {
     bool sample;
     bool after_hit = false;  // the sequence's first chunk after a prefix-cache hit
     std::vector<uint64_t> fills = {};  // with prefix caching: chain hashes of the blocks this chunk completes
+    int32_t feed = -1;  // >= 0: planned ahead; its token is the previous step's result.tokens[feed]
   };
   struct InFlight {
     uint64_t step_id;

@@ -21,11 +21,20 @@ struct SequenceSampling {
   std::vector<int32_t> context_prefix = {};
 };
 
+// A decode row planned ahead (async scheduling): while the previous plan of the same scheduler (step_id - 1) was
+// still in flight, so the one token it feeds is a placeholder until the executor writes in the token that step
+// sampled for the sequence.
+struct PendingToken {
+  size_t seq = 0;           // index into batch.seqs: its tokens[0] is the placeholder
+  size_t result_index = 0;  // index into the previous step's StepResult::tokens
+};
+
 struct StepPlan {
   uint64_t step_id = 0;
   StepBatch batch;                          // what the model runs
   std::vector<SequenceSampling> sampling;   // one per batch.seqs entry
   std::vector<int64_t> released;            // sequences finished since the previous plan
+  std::vector<PendingToken> pending;        // rows planned ahead; empty unless async scheduling
 };
 
 struct StageTime {
@@ -38,5 +47,10 @@ struct StepResult {
   std::vector<SampledToken> tokens;   // one per sequence with sample = true, in plan order
   std::vector<StageTime> stage_times;  // per pipeline stage (its TP rank 0); empty in one process
 };
+
+// Writes the tokens `previous` (the result of the plan submitted just before `plan`) sampled into plan's
+// placeholders. A row whose draw failed feeds token 0: its sequence ends with the error when `previous` is
+// collected, and the row planned ahead for it is discarded.
+void feed_pending_tokens(StepPlan& plan, const StepResult& previous);
 
 }  // namespace lattice

@@ -49,6 +49,7 @@ class MeteredExecutor final : public StepExecutor {
   void submit(const StepPlan& plan) override;
   StepResult collect() override;
   bool result_ready() override { return inner_.result_ready(); }
+  bool feeds_pending_tokens() const override { return inner_.feeds_pending_tokens(); }
 
  private:
   StepExecutor& inner_;

@@ -55,6 +55,8 @@ const char* kHelp = R"(usage: [mpirun -np N] lattice serve --model DIR [--tp X -
   --no-enable-prefix-caching  compute every prompt in full (default: reuse the KV blocks of cached prefixes)
   --no-cuda-graphs (alias --enforce-eager)  on a GPU, run decode steps eagerly (default: replay CUDA graphs
                               captured at start-up per batch-size and context bucket)
+  --async-scheduling          plan each pure-decode step while the previous one runs (default off:
+                              --no-async-scheduling; docs/cuda.md)
   --response-cache memory|redis://HOST:PORT[/DB]  answer repeated deterministic requests (greedy, or seeded)
                           from a cache of whole responses, in memory or shared in Redis (HTTP; header
                           X-Lattice-Cache: hit|miss); --response-cache-ttl S (600); --response-cache-mb MB (256,
@@ -185,6 +187,7 @@ int serve_command(const Args& argv, parallel::MpiRuntime* mpi) {
   const EngineOptions engine_flags = engine_options(args);
   options.max_tokens_per_step = engine_flags.limits.max_tokens_per_step;
   options.max_seqs = engine_flags.limits.max_seqs;
+  options.async_scheduling = engine_flags.async_scheduling;
   const std::string response_cache = args.get("response-cache", "");
   const int64_t response_cache_ttl = args.get_int("response-cache-ttl", 600),
                 response_cache_mb = args.get_int("response-cache-mb", 256);

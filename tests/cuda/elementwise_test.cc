@@ -1,10 +1,12 @@
 // Embedding gather, RMSNorm (plain and fused with the residual add) and SiLU-gated activation on the GPU
-// against kernels/cpu, on fresh random inputs with odd sizes and NaN-poisoned outputs.
+// against kernels/cpu, on fresh random inputs with odd sizes and NaN-poisoned outputs; the async-scheduling token
+// feed against a host loop.
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/feed_tokens.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "tests/cuda/cuda_test_utils.h"
@@ -47,6 +49,26 @@ TEST(CudaEmbedding, Bf16TableToF32) { LATTICE_SKIP_WITHOUT_CUDA(); check_embeddi
 TEST(CudaEmbedding, Bf16TableToBf16) { LATTICE_SKIP_WITHOUT_CUDA(); check_embedding<__nv_bfloat16, __nv_bfloat16>(); }
 TEST(CudaEmbedding, F16TableToF32) { LATTICE_SKIP_WITHOUT_CUDA(); check_embedding<__half, float>(); }
 TEST(CudaEmbedding, F16TableToF16) { LATTICE_SKIP_WITHOUT_CUDA(); check_embedding<__half, __half>(); }
+
+// ids[row] = tokens[source] for the fed rows only (out-of-vocabulary tokens, a failed draw, as 0); the other ids
+// keep their values.
+TEST(CudaFeedTokens, WritesTheFedRowsOnly) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  const int32_t vocab = 50;
+  std::vector<int32_t> ids = {7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  const std::vector<int32_t> tokens = {41, 3, -1, 49, 50, 0};
+  const std::vector<int32_t> feeds = {0, 3, 2, 0, 5, 2, 9, 4, 6, 1, 7, 5};  // (row, source) pairs
+  std::vector<int32_t> want = ids;
+  for (size_t i = 0; i < feeds.size(); i += 2) {
+    const int32_t t = tokens[static_cast<size_t>(feeds[i + 1])];
+    want[static_cast<size_t>(feeds[i])] = t >= 0 && t < vocab ? t : 0;
+  }
+  auto d_ids = ints_to_device(ids);
+  auto d_tokens = ints_to_device(tokens);
+  auto d_feeds = ints_to_device(feeds);
+  gpu::feed_tokens(d_ids.get(), d_tokens.get(), d_feeds.get(), static_cast<int32_t>(feeds.size() / 2), vocab, nullptr);
+  EXPECT_EQ(d_ids.download_raw<int32_t>(), want);
+}
 
 // residual += x, out = rms_norm(residual) * weight (or out = rms_norm(x) * weight without a residual).
 template <typename T>

@@ -61,6 +61,25 @@ TEST(StepMetadata, LastRowOnlyUnlessAllLogitsAndRebuildsInPlace) {
   EXPECT_EQ(meta.attention().max_q_len, 1);
 }
 
+// Async scheduling: the rows whose ids the device overwrites travel as (row, source) pairs; the ids keep the
+// batch's placeholders (the kernel that writes them runs on the GPU only).
+TEST(StepMetadata, FedTokensListTheirRowsAndSources) {
+  StepMetadata meta(kCapacity, ops::ExecContext::cpu());
+  meta.build(mixed_batch(), kBlock, kBlocks, kVocab, kPositions, nullptr, {{3, 1}, {4, 0}});
+  EXPECT_EQ(meta.num_fed(), 2);
+  EXPECT_EQ(meta.fed().shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(to_vector<int32_t>(meta.fed()), (std::vector<int32_t>{3, 1, 4, 0}));
+  EXPECT_EQ(to_vector<int32_t>(meta.ids()), (std::vector<int32_t>{10, 11, 12, 13, 14}));
+  meta.build(mixed_batch(), kBlock, kBlocks, kVocab, kPositions);
+  EXPECT_EQ(meta.num_fed(), 0) << "a step without fed tokens lists none";
+  try {
+    meta.build(mixed_batch(), kBlock, kBlocks, kVocab, kPositions, nullptr, {{5, 0}});
+    ADD_FAILURE() << "no error for a fed row past the step's tokens";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the step's 5 tokens"), std::string::npos) << e.what();
+  }
+}
+
 TEST(StepMetadata, RejectsWhatTheKernelsCannotCheck) {
   StepMetadata meta(kCapacity, ops::ExecContext::cpu());
   auto expect_error = [&](StepBatch b, const std::string& fragment) {

@@ -3,6 +3,7 @@
 // contract of tests/engine/scheduler_test.cc, on the GPU). All in f32, where the two backends' logits agree to
 // ~1e-6 relative (logits_test.cc), so a token can differ only if a draw lands within ~1e-6 of a boundary of the
 // sampling distribution (or a greedy margin is that small): about 1e-6 per token, 4e-4 over a run's ~400 tokens.
+// Async scheduling on the GPU (steps planned ahead, their tokens fed on the device) against it off and the CPU.
 #include <array>
 #include <random>
 
@@ -88,6 +89,35 @@ TEST_F(GpuGeneration, PreemptingRunOf32RequestsEqualsEachRequestAlone) {
   const auto together = generate(model, requests, 12, &stats);  // 12 blocks of 16 tokens for up to 110 each
   EXPECT_GT(stats.preemptions, 0) << "the KV cache was meant to force preemption";
   expect_same(together, alone, "32 together (preempting) vs alone");
+}
+
+// Async scheduling: requests that stop on a token of their own at different steps (rows planned ahead for them
+// discarded). Without penalties every step planned ahead takes its tokens on the device (the step enqueued before
+// the previous one's tokens reach the host); with them (mixed_requests), a step whose fed rows have penalties
+// waits for the tokens on the host. Both give the tokens of one step in flight and of the CPU backend.
+TEST_F(GpuGeneration, AsyncSchedulingFeedsTokensOnTheDeviceAndChangesNoToken) {
+  LlamaModel& model = gpu_model(DType::f32);
+  for (const bool penalties : {false, true}) {
+    SCOPED_TRACE(penalties ? "with penalties" : "without penalties");
+    std::vector<Request> requests = mixed_requests();
+    for (Request& r : requests) {
+      r.params.max_tokens = 12;
+      if (!penalties) r.params.repetition_penalty = 1.0f, r.params.presence_penalty = r.params.frequency_penalty = 0;
+    }
+    const auto plain = generate(model, requests, 256);
+    for (size_t i = 0; i < requests.size(); i += 3)  // a third stop on their own third to sixth token
+      requests[i].params.stop_token_ids = {plain[i].tokens[2 + i % 4].token};
+    const auto reference = generate(model, requests, 256);
+    SchedulerStats stats;
+    int64_t device_fed = 0;
+    expect_same(generate(model, requests, 256, &stats, true, &device_fed), reference, "async vs one step in flight");
+    expect_same(generate(*cpu_, requests, 256, nullptr, true), reference, "CPU async vs GPU");
+    EXPECT_GT(stats.ahead_steps, 0);
+    EXPECT_GT(stats.discarded_rows, 0);
+    if (!penalties) {
+      EXPECT_EQ(device_fed, stats.ahead_steps);
+    }
+  }
 }
 
 }  // namespace

@@ -86,17 +86,21 @@ class GpuEngineTest : public ::testing::Test {
   }
 
   // Runs `requests` to completion through the Scheduler and a LocalExecutor (which samples on the model's
-  // device) over a cache of `blocks` blocks; `stats` receives the scheduler's counters.
+  // device) over a cache of `blocks` blocks; `stats` receives the scheduler's counters. With async scheduling,
+  // `device_fed_steps` receives LocalExecutor::device_fed_steps().
   static std::vector<RequestOutput> generate(LlamaModel& model, const std::vector<Request>& requests, int32_t blocks,
-                                             SchedulerStats* stats = nullptr) {
+                                             SchedulerStats* stats = nullptr, bool async_scheduling = false,
+                                             int64_t* device_fed_steps = nullptr) {
     KvCache cache = cache_for(model, blocks);
     SchedulerOptions options;  // as the launcher sets it: the GPU sampler's top_k limit
     options.max_top_k = model.device().is_cpu() ? 0 : kernels::cpu::kMaxTopK;
+    options.async_scheduling = async_scheduling;
     Scheduler scheduler(model.lm_shape(), blocks, static_cast<int32_t>(cache.shape().block_size), options);
     for (const Request& r : requests) scheduler.add(r);
     LocalExecutor executor(model, cache, exec_of(model), RunnerLimits{512, kMaxSeqs});
     std::vector<RequestOutput> out = scheduler.run(executor);
     if (stats) *stats = scheduler.stats();
+    if (device_fed_steps) *device_fed_steps = executor.device_fed_steps();
     EXPECT_EQ(scheduler.blocks().num_free(), blocks) << "every block returns when requests finish";
     return out;
   }

@@ -70,11 +70,13 @@ struct GridRank {
   }
 };
 
-// The greedy continuations (max_tokens each) of `prompts` through `executor` (64 blocks of 16 tokens).
+// The greedy continuations (max_tokens each) of `prompts` through `executor` (64 blocks of 16 tokens), with
+// `options` (EOS ids, async scheduling); the scheduler's stats go to `stats` when given.
 inline std::vector<std::vector<int32_t>> greedy_tokens(const LmShape& shape, StepExecutor& executor,
                                                        const std::vector<std::vector<int32_t>>& prompts,
-                                                       int max_tokens) {
-  Scheduler scheduler(shape, 64, 16);
+                                                       int max_tokens, const SchedulerOptions& options = {},
+                                                       SchedulerStats* stats = nullptr) {
+  Scheduler scheduler(shape, 64, 16, options);
   for (size_t c = 0; c < prompts.size(); ++c) {
     Request r;
     r.id = static_cast<int64_t>(c);
@@ -88,19 +90,21 @@ inline std::vector<std::vector<int32_t>> greedy_tokens(const LmShape& shape, Ste
     out.emplace_back();
     for (const auto& t : o.tokens) out.back().push_back(t.token);
   }
+  if (stats) *stats = scheduler.stats();
   return out;
 }
 
 // On the coordinator: greedy_tokens through the grid's pipeline, whose workers it then shuts down; on any other
 // rank: the worker loop until that shutdown, and nullopt.
 inline std::optional<std::vector<std::vector<int32_t>>> grid_greedy_tokens(
-    GridRank& g, const std::vector<std::vector<int32_t>>& prompts, int max_tokens) {
+    GridRank& g, const std::vector<std::vector<int32_t>>& prompts, int max_tokens, const SchedulerOptions& options = {},
+    SchedulerStats* stats = nullptr) {
   if (!g.ctx.topo.is_coordinator()) {
     parallel::run_worker(*g.runner, {});
     return std::nullopt;
   }
   parallel::PipelineExecutor executor(*g.runner);
-  auto out = greedy_tokens(g.model->lm_shape(), executor, prompts, max_tokens);
+  auto out = greedy_tokens(g.model->lm_shape(), executor, prompts, max_tokens, options, stats);
   executor.shutdown();
   return out;
 }

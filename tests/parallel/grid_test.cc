@@ -85,6 +85,35 @@ TEST(Grid, GreedyThroughTheCoordinatorEqualsTheReference) {
   }
 }
 
+// Async scheduling on the grid: with one stage, rank 0 feeds each step planned ahead before broadcasting it, so
+// every TP rank embeds the same tokens; with several stages nothing is planned ahead. Sequences end on an EOS
+// token at different steps (rows planned ahead for them discarded); every layout gives one rank's tokens without
+// async scheduling.
+TEST(Grid, AsyncSchedulingGivesTheTokensOfOneRankWithoutIt) {
+  Grid g;
+  SchedulerOptions options;
+  std::vector<std::vector<int32_t>> reference;
+  if (g.ctx.topo.is_coordinator()) {  // the workers wait for the first plan meanwhile
+    auto single = LlamaModel::load(testing::data_dir() + "/tiny-llama/f32");
+    KvCache cache(single->lm_shape().kv, 64);
+    LocalExecutor local(*single, cache);
+    options.eos_token_ids = {testing::greedy_tokens(single->lm_shape(), local, case_prompts(), 24)[0][4]};
+    reference = testing::greedy_tokens(single->lm_shape(), local, case_prompts(), 24, options);
+  }
+  options.async_scheduling = true;
+  SchedulerStats stats;
+  const auto grid = testing::grid_greedy_tokens(g, case_prompts(), 24, options, &stats);
+  if (!grid) return;  // a worker
+  EXPECT_EQ(*grid, reference);
+  EXPECT_LT(reference[0].size(), 24u) << "case 0 ends on EOS";
+  if (g.ctx.topo.pp == 1) {
+    EXPECT_GT(stats.ahead_steps, 0);
+    EXPECT_GT(stats.discarded_rows, 0);
+  } else {
+    EXPECT_EQ(stats.ahead_steps, 0);
+  }
+}
+
 TEST(Grid, EachRankReadsOnlyItsSlices) {
   Grid g;
   // tiny-llama in f32: hidden 128, intermediate 352, 8 heads and 4 KV heads of 16, vocab 512, 4 layers.
