@@ -182,14 +182,17 @@ int GpuSampler::enqueue(const Tensor& logits, const std::vector<GpuSampleRequest
   void* d_out = slot.device_out.raw();
   auto* d_chosen = at<int32_t>(d_out, out.tokens);
   auto* d_logprobs = at<float>(d_out, out.logprobs);
-  // Rows that cannot be sampled are drawn from all the same (the kernels never fault on them) and reported.
-  gpu::check_logits(adjusted, rows, vocab, at<int32_t>(d_out, out.status), stream);
+  // Rows that cannot be sampled are drawn from all the same (the kernels never fault on them) and reported: the
+  // greedy kernel checks each row in its one pass; drawn batches take a separate check.
+  auto* d_status = at<int32_t>(d_out, out.status);
   // The kernels report the log-softmax of what they sample from; with penalties that is not the model's.
   float* draw_logprobs = any_penalty ? nullptr : d_logprobs;
-  if (all_greedy)
-    gpu::greedy_sample(adjusted, rows, vocab, d_chosen, draw_logprobs, stream);
-  else
+  if (all_greedy) {
+    gpu::greedy_sample(adjusted, rows, vocab, d_chosen, draw_logprobs, d_status, stream);
+  } else {
+    gpu::check_logits(adjusted, rows, vocab, d_status, stream);
     gpu::sample_top_k(adjusted, rows, vocab, d_sampling, d_chosen, draw_logprobs, stream);
+  }
   if (any_penalty) gpu::token_logprobs(raw, rows, vocab, d_chosen, d_logprobs, stream);
   if (top_n > 0)
     gpu::top_logprobs(raw, rows, vocab, top_n, at<int32_t>(d_out, out.top_tokens),

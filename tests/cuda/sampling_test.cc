@@ -51,12 +51,17 @@ void check_greedy(int64_t rows, int64_t vocab) {
   }
 
   auto d_logits = to_device<T>(logits);
-  DeviceBuffer<int32_t> d_tokens(static_cast<size_t>(rows));
+  DeviceBuffer<int32_t> d_tokens(static_cast<size_t>(rows)), d_status(static_cast<size_t>(rows));
   DeviceBuffer<float> d_logprobs(static_cast<size_t>(rows));
-  gpu::greedy_sample(d_logits.get(), rows, vocab, d_tokens.get(), d_logprobs.get(), nullptr);
+  gpu::greedy_sample(d_logits.get(), rows, vocab, d_tokens.get(), d_logprobs.get(), d_status.get(), nullptr);
   const auto tokens = d_tokens.download_raw<int32_t>();
   const auto logprobs = d_logprobs.download();
-  for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(tokens[r], want_token[r]) << "row " << r;
+  const auto status = d_status.download_raw<int32_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(tokens[r], want_token[r]) << "row " << r;
+    EXPECT_EQ(status[r], static_cast<int32_t>(kernels::cpu::check_logits(logits.data() + r * vocab, vocab)))
+        << "row " << r;
+  }
   // The logits are identical on both sides (T rounded); the GPU sums exp() in f32 over the vocabulary, a
   // relative error of a few 1e-7 on the sum, i.e. an absolute error of that size on the log: 1e-5.
   EXPECT_TRUE(all_close(logprobs.data(), want_logprob.data(), rows, 1e-5, 1e-5));
@@ -66,13 +71,51 @@ TEST(CudaGreedySample, F32) { LATTICE_SKIP_WITHOUT_CUDA(); check_greedy<float>(5
 TEST(CudaGreedySample, Bf16LargeVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_greedy<__nv_bfloat16>(3, 128257); }
 TEST(CudaGreedySample, F16SmallVocab) { LATTICE_SKIP_WITHOUT_CUDA(); check_greedy<__half>(4, 97); }
 
+// The greedy kernel's one pass also says whether each row can be sampled, by kernels::cpu::check_logits's rule:
+// a NaN anywhere, else a +inf, else a row of nothing but -inf; a good row beside them keeps its token and logprob.
+TEST(CudaGreedySample, ChecksEachRowInTheSamePass) {
+  LATTICE_SKIP_WITHOUT_CUDA();
+  const int64_t vocab = 3000;
+  std::mt19937 rng(fresh_seed());
+  std::vector<float> logits = random_values(static_cast<size_t>(5 * vocab), rng, 2.0f);
+  logits[1 * vocab + 7] = NAN;
+  logits[1 * vocab + 9] = INFINITY;  // NaN wins over +inf
+  logits[2 * vocab + 2999] = INFINITY;
+  std::fill_n(logits.begin() + 3 * vocab, vocab, -INFINITY);
+  std::fill_n(logits.begin() + 4 * vocab, vocab, -INFINITY);
+  logits[4 * vocab + 5] = -3.0f;  // one finite value among -inf: a sampleable row
+  auto d_logits = to_device<float>(logits);
+  DeviceBuffer<int32_t> d_tokens(5), d_status(5);
+  DeviceBuffer<float> d_logprobs(5);
+  gpu::greedy_sample(d_logits.get(), 5, vocab, d_tokens.get(), d_logprobs.get(), d_status.get(), nullptr);
+  const auto tokens = d_tokens.download_raw<int32_t>();
+  const auto status = d_status.download_raw<int32_t>();
+  const auto logprobs = d_logprobs.download();
+  for (int64_t r = 0; r < 5; ++r)
+    EXPECT_EQ(status[r], static_cast<int32_t>(kernels::cpu::check_logits(logits.data() + r * vocab, vocab)))
+        << "row " << r;
+  EXPECT_EQ(status[0], static_cast<int32_t>(kernels::cpu::LogitsCheck::ok));
+  EXPECT_EQ(status[1], static_cast<int32_t>(kernels::cpu::LogitsCheck::nan));
+  EXPECT_EQ(status[2], static_cast<int32_t>(kernels::cpu::LogitsCheck::positive_infinity));
+  EXPECT_EQ(status[3], static_cast<int32_t>(kernels::cpu::LogitsCheck::all_negative_infinity));
+  EXPECT_EQ(status[4], static_cast<int32_t>(kernels::cpu::LogitsCheck::ok));
+  EXPECT_EQ(tokens[2], 2999);
+  EXPECT_EQ(tokens[4], 5);
+  EXPECT_EQ(logprobs[4], 0.0f);  // the only finite logit has all the probability: exp(0) / 1
+  const int64_t best = std::max_element(logits.begin(), logits.begin() + vocab) - logits.begin();
+  double sum = 0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - logits[best]);
+  EXPECT_EQ(tokens[0], best);
+  EXPECT_NEAR(logprobs[0], -std::log(sum), 1e-5);  // f32 sum over 3000 terms, as in check_greedy
+}
+
 // Without a logprobs buffer only the tokens are written.
 TEST(CudaGreedySample, TokensOnly) {
   LATTICE_SKIP_WITHOUT_CUDA();
   const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 3.0f, 3.0f, 0.0f};
   auto d_logits = to_device<float>(logits);
   DeviceBuffer<int32_t> d_tokens(2);
-  gpu::greedy_sample(d_logits.get(), 2, 3, d_tokens.get(), nullptr, nullptr);
+  gpu::greedy_sample(d_logits.get(), 2, 3, d_tokens.get(), nullptr, nullptr, nullptr);
   EXPECT_EQ(d_tokens.download_raw<int32_t>(), (std::vector<int32_t>{1, 0}));
 }
 
