@@ -84,9 +84,7 @@ LogitsCheck check_logits(const float* x, int64_t vocab) {
     positive_infinity = positive_infinity || x[i] == INFINITY;
     finite = finite || std::isfinite(x[i]);
   }
-  if (nan) return LogitsCheck::nan;
-  if (positive_infinity) return LogitsCheck::positive_infinity;
-  return finite ? LogitsCheck::ok : LogitsCheck::all_negative_infinity;
+  return classify_logits(nan, positive_infinity, finite);
 }
 
 const char* logits_check_name(LogitsCheck check) {

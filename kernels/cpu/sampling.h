@@ -16,6 +16,20 @@ inline constexpr int32_t kMaxTopK = 64;
 // not, and neither is a row of nothing but -inf. When several apply, the first in this order is reported.
 enum class LogitsCheck : int32_t { ok = 0, nan = 1, positive_infinity = 2, all_negative_infinity = 3 };
 LogitsCheck check_logits(const float* x, int64_t vocab);
+
+#ifdef __CUDACC__
+#define LATTICE_HOST_DEVICE __host__ __device__
+#else
+#define LATTICE_HOST_DEVICE
+#endif
+// The verdict from what a row holds (any NaN, any +inf, any finite value), in the order above: check_logits's and
+// that of the GPU kernels that check rows within their own pass over them.
+LATTICE_HOST_DEVICE inline LogitsCheck classify_logits(bool nan, bool positive_infinity, bool finite) {
+  if (nan) return LogitsCheck::nan;
+  if (positive_infinity) return LogitsCheck::positive_infinity;
+  return finite ? LogitsCheck::ok : LogitsCheck::all_negative_infinity;
+}
+#undef LATTICE_HOST_DEVICE
 const char* logits_check_name(LogitsCheck check);  // "a logit is NaN", ...
 
 struct SamplingRule {

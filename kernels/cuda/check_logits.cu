@@ -20,15 +20,7 @@ check_logits_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* __
   nan = __syncthreads_or(nan);
   positive_infinity = __syncthreads_or(positive_infinity);
   finite = __syncthreads_or(finite);
-  if (threadIdx.x != 0) return;
-  cpu::LogitsCheck check = cpu::LogitsCheck::ok;
-  if (nan)
-    check = cpu::LogitsCheck::nan;
-  else if (positive_infinity)
-    check = cpu::LogitsCheck::positive_infinity;
-  else if (!finite)
-    check = cpu::LogitsCheck::all_negative_infinity;
-  status[blockIdx.x] = static_cast<int32_t>(check);
+  if (threadIdx.x == 0) status[blockIdx.x] = static_cast<int32_t>(cpu::classify_logits(nan, positive_infinity, finite));
 }
 
 }  // namespace

@@ -91,16 +91,7 @@ greedy_kernel(const T* __restrict__ logits, int64_t vocab, int32_t* __restrict__
   tokens[blockIdx.x] = best.index;
   // logits[best] - (max + log(sum)); max is the best value whenever the row has a number, so this is -log(sum).
   if (logprobs) logprobs[blockIdx.x] = isnan(best.value) ? NAN : best.value - denominator.max - logf(denominator.sum);
-  if (status) {
-    cpu::LogitsCheck check = cpu::LogitsCheck::ok;
-    if (nan)
-      check = cpu::LogitsCheck::nan;
-    else if (positive_infinity)
-      check = cpu::LogitsCheck::positive_infinity;
-    else if (!finite)
-      check = cpu::LogitsCheck::all_negative_infinity;
-    status[blockIdx.x] = static_cast<int32_t>(check);
-  }
+  if (status) status[blockIdx.x] = static_cast<int32_t>(cpu::classify_logits(nan, positive_infinity, finite));
 }
 
 }  // namespace
