@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_args.cuh"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/paged_attention_decode.cuh"
 #include "kernels/cuda/paged_attention_decode_grouped.cuh"
@@ -20,7 +21,6 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kPartition = static_cast<int>(kDecodePartition);
 constexpr int kUnroll = 4;  // passes of loads in flight
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 template <typename T> __device__ __forceinline__ float2 unpack2(uint32_t bits);
@@ -47,25 +47,8 @@ template <typename T> __device__ __forceinline__ uint4 load16(const T* p) {
 
 // G: query heads a block serves (the group rounded up to 1, 2 or 4; a larger group, which only a caller naming this
 // kernel sends here, takes several blocks per KV head).
-// Device operands and sizes of one launch (passed by value).
-template <typename T> struct GroupedArgs {
-  const T* q;
-  const T* k_cache;
-  const T* v_cache;
-  const int32_t* block_tables;
-  int64_t max_blocks_per_seq;
-  const int32_t* context_lens;
-  T* out;
-  float* part_out;
-  float* part_max;
-  float* part_sum;
-  int heads, kv_heads, block_size, partition;
-  float scale_log2;
-  int window;  // sliding window in positions, 0 for none
-};
-
 template <typename T, int D, int G>
-__global__ void __launch_bounds__(kThreads) decode_grouped_kernel(const GroupedArgs<T> a) {
+__global__ void __launch_bounds__(kThreads) decode_grouped_kernel(const DecodeArgs<T> a) {
   constexpr int L = D / 8;                // lanes per cache row
   constexpr int kRowsPerPass = kThreads / L;
   constexpr int kStep = kRowsPerPass * kUnroll;
@@ -221,7 +204,7 @@ __global__ void __launch_bounds__(kThreads) decode_grouped_kernel(const GroupedA
 }
 
 template <typename T, int D, int G>
-void launch(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
+void launch(const DecodeArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
   const int64_t group = args.heads / args.kv_heads;
   const int64_t blocks_per_seq = args.kv_heads * ((group + G - 1) / G);
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(blocks_per_seq),
@@ -232,7 +215,7 @@ void launch(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaSt
 
 // The group rounded up to the query heads a block serves: 1, 2 or 4 (a larger group takes several blocks).
 template <typename T, int D>
-void launch_group(const GroupedArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
+void launch_group(const DecodeArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
   const int group = args.heads / args.kv_heads;
   if (group <= 1)
     launch<T, D, 1>(args, num_seqs, splits, stream);
@@ -250,10 +233,8 @@ void paged_attention_decode_grouped(const T* q, const T* k_cache, const T* v_cac
                                     int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
                                     float* part_sum, const PagedLayout& layout, float scale, int window,
                                     cudaStream_t stream) {
-  const GroupedArgs<T> args{q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out,
-                            part_max, part_sum, static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads),
-                            static_cast<int>(layout.block_size), static_cast<int>(partition), scale * kLog2e,
-                            window};
+  const DecodeArgs<T> args = make_decode_args(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens,
+                                                 partition, out, part_out, part_max, part_sum, layout, scale, window);
   switch (layout.head_dim) {
     case 64: launch_group<T, 64>(args, num_seqs, splits, stream); return;
     case 128: launch_group<T, 128>(args, num_seqs, splits, stream); return;

@@ -9,6 +9,7 @@
 // Registers (ptxas -v, CUDA 13.0: no spills on sm_80 or sm_90a), shared memory and the occupancy they allow per head
 // dim: docs/cuda.md, "Decode attention".
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_args.cuh"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
 #include "kernels/cuda/paged_attention_decode.cuh"
@@ -20,7 +21,6 @@ namespace {
 
 constexpr int kRows = 16;      // query heads per block: the M of one mma tile
 constexpr int kWarpKeys = 16;  // positions per warp per tile: the K of the P V product
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 template <typename T, int D> struct DecodeMmaShape {
@@ -43,24 +43,9 @@ template <typename T, int D> struct DecodeMmaShape {
   static_assert(D % 16 == 0);
 };
 
-template <typename T> struct DecodeMmaArgs {
-  const T* q;
-  const T* k_cache;
-  const T* v_cache;
-  const int32_t* block_tables;
-  int64_t max_blocks_per_seq;
-  const int32_t* context_lens;
-  T* out;
-  float* part_out;
-  float* part_max;
-  float* part_sum;
-  int heads, kv_heads, block_size, partition;
-  float scale_log2;
-  int window;  // sliding window in positions, 0 for none
-};
 
 template <typename T, int D>
-__global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_kernel(const DecodeMmaArgs<T> a) {
+__global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_kernel(const DecodeArgs<T> a) {
   using Shape = DecodeMmaShape<T, D>;
   constexpr int kWarps = Shape::kWarps, kThreads = Shape::kThreads, N = Shape::kKeys, S = Shape::kStride,
                 C = Shape::kChunks;
@@ -217,7 +202,7 @@ __global__ void __launch_bounds__(DecodeMmaShape<T, D>::kThreads) decode_mma_ker
 }
 
 template <typename T, int D>
-void launch(const DecodeMmaArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
+void launch(const DecodeArgs<T>& args, int64_t num_seqs, int64_t splits, cudaStream_t stream) {
   using Shape = DecodeMmaShape<T, D>;
   CUDA_CHECK(cudaFuncSetAttribute(decode_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(Shape::kSharedBytes)));
@@ -237,10 +222,8 @@ void paged_attention_decode_mma(const T* q, const T* k_cache, const T* v_cache, 
                                 int64_t partition, int64_t splits, T* out, float* part_out, float* part_max,
                                 float* part_sum, const PagedLayout& layout, float scale, int window,
                                 cudaStream_t stream) {
-  const DecodeMmaArgs<T> args{q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens, out, part_out,
-                              part_max, part_sum, static_cast<int>(layout.heads), static_cast<int>(layout.kv_heads),
-                              static_cast<int>(layout.block_size), static_cast<int>(partition), scale * kLog2e,
-                              window};
+  const DecodeArgs<T> args = make_decode_args(q, k_cache, v_cache, block_tables, max_blocks_per_seq, context_lens,
+                                                 partition, out, part_out, part_max, part_sum, layout, scale, window);
   switch (layout.head_dim) {
     case 64: launch<T, 64>(args, num_seqs, splits, stream); return;
     case 80: launch<T, 80>(args, num_seqs, splits, stream); return;
